@@ -1,0 +1,107 @@
+/* spanring C API — the same core as tracer.hpp, for engines in C, Zig, Rust, Python (ctypes).
+ *
+ *   spanring_options o = {0};  o.service_name = "llm-server";
+ *   char err[256];
+ *   if (spanring_init(&o, err, sizeof err) != 0) fprintf(stderr, "%s\n", err);  // keeps running
+ *
+ *   spanring_key k_hit = spanring_intern("cache.hit", 9);        // once, at start-up
+ *   spanring_span s;                                             // caller-owned storage
+ *   spanring_span_start(&s, spanring_intern("cache_lookup", 12), SPANRING_KIND_INTERNAL, NULL);
+ *   spanring_span_set_bool(&s, k_hit, 1);
+ *   spanring_span_end(&s);                                       // required: C has no RAII
+ *
+ * Every function is safe to call when spanring is not initialised (a no-op). No function
+ * reports errors except spanring_init; nothing here allocates after the thread's first span.
+ * A spanring_span belongs to one thread from start to end, and must not be copied while live.
+ */
+#ifndef SPANRING_SPANRING_H
+#define SPANRING_SPANRING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SPANRING_SPAN_SIZE 1088 /* bytes of opaque storage a span needs */
+#define SPANRING_TRACEPARENT_LENGTH 55
+
+#ifdef __cplusplus
+#define SPANRING_ALIGN8 alignas(8)
+#else
+#define SPANRING_ALIGN8 _Alignas(8)
+#endif
+
+typedef struct spanring_span {
+  SPANRING_ALIGN8 unsigned char opaque[SPANRING_SPAN_SIZE];
+} spanring_span;
+
+/* An interned name or key. `text` is owned by spanring (or by the caller for
+ * spanring_key_inline) and must outlive the key. */
+typedef struct spanring_key {
+  const char* text;
+  size_t length;
+  uint16_t ref; /* 0x8000|id when interned, 0 when the text is copied into each span */
+} spanring_key;
+
+enum spanring_kind {
+  SPANRING_KIND_INTERNAL = 1,
+  SPANRING_KIND_SERVER = 2,
+  SPANRING_KIND_CLIENT = 3,
+  SPANRING_KIND_PRODUCER = 4,
+  SPANRING_KIND_CONSUMER = 5
+};
+
+enum spanring_status { SPANRING_STATUS_UNSET = 0, SPANRING_STATUS_OK = 1, SPANRING_STATUS_ERROR = 2 };
+
+/* Access to the segment: 0600 (default), 0640, 0660 (agent in the engine's group). */
+enum spanring_access { SPANRING_ACCESS_OWNER = 0, SPANRING_ACCESS_GROUP_READ = 1, SPANRING_ACCESS_GROUP_WRITE = 2 };
+
+typedef struct spanring_options {
+  const char* service_name; /* NULL: OTEL_SERVICE_NAME, then unknown_service:<exe> */
+  uint64_t shm_size;        /* 0: SPANRING_SHM_SIZE, then 4 MiB */
+  uint32_t rings;           /* 0: SPANRING_RINGS, then as many as fit */
+  int access;               /* enum spanring_access */
+} spanring_options;
+
+/* Returns 0 on success, else a code of spanring::InitCode (see tracer.hpp) and a
+ * NUL-terminated message in `error` (if error_size > 0). */
+int spanring_init(const spanring_options* options, char* error, size_t error_size);
+void spanring_shutdown(void);
+int spanring_enabled(void);
+
+spanring_key spanring_intern(const char* text, size_t length);
+spanring_key spanring_key_inline(const char* text, size_t length);
+
+/* Starts a span. parent: an explicit parent, or NULL for this thread's current span (see
+ * spanring_scope_push), or a new root trace when there is none. */
+void spanring_span_start(spanring_span* span, spanring_key name, int kind, const spanring_span* parent);
+/* Starts a span whose parent came in W3C headers (lengths in bytes; tracestate may be NULL).
+ * Returns 1 when the traceparent was valid, 0 when a new root trace was started instead. */
+int spanring_span_start_remote(spanring_span* span, spanring_key name, int kind, const char* traceparent,
+                               size_t traceparent_length, const char* tracestate, size_t tracestate_length);
+void spanring_span_set_bool(spanring_span* span, spanring_key key, int value);
+void spanring_span_set_int(spanring_span* span, spanring_key key, int64_t value);
+void spanring_span_set_double(spanring_span* span, spanring_key key, double value);
+void spanring_span_set_string(spanring_span* span, spanring_key key, const char* value, size_t length);
+void spanring_span_add_event(spanring_span* span, spanring_key name);
+void spanring_span_record_exception(spanring_span* span, const char* type, size_t type_length, const char* message,
+                                    size_t message_length);
+void spanring_span_set_status(spanring_span* span, int status, const char* description, size_t length);
+void spanring_span_end(spanring_span* span);
+/* Writes the span's traceparent (55 chars, no NUL) into out. */
+void spanring_span_traceparent(const spanring_span* span, char* out);
+
+/* Makes `span` the thread's current span; returns the previous one, to pass to pop. */
+void* spanring_scope_push(spanring_span* span);
+void spanring_scope_pop(void* previous);
+
+/* Log correlation: the current span's ids as hex (32 and 16 chars, no NUL). 0 if none. */
+int spanring_current_ids_hex(char* trace_id_hex, char* span_id_hex);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SPANRING_SPANRING_H */

@@ -1,0 +1,419 @@
+// spanring C++ API — what an inference engine calls.
+//
+//   spanring::Options o;  o.service_name = "llm-server";
+//   if (auto st = spanring::init(o); !st.ok()) log(st.message);   // engine keeps running
+//
+//   static const spanring::Key kHit("cache.hit");                  // interned once
+//   spanring::Span req("llm_inference", spanring::SpanKind::kServer);
+//   spanring::Scope scope(req);                                    // current span of this thread
+//   {
+//     spanring::Span lookup("cache_lookup");                       // child of the current span
+//     lookup.set_attribute(kHit, true);
+//   }                                                              // ends here (RAII)
+//
+// Costs: a span is built in its own buffer inside the Span object (~1.1 KiB, on the caller's
+// stack) and copied into the thread's shared-memory ring when it ends — see
+// detail/ring_writer.hpp. Nothing here allocates, locks or makes a syscall after a thread's
+// first span. Span, Key and Scope methods are noexcept and need no checking: when spanring is
+// not initialised (or init failed) every call is a cheap no-op.
+//
+// Threading: a Span belongs to the thread that created it until it ends; Key is immutable and
+// usable from any thread; init/shutdown may be called from any thread but not concurrently
+// with each other.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "spanring/detail/ring_writer.hpp"
+#include "spanring/shm/abi.hpp"
+#include "spanring/span_context.hpp"
+
+namespace spanring {
+
+// ------------------------------------------------------------------------------------------
+// Initialisation (slow path, client/src/tracer.cpp)
+
+enum class Access {
+  kOwner,       // 0600: only the engine's user (and root) can read the segment
+  kGroupRead,   // 0640: an agent in the engine's group can read (it must also write `tail`,
+                //       so this only suits a read-only inspector; prefer kGroupWrite)
+  kGroupWrite,  // 0660: an agent running as another user in the engine's group can drain it
+};
+
+struct Options {
+  // service.name; empty → OTEL_SERVICE_NAME, then "unknown_service:<executable>".
+  std::string service_name;
+  // Segment size in bytes; 0 → SPANRING_SHM_SIZE, then 4 MiB (15 rings × 2048 records:
+  // 30720 records, i.e. that many spans of ≤ 120 encoded bytes — about four attributes).
+  std::uint64_t shm_size = 0;
+  // Ring count; 0 → SPANRING_RINGS, then as many 2048-record rings as the size holds.
+  std::uint32_t rings = 0;
+  Access access = Access::kOwner;  // SPANRING_SHM_MODE=0600|0640|0660 overrides
+  // Resource attributes; merged over OTEL_RESOURCE_ATTRIBUTES (these win).
+  std::vector<std::pair<std::string, std::string>> resource_attributes;
+  // Clock: true (default) uses the invariant TSC when the CPU has one; false forces
+  // CLOCK_MONOTONIC. SPANRING_CLOCK=monotonic|tsc overrides.
+  bool prefer_tsc = true;
+};
+
+enum class InitCode {
+  kOk = 0,
+  kAlreadyInitialized,  // call shutdown() first
+  kInvalidArgument,     // a setting is out of range: the message names it
+  kNameTooLong,         // service name longer than 128 bytes
+  kSegmentExists,       // /dev/shm/<name> exists (another process made it): not reused
+  kPermissionDenied,    // /dev/shm not writable for this user
+  kNoSpace,             // /dev/shm full
+  kUnavailable,         // no /dev/shm, or another OS error: the message says which
+  kDisabled,            // OTEL_SDK_DISABLED=true: tracing is off, on purpose
+};
+
+struct InitStatus {
+  InitCode code = InitCode::kOk;
+  std::string message;  // human-readable, names the segment and the OS error
+  std::string segment;  // segment name on success
+  bool ok() const noexcept { return code == InitCode::kOk; }
+};
+
+// Creates this process's segment. On failure every later call is a no-op. After fork() the
+// child is a no-op until it calls init() again (its own segment, named with its own pid).
+InitStatus init(const Options& options = {});
+
+// Marks the segment closed (the agent then drains and removes it) and turns tracing off.
+// Spans still open are dropped silently when they end (they are not counted as created).
+void shutdown();
+
+// True between a successful init() and shutdown(), in the process that called init().
+bool enabled() noexcept;
+
+// Name of the segment in /dev/shm (empty when not enabled).
+std::string segment_name();
+
+// ------------------------------------------------------------------------------------------
+// Interned strings
+
+// A span name or attribute key, interned once into the process's string table so the hot
+// path copies a 2-byte id instead of the text. Construct it once (static or at start-up);
+// it references `text`, which must outlive it (a literal, or static storage). When the table
+// is full (4096 strings) the Key falls back to copying its text into each span.
+class Key {
+ public:
+  explicit Key(std::string_view text) noexcept;
+  // A key that is never interned: its text is copied into each span that uses it.
+  static Key inline_text(std::string_view text) noexcept { return Key(text, 0); }
+  // For bindings that stored a Key's (text, ref) pair: rebuilds it without a registry lookup.
+  static Key from_parts(std::string_view text, std::uint16_t ref) noexcept { return Key(text, ref); }
+  std::string_view text() const noexcept { return text_; }
+  std::uint16_t ref() const noexcept { return ref_; }  // 0x8000|id, or 0 when not interned
+
+ private:
+  friend Key intern(std::string_view text) noexcept;
+  Key(std::string_view text, std::uint16_t ref) noexcept : text_(text), ref_(ref) {}
+  std::string_view text_;
+  std::uint16_t ref_ = 0;
+};
+
+// Interns a string and returns its Key; for keys built at run time (the C API, bindings).
+// The text is copied into the registry, so `text` need not outlive the call.
+Key intern(std::string_view text) noexcept;
+
+// ------------------------------------------------------------------------------------------
+// Spans
+
+enum class SpanKind : std::uint8_t { kInternal = 1, kServer = 2, kClient = 3, kProducer = 4, kConsumer = 5 };
+enum class StatusCode : std::uint8_t { kUnset = 0, kOk = 1, kError = 2 };
+
+// An attribute for events and links: key plus one of bool, int64, double, string.
+struct Attribute {
+  enum class Type : std::uint8_t { kBool, kInt, kDouble, kString };
+  Attribute(const Key& k, bool v) noexcept : key_ref(k.ref()), key(k.text()), type(Type::kBool) { b = v; }
+  Attribute(const Key& k, std::int64_t v) noexcept : key_ref(k.ref()), key(k.text()), type(Type::kInt) { i = v; }
+  Attribute(const Key& k, int v) noexcept : Attribute(k, std::int64_t{v}) {}
+  Attribute(const Key& k, double v) noexcept : key_ref(k.ref()), key(k.text()), type(Type::kDouble) { d = v; }
+  Attribute(const Key& k, std::string_view v) noexcept : key_ref(k.ref()), key(k.text()), type(Type::kString) { s = v; }
+  Attribute(const Key& k, const char* v) noexcept : Attribute(k, std::string_view(v)) {}
+  Attribute(std::string_view k, bool v) noexcept : key(k), type(Type::kBool) { b = v; }
+  Attribute(std::string_view k, std::int64_t v) noexcept : key(k), type(Type::kInt) { i = v; }
+  Attribute(std::string_view k, int v) noexcept : Attribute(k, std::int64_t{v}) {}
+  Attribute(std::string_view k, double v) noexcept : key(k), type(Type::kDouble) { d = v; }
+  Attribute(std::string_view k, std::string_view v) noexcept : key(k), type(Type::kString) { s = v; }
+  Attribute(std::string_view k, const char* v) noexcept : Attribute(k, std::string_view(v)) {}
+
+  std::uint16_t key_ref = 0;
+  std::string_view key;
+  Type type;
+  union {
+    bool b;
+    std::int64_t i;
+    double d;
+  };
+  std::string_view s;
+};
+
+class Span;
+
+namespace detail {
+// The innermost Scope of this thread (null: none). Read on span start without a parent.
+inline thread_local Span* t_current [[gnu::tls_model("initial-exec")]] = nullptr;
+[[gnu::cold]] void note_traceparent_invalid() noexcept;
+}  // namespace detail
+
+class Span {
+ public:
+  // Child of this thread's current span (Scope), or a new root trace when there is none.
+  explicit Span(std::string_view name, SpanKind kind = SpanKind::kInternal) noexcept;
+  explicit Span(const Key& name, SpanKind kind = SpanKind::kInternal) noexcept;
+  // Child of an explicit local parent (no thread-local lookup).
+  Span(std::string_view name, const Span& parent, SpanKind kind = SpanKind::kInternal) noexcept;
+  Span(const Key& name, const Span& parent, SpanKind kind = SpanKind::kInternal) noexcept;
+  // Child of a remote parent (extracted from traceparent); an invalid context starts a root.
+  Span(std::string_view name, const SpanContext& remote_parent, SpanKind kind = SpanKind::kServer) noexcept;
+  Span(const Key& name, const SpanContext& remote_parent, SpanKind kind = SpanKind::kServer) noexcept;
+  // Explicitly a new root trace, ignoring the current scope.
+  struct NewRoot {};
+  Span(const Key& name, NewRoot, SpanKind kind = SpanKind::kInternal) noexcept;
+  Span(std::string_view name, NewRoot, SpanKind kind = SpanKind::kInternal) noexcept;
+
+  Span(const Span&) = delete;
+  Span& operator=(const Span&) = delete;
+  ~Span() {
+    if (recording_) end();
+  }
+
+  // Attributes: a later value for the same key is appended; the agent keeps the last.
+  void set_attribute(const Key& key, bool v) noexcept { put_attr(key.ref(), key.text(), shm::kItemAttrBool, &v, 1); }
+  void set_attribute(const Key& key, std::int64_t v) noexcept { put_attr(key.ref(), key.text(), shm::kItemAttrInt, &v, 8); }
+  void set_attribute(const Key& key, int v) noexcept { set_attribute(key, std::int64_t{v}); }
+  void set_attribute(const Key& key, double v) noexcept { put_attr(key.ref(), key.text(), shm::kItemAttrDouble, &v, 8); }
+  void set_attribute(const Key& key, std::string_view v) noexcept { put_attr_str(key.ref(), key.text(), 0, v); }
+  void set_attribute(const Key& key, const char* v) noexcept { set_attribute(key, std::string_view(v)); }
+  void set_attribute(const Key& key, const Key& v) noexcept { put_attr_str(key.ref(), key.text(), v.ref(), v.text()); }
+  void set_attribute(std::string_view key, bool v) noexcept { put_attr(0, key, shm::kItemAttrBool, &v, 1); }
+  void set_attribute(std::string_view key, std::int64_t v) noexcept { put_attr(0, key, shm::kItemAttrInt, &v, 8); }
+  void set_attribute(std::string_view key, int v) noexcept { set_attribute(key, std::int64_t{v}); }
+  void set_attribute(std::string_view key, double v) noexcept { put_attr(0, key, shm::kItemAttrDouble, &v, 8); }
+  void set_attribute(std::string_view key, std::string_view v) noexcept { put_attr_str(0, key, 0, v); }
+  void set_attribute(std::string_view key, const char* v) noexcept { set_attribute(key, std::string_view(v)); }
+
+  // An event at the current time, with up to 255 attributes.
+  void add_event(const Key& name, std::initializer_list<Attribute> attributes = {}) noexcept;
+  void add_event(std::string_view name, std::initializer_list<Attribute> attributes = {}) noexcept;
+  // A link to another span (e.g. the requests batched into this step).
+  void add_link(const SpanContext& linked, std::initializer_list<Attribute> attributes = {}) noexcept;
+  // Records an `exception` event (semantic conventions) and sets status ERROR.
+  void record_exception(std::string_view type, std::string_view message) noexcept;
+
+  // OK is final; a description is kept only with ERROR (OpenTelemetry's status rules).
+  void set_status(StatusCode code, std::string_view description = {}) noexcept;
+
+  // Ends the span and writes it to the ring. Later calls (and the destructor) do nothing.
+  void end() noexcept;
+
+  bool recording() const noexcept { return recording_; }
+  // This span's context, for injecting into outgoing requests.
+  SpanContext context() const noexcept;
+  TraceId trace_id() const noexcept;
+  SpanId span_id() const noexcept;
+  // traceparent value of this span (kTraceparentLength chars, no NUL).
+  void traceparent(char* out) const noexcept;
+
+ private:
+  friend class Scope;
+  bool start(std::uint16_t name_ref, std::string_view name, SpanKind kind) noexcept;
+  void inherit(const Span& parent) noexcept;
+  void inherit(const SpanContext& parent) noexcept;
+  void new_trace() noexcept;
+  void put_attr(std::uint16_t key_ref, std::string_view key, std::uint8_t tag, const void* v, std::uint32_t n) noexcept;
+  void put_attr_str(std::uint16_t key_ref, std::string_view key, std::uint16_t v_ref, std::string_view v) noexcept;
+  bool put_str(std::uint16_t ref, std::string_view s) noexcept;
+  bool put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept;
+  shm::SpanFixed& fixed() noexcept { return *reinterpret_cast<shm::SpanFixed*>(buf_); }
+  const shm::SpanFixed& fixed() const noexcept { return *reinterpret_cast<const shm::SpanFixed*>(buf_); }
+
+  bool recording_ = false;
+  std::uint16_t used_ = 0;             // bytes of buf_ in use
+  std::uint16_t trace_state_at_ = 0;   // offset of the kItemTraceState item, 0 = none
+  alignas(8) std::uint8_t buf_[shm::kMaxSpanBytes];
+};
+
+// Makes `span` this thread's current span until the Scope is destroyed (stack discipline).
+class Scope {
+ public:
+  explicit Scope(Span& span) noexcept : previous_(detail::t_current) { detail::t_current = &span; }
+  ~Scope() { detail::t_current = previous_; }
+  Scope(const Scope&) = delete;
+  Scope& operator=(const Scope&) = delete;
+
+ private:
+  Span* previous_;
+};
+
+// The current span of this thread (null when none).
+inline Span* current_span() noexcept { return detail::t_current; }
+
+// Log correlation: writes the current span's ids as lowercase hex (32 + 16 chars, no NUL).
+// Returns false (and writes nothing) when the thread has no current span.
+bool current_ids_hex(char* trace_id_hex, char* span_id_hex) noexcept;
+
+// Counters of this process's tracer, for tests and for engines that report them.
+struct ClientCounters {
+  std::uint64_t spans_written = 0;
+  std::uint64_t spans_dropped_full = 0;
+  std::uint64_t spans_dropped_no_ring = 0;
+  std::uint64_t traceparent_invalid = 0;
+};
+ClientCounters counters() noexcept;
+
+// ------------------------------------------------------------------------------------------
+// Inline hot path. Encoding per abi.hpp "Span encoding".
+
+namespace detail {
+inline void store_u16(std::uint8_t* p, std::uint16_t v) noexcept { std::memcpy(p, &v, 2); }
+}  // namespace detail
+
+inline bool Span::put_str(std::uint16_t ref, std::string_view s) noexcept {
+  if (ref != 0) {
+    if (used_ + 2u > shm::kMaxSpanBytes) return false;
+    detail::store_u16(buf_ + used_, ref);
+    used_ += 2;
+    return true;
+  }
+  const std::size_t n = s.size() > shm::kMaxStringLength ? shm::kMaxStringLength : s.size();
+  if (used_ + 2u + n > shm::kMaxSpanBytes) return false;
+  detail::store_u16(buf_ + used_, static_cast<std::uint16_t>(n));
+  std::memcpy(buf_ + used_ + 2, s.data(), n);
+  used_ = static_cast<std::uint16_t>(used_ + 2 + n);
+  return true;
+}
+
+inline void Span::put_attr(std::uint16_t key_ref, std::string_view key, std::uint8_t tag, const void* v,
+                           std::uint32_t n) noexcept {
+  if (!recording_) return;
+  const std::uint16_t mark = used_;
+  if (used_ + 1u <= shm::kMaxSpanBytes) {
+    buf_[used_++] = tag;
+    if (put_str(key_ref, key) && used_ + n <= shm::kMaxSpanBytes) {
+      std::memcpy(buf_ + used_, v, n);
+      used_ = static_cast<std::uint16_t>(used_ + n);
+      return;
+    }
+  }
+  used_ = mark;  // did not fit: the span keeps what it had and counts the loss
+  ++fixed().dropped_attributes;
+}
+
+inline void Span::put_attr_str(std::uint16_t key_ref, std::string_view key, std::uint16_t v_ref,
+                               std::string_view v) noexcept {
+  if (!recording_) return;
+  const std::uint16_t mark = used_;
+  if (used_ + 1u <= shm::kMaxSpanBytes) {
+    buf_[used_++] = shm::kItemAttrString;
+    if (put_str(key_ref, key) && put_str(v_ref, v)) return;
+  }
+  used_ = mark;
+  ++fixed().dropped_attributes;
+}
+
+inline bool Span::start(std::uint16_t name_ref, std::string_view name, SpanKind kind) noexcept {
+  detail::ThreadRing& t = detail::thread_ring();
+  if (!t.active) [[unlikely]]
+    return false;  // tracer off: recording_ stays false and every call is a no-op
+  shm::SpanFixed& f = fixed();
+  std::uint64_t id;
+  do {
+    id = detail::next_random(t);
+  } while (id == 0);
+  std::memcpy(f.span_id, &id, 8);
+  f.kind = static_cast<std::uint8_t>(kind);
+  f.status = shm::kStatusUnset;
+  f.dropped_attributes = 0;
+  f.dropped_events = 0;
+  f.dropped_links = 0;
+  f.reserved = 0;
+  used_ = sizeof(shm::SpanFixed);
+  trace_state_at_ = 0;
+  recording_ = true;
+  buf_[used_++] = shm::kItemName;
+  put_str(name_ref, name.empty() ? std::string_view("unnamed") : name);
+  f.start_time = detail::now();
+  return true;
+}
+
+inline void Span::new_trace() noexcept {
+  detail::ThreadRing& t = detail::t_ring;  // start() already resolved it
+  shm::SpanFixed& f = fixed();
+  std::uint64_t hi = detail::next_random(t), lo;
+  do {
+    lo = detail::next_random(t);  // low 64 bits random ⇒ the low 56 bits W3C's random flag needs
+  } while (lo == 0);
+  std::memcpy(f.trace_id, &hi, 8);
+  std::memcpy(f.trace_id + 8, &lo, 8);
+  std::memset(f.parent_span_id, 0, 8);
+  f.trace_flags = kTraceFlagSampled | kTraceFlagRandom;
+  f.span_flags = 0;
+}
+
+inline void Span::inherit(const Span& parent) noexcept {
+  shm::SpanFixed& f = fixed();
+  if (!parent.recording_) {
+    new_trace();
+    return;
+  }
+  const shm::SpanFixed& p = parent.fixed();
+  std::memcpy(f.trace_id, p.trace_id, 16);
+  std::memcpy(f.parent_span_id, p.span_id, 8);
+  f.trace_flags = p.trace_flags;
+  f.span_flags = shm::kSpanFlagHasParent | shm::kSpanFlagHasRemote;  // local parent, known
+  if (parent.trace_state_at_ != 0) [[unlikely]] {
+    // Copy the parent's tracestate item verbatim: [tag][u16 n][n bytes].
+    std::uint16_t n;
+    std::memcpy(&n, parent.buf_ + parent.trace_state_at_ + 1, 2);
+    if (used_ + 3u + n <= shm::kMaxSpanBytes) {
+      trace_state_at_ = used_;
+      std::memcpy(buf_ + used_, parent.buf_ + parent.trace_state_at_, 3u + n);
+      used_ = static_cast<std::uint16_t>(used_ + 3 + n);
+    }
+  }
+}
+
+inline Span::Span(std::string_view name, SpanKind kind) noexcept {
+  if (!start(0, name, kind)) return;
+  if (detail::t_current) inherit(*detail::t_current); else new_trace();
+}
+inline Span::Span(const Key& name, SpanKind kind) noexcept {
+  if (!start(name.ref(), name.text(), kind)) return;
+  if (detail::t_current) inherit(*detail::t_current); else new_trace();
+}
+inline Span::Span(std::string_view name, const Span& parent, SpanKind kind) noexcept {
+  if (start(0, name, kind)) inherit(parent);
+}
+inline Span::Span(const Key& name, const Span& parent, SpanKind kind) noexcept {
+  if (start(name.ref(), name.text(), kind)) inherit(parent);
+}
+inline Span::Span(std::string_view name, const SpanContext& remote_parent, SpanKind kind) noexcept {
+  if (start(0, name, kind)) inherit(remote_parent);
+}
+inline Span::Span(const Key& name, const SpanContext& remote_parent, SpanKind kind) noexcept {
+  if (start(name.ref(), name.text(), kind)) inherit(remote_parent);
+}
+inline Span::Span(const Key& name, NewRoot, SpanKind kind) noexcept {
+  if (start(name.ref(), name.text(), kind)) new_trace();
+}
+inline Span::Span(std::string_view name, NewRoot, SpanKind kind) noexcept {
+  if (start(0, name, kind)) new_trace();
+}
+
+inline void Span::end() noexcept {
+  if (!recording_) return;
+  recording_ = false;
+  fixed().end_time = detail::now();
+  detail::commit_span(detail::thread_ring(), buf_, used_);
+}
+
+}  // namespace spanring

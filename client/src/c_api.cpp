@@ -1,0 +1,126 @@
+// The C API: thin adapters over tracer.hpp. No exception crosses this boundary.
+#include "spanring/spanring.h"
+
+#include <new>
+
+#include "spanring/tracer.hpp"
+
+using spanring::Span;
+
+static_assert(sizeof(Span) <= SPANRING_SPAN_SIZE, "SPANRING_SPAN_SIZE too small");
+static_assert(alignof(Span) <= 8);
+
+namespace {
+
+Span* as_span(spanring_span* s) { return std::launder(reinterpret_cast<Span*>(s->opaque)); }
+const Span* as_span(const spanring_span* s) { return std::launder(reinterpret_cast<const Span*>(s->opaque)); }
+
+spanring::Key to_key(spanring_key k) {
+  return spanring::Key::from_parts(std::string_view(k.text ? k.text : "", k.text ? k.length : 0), k.ref);
+}
+
+spanring_key from_key(const spanring::Key& k) { return spanring_key{k.text().data(), k.text().size(), k.ref()}; }
+
+}  // namespace
+
+extern "C" {
+
+int spanring_init(const spanring_options* options, char* error, size_t error_size) {
+  try {
+    spanring::Options o;
+    if (options) {
+      if (options->service_name) o.service_name = options->service_name;
+      o.shm_size = options->shm_size;
+      o.rings = options->rings;
+      o.access = options->access == SPANRING_ACCESS_GROUP_READ    ? spanring::Access::kGroupRead
+                 : options->access == SPANRING_ACCESS_GROUP_WRITE ? spanring::Access::kGroupWrite
+                                                                  : spanring::Access::kOwner;
+    }
+    const spanring::InitStatus st = spanring::init(o);
+    if (error && error_size > 0) {
+      const std::size_t n = st.message.size() < error_size - 1 ? st.message.size() : error_size - 1;
+      std::memcpy(error, st.message.data(), n);
+      error[n] = '\0';
+    }
+    return static_cast<int>(st.code);
+  } catch (...) {
+    if (error && error_size > 0) error[0] = '\0';
+    return static_cast<int>(spanring::InitCode::kUnavailable);
+  }
+}
+
+void spanring_shutdown(void) {
+  try {
+    spanring::shutdown();
+  } catch (...) {
+  }
+}
+
+int spanring_enabled(void) { return spanring::enabled() ? 1 : 0; }
+
+spanring_key spanring_intern(const char* text, size_t length) {
+  return from_key(spanring::intern(std::string_view(text ? text : "", text ? length : 0)));
+}
+
+spanring_key spanring_key_inline(const char* text, size_t length) { return spanring_key{text, length, 0}; }
+
+void spanring_span_start(spanring_span* span, spanring_key name, int kind, const spanring_span* parent) {
+  const auto k = static_cast<spanring::SpanKind>(kind >= 1 && kind <= 5 ? kind : 1);
+  const spanring::Key key = to_key(name);
+  if (parent) new (span->opaque) Span(key, *as_span(parent), k);
+  else new (span->opaque) Span(key, k);
+}
+
+int spanring_span_start_remote(spanring_span* span, spanring_key name, int kind, const char* traceparent,
+                               size_t traceparent_length, const char* tracestate, size_t tracestate_length) {
+  spanring::SpanContext ctx;
+  const bool ok = spanring::extract(std::string_view(traceparent ? traceparent : "", traceparent ? traceparent_length : 0),
+                                    std::string_view(tracestate ? tracestate : "", tracestate ? tracestate_length : 0), ctx);
+  const auto k = static_cast<spanring::SpanKind>(kind >= 1 && kind <= 5 ? kind : 2);
+  const spanring::Key key = to_key(name);
+  if (ok) new (span->opaque) Span(key, ctx, k);
+  else new (span->opaque) Span(key, Span::NewRoot{}, k);
+  return ok ? 1 : 0;
+}
+
+void spanring_span_set_bool(spanring_span* span, spanring_key key, int value) {
+  as_span(span)->set_attribute(to_key(key), value != 0);
+}
+void spanring_span_set_int(spanring_span* span, spanring_key key, int64_t value) {
+  as_span(span)->set_attribute(to_key(key), static_cast<std::int64_t>(value));
+}
+void spanring_span_set_double(spanring_span* span, spanring_key key, double value) {
+  as_span(span)->set_attribute(to_key(key), value);
+}
+void spanring_span_set_string(spanring_span* span, spanring_key key, const char* value, size_t length) {
+  as_span(span)->set_attribute(to_key(key), std::string_view(value ? value : "", value ? length : 0));
+}
+void spanring_span_add_event(spanring_span* span, spanring_key name) { as_span(span)->add_event(to_key(name)); }
+void spanring_span_record_exception(spanring_span* span, const char* type, size_t type_length, const char* message,
+                                    size_t message_length) {
+  as_span(span)->record_exception(std::string_view(type ? type : "", type ? type_length : 0),
+                                  std::string_view(message ? message : "", message ? message_length : 0));
+}
+void spanring_span_set_status(spanring_span* span, int status, const char* description, size_t length) {
+  const auto code = static_cast<spanring::StatusCode>(status >= 0 && status <= 2 ? status : 0);
+  as_span(span)->set_status(code, std::string_view(description ? description : "", description ? length : 0));
+}
+void spanring_span_end(spanring_span* span) {
+  Span* s = as_span(span);
+  s->end();
+  s->~Span();
+}
+void spanring_span_traceparent(const spanring_span* span, char* out) { as_span(span)->traceparent(out); }
+
+void* spanring_scope_push(spanring_span* span) {
+  void* previous = spanring::detail::t_current;
+  spanring::detail::t_current = as_span(span);
+  return previous;
+}
+void spanring_scope_pop(void* previous) { spanring::detail::t_current = static_cast<Span*>(previous); }
+
+int spanring_current_ids_hex(char* trace_id_hex, char* span_id_hex) {
+  return spanring::current_ids_hex(trace_id_hex, span_id_hex) ? 1 : 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,784 @@
+// The client's slow path: init and shutdown, the string registry, ring claim and release,
+// fork handling, and the out-of-line pieces of Span that are not per-span costs (events,
+// links, status). The per-span hot path is in detail/ring_writer.hpp and tracer.hpp.
+#include "spanring/tracer.hpp"
+
+#include <cpuid.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <deque>
+
+#include "spanring/shm/layout.hpp"
+#include "spanring/shm/segment.hpp"
+
+namespace spanring {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Process-wide state. `mu` guards everything here; the hot path never takes it.
+struct Global {
+  std::mutex mu;
+  bool enabled = false;
+  std::uint32_t generation = 0;  // inits in this process: names later segments uniquely
+  shm::Mapping mapping;
+  shm::SegmentHeader* header = nullptr;
+  shm::RingHeader* rings = nullptr;
+  shm::Record* records = nullptr;
+  shm::StringTable* table = nullptr;
+  std::uint32_t ring_count = 0;
+  std::uint32_t capacity = 0;
+  // The string registry outlives segments: ids are process-wide, and a new segment gets
+  // every string registered so far, so a Key made before init (or before a fork) stays valid.
+  std::deque<std::string> texts;  // deque: references stay valid as it grows
+  std::unordered_map<std::string_view, std::uint16_t> ids;
+  std::uint32_t table_bytes = 0;
+  bool atfork_registered = false;
+};
+
+Global& global() {
+  static Global* g = new Global;  // never destroyed: threads may end spans during exit
+  return *g;
+}
+
+std::uint64_t clock_ns(clockid_t id) {
+  timespec ts;
+  clock_gettime(id, &ts);
+  return std::uint64_t(ts.tv_sec) * 1'000'000'000ull + std::uint64_t(ts.tv_nsec);
+}
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+std::uint32_t current_tid() { return static_cast<std::uint32_t>(::syscall(SYS_gettid)); }
+
+bool thread_alive(std::uint32_t pid, std::uint32_t tid) {
+  return ::syscall(SYS_tgkill, pid, tid, 0) == 0 || errno != ESRCH;
+}
+
+// ---------------------------------------------------------------------------------------------
+// String table: copy one registry entry into the segment (mu held).
+bool publish_string(Global& g, std::uint32_t id) {
+  if (!g.table) return false;
+  const std::string& s = g.texts[id];
+  if (g.table_bytes + 2 + s.size() > shm::kStringTableBytes) {
+    g.header->strings_interned_failed.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  const std::uint16_t n = static_cast<std::uint16_t>(s.size());
+  std::memcpy(g.table->bytes + g.table_bytes, &n, 2);
+  std::memcpy(g.table->bytes + g.table_bytes + 2, s.data(), n);
+  g.table->offsets[id] = g.table_bytes;
+  g.table_bytes += 2 + n;
+  // release: the entry's bytes and offset are visible before the count that admits them.
+  g.table->count.store(id + 1, std::memory_order_release);
+  return true;
+}
+
+std::uint16_t intern_locked(Global& g, std::string_view text) {
+  if (text.empty() || text.size() > shm::kMaxStringLength) return 0;
+  if (auto it = g.ids.find(text); it != g.ids.end()) return it->second;
+  if (g.texts.size() >= shm::kStringTableEntries) return 0;
+  const auto id = static_cast<std::uint32_t>(g.texts.size());
+  g.texts.emplace_back(text);
+  // A segment that cannot take the string (its bytes are full) keeps ids dense by refusing
+  // every later id too; the Key then sends its text inline.
+  if (g.table && g.table->count.load(std::memory_order_relaxed) == id && !publish_string(g, id)) {
+    g.texts.pop_back();
+    return 0;
+  }
+  const std::uint16_t ref = static_cast<std::uint16_t>(shm::kStrInterned | id);
+  g.ids.emplace(g.texts.back(), ref);
+  return ref;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clock
+
+bool tsc_invariant() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8))) return false;
+  // The kernel demotes the TSC when it finds it unstable (e.g. some VMs); follow its verdict.
+  std::ifstream f("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+  std::string source;
+  if (f >> source) return source == "tsc";
+  return true;
+}
+
+void take_anchor(shm::SegmentHeader& h, bool tsc) {
+  std::uint64_t best = ~0ull;
+  for (int i = 0; i < 10; ++i) {
+    const std::uint64_t raw0 = clock_ns(CLOCK_MONOTONIC_RAW);
+    const std::uint64_t t = tsc ? __rdtsc() : clock_ns(CLOCK_MONOTONIC);
+    const std::uint64_t mono = clock_ns(CLOCK_MONOTONIC);
+    const std::uint64_t real = clock_ns(CLOCK_REALTIME);
+    const std::uint64_t raw1 = clock_ns(CLOCK_MONOTONIC_RAW);
+    if (raw1 - raw0 < best) {
+      best = raw1 - raw0;
+      h.clock_anchor_tsc = t;
+      h.clock_anchor_raw_ns = raw0 + (raw1 - raw0) / 2;
+      h.clock_anchor_mono_ns = mono;
+      h.clock_anchor_unix_ns = real;
+    }
+  }
+}
+
+std::uint64_t process_start_time(std::uint32_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // Field 2 (comm) may contain spaces and parentheses: count fields after the last ')'.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::size_t pos = close + 2;
+  for (int field = 3; field < 22 && pos < stat.size(); ++field) {
+    pos = stat.find(' ', pos);
+    if (pos == std::string::npos) return 0;
+    ++pos;
+  }
+  return std::strtoull(stat.c_str() + pos, nullptr, 10);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings from the environment
+
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    const int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+// OTEL_RESOURCE_ATTRIBUTES: "k1=v1,k2=v2", percent-encoded; on any error the whole variable is
+// discarded (OpenTelemetry's rule).
+std::vector<std::pair<std::string, std::string>> env_resource(std::string& warning) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const std::string v = env("OTEL_RESOURCE_ATTRIBUTES");
+  std::size_t start = 0;
+  while (start < v.size()) {
+    std::size_t end = v.find(',', start);
+    if (end == std::string::npos) end = v.size();
+    std::string_view item(v.data() + start, end - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) {
+      const auto eq = item.find('=');
+      std::string k, val;
+      if (eq == std::string_view::npos || eq == 0 || !percent_decode(item.substr(0, eq), k) ||
+          !percent_decode(item.substr(eq + 1), val)) {
+        warning = "OTEL_RESOURCE_ATTRIBUTES ignored: cannot decode '" + std::string(item) + "'";
+        return {};
+      }
+      out.emplace_back(std::move(k), std::move(val));
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+bool parse_size(const std::string& s, std::uint64_t& out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  if (errno != 0 || end == s.c_str()) return false;
+  std::uint64_t mult = 1;
+  const std::string suffix(end);
+  if (suffix == "" || suffix == "B") mult = 1;
+  else if (suffix == "K" || suffix == "KiB" || suffix == "k") mult = 1ull << 10;
+  else if (suffix == "M" || suffix == "MiB") mult = 1ull << 20;
+  else if (suffix == "G" || suffix == "GiB") mult = 1ull << 30;
+  else return false;
+  out = v * mult;
+  return true;
+}
+
+std::string executable_name() {
+  std::ifstream f("/proc/self/comm");
+  std::string name;
+  std::getline(f, name);
+  return name;
+}
+
+InitStatus fail(InitCode code, std::string message) {
+  InitStatus s;
+  s.code = code;
+  s.message = "spanring: " + std::move(message);
+  return s;
+}
+
+void encode_resource(shm::SegmentHeader& h, const std::vector<std::pair<std::string, std::string>>& attrs) {
+  std::uint32_t used = 0, count = 0;
+  for (const auto& [k, v] : attrs) {
+    const std::size_t need = 4 + k.size() + v.size();
+    if (k.size() > shm::kMaxStringLength || v.size() > shm::kMaxStringLength || used + need > shm::kResourceBytes)
+      continue;  // does not fit: left out rather than cut (a cut value would be wrong)
+    const auto kl = static_cast<std::uint16_t>(k.size()), vl = static_cast<std::uint16_t>(v.size());
+    std::memcpy(h.resource + used, &kl, 2);
+    std::memcpy(h.resource + used + 2, k.data(), kl);
+    std::memcpy(h.resource + used + 2 + kl, &vl, 2);
+    std::memcpy(h.resource + used + 4 + kl, v.data(), vl);
+    used += static_cast<std::uint32_t>(need);
+    ++count;
+  }
+  h.resource_count = count;
+  h.resource_bytes_used = used;
+}
+
+// ---------------------------------------------------------------------------------------------
+// fork: the child must never write into its parent's rings.
+
+void atfork_prepare() { global().mu.lock(); }
+void atfork_parent() { global().mu.unlock(); }
+void atfork_child() {
+  Global& g = global();
+  g.mu.unlock();
+  g.enabled = false;
+  // The child's copy of the parent's mapping stays mapped (it is still the parent's
+  // segment); we only forget it, and leak the handle so no destructor unmaps under a thread.
+  g.mapping.leak();
+  g.header = nullptr;
+  g.rings = nullptr;
+  g.records = nullptr;
+  g.table = nullptr;
+  g.table_bytes = 0;
+  // The forking thread's ThreadRing still points into the parent's ring; the epoch bump sends
+  // it to resolve_thread_ring, which sees the pid change and drops the claim without touching it.
+  detail::g_epoch.fetch_add(1, std::memory_order_release);
+}
+
+void on_exit_mark_closed() {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  if (g.enabled && g.header) g.header->closed.store(1, std::memory_order_release);
+}
+
+// Releases the thread's ring when the thread exits.
+struct RingReleaser {
+  bool armed = false;
+  ~RingReleaser();
+};
+thread_local RingReleaser t_releaser;
+
+void release_ring(detail::ThreadRing& t) {
+  Global& g = global();
+  if (t.ring != nullptr && t.pid == static_cast<std::uint32_t>(::getpid()) && g.header) {
+    std::uint32_t expected = t.tid;
+    // release: our writes to head and the records happen-before the next owner's claim.
+    if (t.ring->owner_tid.compare_exchange_strong(expected, 0, std::memory_order_release, std::memory_order_relaxed))
+      g.header->ring_release_generation.fetch_add(1, std::memory_order_release);
+  }
+  t.ring = nullptr;
+  t.records = nullptr;
+}
+
+RingReleaser::~RingReleaser() {
+  if (!armed) return;
+  detail::ThreadRing& t = detail::t_ring;
+  std::lock_guard lock(global().mu);
+  release_ring(t);
+  t.active = false;
+  // Leave epoch matching so spans from later TLS destructors stay no-ops instead of
+  // re-claiming a ring this exiting thread could never release.
+  t.epoch = detail::g_epoch.load(std::memory_order_relaxed);
+}
+
+// Claims a free ring, or one whose owner thread has died (mu held).
+bool claim_ring(Global& g, detail::ThreadRing& t) {
+  for (int pass = 0; pass < 2; ++pass) {
+    for (std::uint32_t r = 0; r < g.ring_count; ++r) {
+      shm::RingHeader& ring = g.rings[r];
+      std::uint32_t owner = ring.owner_tid.load(std::memory_order_relaxed);
+      if (pass == 0 ? owner != 0 : (owner == 0 || thread_alive(g.header->producer_pid, owner))) continue;
+      // acquire: we see head as the previous owner published it.
+      if (!ring.owner_tid.compare_exchange_strong(owner, t.tid, std::memory_order_acquire, std::memory_order_relaxed))
+        continue;
+      t.ring = &ring;
+      t.records = g.records + std::uint64_t(r) * g.capacity;
+      t.head = ring.head.load(std::memory_order_relaxed);
+      t.cached_tail = ring.tail.load(std::memory_order_acquire);
+      t.written = ring.spans_written.load(std::memory_order_relaxed);
+      t.mask = g.capacity - 1;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Cold paths called from the hot path
+
+namespace detail {
+
+void resolve_thread_ring(ThreadRing& t) noexcept {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  const std::uint32_t epoch = g_epoch.load(std::memory_order_acquire);
+  const auto pid = static_cast<std::uint32_t>(::getpid());
+  if (t.pid != pid) {
+    // New thread, or the first span in a forked child: the inherited claim is the parent's,
+    // so it is forgotten, not released; and the RNG state is reseeded so parent and child
+    // never generate the same ids.
+    t.ring = nullptr;
+    t.records = nullptr;
+    t.pid = pid;
+    t.tid = current_tid();
+    std::uint64_t seed = 0;
+    if (::getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = clock_ns(CLOCK_MONOTONIC) ^ (std::uint64_t(t.tid) << 32);
+    t.rng = seed;
+  } else {
+    release_ring(t);  // a claim in a segment from an earlier init
+  }
+  t.epoch = epoch;
+  t.active = g.enabled;
+  t.drops_since_claim = 0;
+  if (!g.enabled) return;
+  t_releaser.armed = true;
+  if (!claim_ring(g, t)) t.release_generation = g.header->ring_release_generation.load(std::memory_order_acquire);
+}
+
+void count_ring_full(ThreadRing& t) noexcept {
+  // Single writer (the ring's owner): load + store, no locked instruction.
+  t.ring->spans_dropped_full.store(t.ring->spans_dropped_full.load(std::memory_order_relaxed) + 1,
+                                   std::memory_order_relaxed);
+}
+
+void count_no_ring(ThreadRing& t) noexcept {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  if (!g.enabled || t.epoch != g_epoch.load(std::memory_order_acquire)) return;  // raced a shutdown
+  g.header->spans_dropped_no_ring.fetch_add(1, std::memory_order_relaxed);
+  // Retry the claim when some thread released a ring, and every 256 drops in case an owner
+  // died without releasing (that check costs a syscall per ring).
+  const std::uint64_t gen = g.header->ring_release_generation.load(std::memory_order_acquire);
+  if (gen != t.release_generation || ++t.drops_since_claim >= 256) {
+    t.drops_since_claim = 0;
+    t.release_generation = gen;
+    claim_ring(g, t);
+  }
+}
+
+std::uint64_t monotonic_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
+
+void note_traceparent_invalid() noexcept {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  if (g.enabled) g.header->traceparent_invalid.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Public slow-path API
+
+InitStatus init(const Options& options) {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  if (g.enabled) return fail(InitCode::kAlreadyInitialized, "already initialised as " + g.mapping.name());
+  {
+    std::string d = env("OTEL_SDK_DISABLED");
+    for (char& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (d == "true") return fail(InitCode::kDisabled, "OTEL_SDK_DISABLED=true: tracing disabled");
+  }
+  if (!g.atfork_registered) {
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    std::atexit(on_exit_mark_closed);
+    g.atfork_registered = true;
+  }
+
+  std::string warning;
+  std::vector<std::pair<std::string, std::string>> resource = env_resource(warning);
+  // Code-provided attributes win over the environment's (OpenTelemetry resource merge).
+  for (const auto& kv : options.resource_attributes) {
+    bool replaced = false;
+    for (auto& existing : resource)
+      if (existing.first == kv.first) existing.second = kv.second, replaced = true;
+    if (!replaced) resource.push_back(kv);
+  }
+  std::string service = options.service_name;
+  if (service.empty()) service = env("OTEL_SERVICE_NAME");
+  if (service.empty())
+    for (const auto& [k, v] : resource)
+      if (k == "service.name") service = v;
+  if (service.empty()) service = "unknown_service:" + executable_name();
+  std::erase_if(resource, [](const auto& kv) { return kv.first == "service.name"; });
+  if (service.size() > shm::kServiceNameMax)
+    return fail(InitCode::kNameTooLong, "service name is " + std::to_string(service.size()) + " bytes, at most " +
+                                            std::to_string(shm::kServiceNameMax) + " allowed");
+
+  std::uint64_t size = options.shm_size;
+  if (size == 0) {
+    const std::string s = env("SPANRING_SHM_SIZE");
+    if (!s.empty() && !parse_size(s, size))
+      return fail(InitCode::kInvalidArgument, "SPANRING_SHM_SIZE='" + s + "' is not a size (bytes, or with K/M/G)");
+  }
+  if (size == 0) size = shm::kDefaultSegmentSize;
+  std::uint32_t rings = options.rings;
+  if (rings == 0) {
+    const std::string s = env("SPANRING_RINGS");
+    if (!s.empty()) {
+      std::uint64_t r = 0;
+      if (!parse_size(s, r) || r == 0 || r > shm::kMaxRingCount)
+        return fail(InitCode::kInvalidArgument, "SPANRING_RINGS='" + s + "' must be 1.." + std::to_string(shm::kMaxRingCount));
+      rings = static_cast<std::uint32_t>(r);
+    }
+  }
+  const shm::Layout layout = shm::layout_within(size, rings);
+  if (layout.ring_count == 0)
+    return fail(InitCode::kInvalidArgument, "segment size " + std::to_string(size) + " bytes cannot hold " +
+                                                (rings ? std::to_string(rings) : std::string("one")) +
+                                                " ring(s) of at least " + std::to_string(shm::kMinRingCapacity) + " records");
+
+  std::uint32_t mode = options.access == Access::kOwner ? 0600 : options.access == Access::kGroupRead ? 0640 : 0660;
+  if (const std::string m = env("SPANRING_SHM_MODE"); !m.empty()) {
+    if (m == "0600" || m == "600") mode = 0600;
+    else if (m == "0640" || m == "640") mode = 0640;
+    else if (m == "0660" || m == "660") mode = 0660;
+    else return fail(InitCode::kInvalidArgument, "SPANRING_SHM_MODE='" + m + "' must be 0600, 0640 or 0660");
+  }
+  bool use_tsc = options.prefer_tsc;
+  if (const std::string c = env("SPANRING_CLOCK"); c == "monotonic") use_tsc = false;
+  use_tsc = use_tsc && tsc_invariant();
+
+  const auto pid = static_cast<std::uint32_t>(::getpid());
+  shm::CreateOptions co;
+  co.name = shm::segment_name(service, pid, g.generation);
+  co.layout = layout;
+  co.mode = mode;
+  shm::Mapping mapping;
+  std::string message;
+  switch (shm::create_segment(co, mapping, message)) {
+    case shm::SegmentError::kOk: break;
+    case shm::SegmentError::kExists: return fail(InitCode::kSegmentExists, message);
+    case shm::SegmentError::kPermission: return fail(InitCode::kPermissionDenied, message);
+    case shm::SegmentError::kNoSpace: return fail(InitCode::kNoSpace, message);
+    case shm::SegmentError::kNameInvalid: return fail(InitCode::kNameTooLong, message);
+    case shm::SegmentError::kSizeInvalid: return fail(InitCode::kInvalidArgument, message);
+    default: return fail(InitCode::kUnavailable, message);
+  }
+  ++g.generation;
+
+  auto& h = *mapping.header();
+  h.magic = shm::kMagic;
+  h.abi_major = shm::kAbiMajor;
+  h.abi_minor = shm::kAbiMinor;
+  h.header_size = shm::kHeaderSize;
+  h.segment_size = layout.segment_size;
+  h.record_size = shm::kRecordSize;
+  h.ring_count = layout.ring_count;
+  h.ring_capacity = layout.ring_capacity;
+  h.clock_source = use_tsc ? shm::kClockTsc : shm::kClockMonotonic;
+  h.string_table_offset = layout.string_table_offset;
+  h.rings_offset = layout.rings_offset;
+  h.ring_data_offset = layout.ring_data_offset;
+  h.producer_pid = pid;
+  h.producer_start_time = process_start_time(pid);
+  h.created_unix_ns = clock_ns(CLOCK_REALTIME);
+  h.service_name_length = static_cast<std::uint32_t>(service.size());
+  std::memcpy(h.service_name, service.data(), service.size());
+  encode_resource(h, resource);
+  take_anchor(h, use_tsc);
+
+  g.mapping = std::move(mapping);
+  g.header = g.mapping.header();
+  g.table = reinterpret_cast<shm::StringTable*>(g.mapping.data() + layout.string_table_offset);
+  g.rings = reinterpret_cast<shm::RingHeader*>(g.mapping.data() + layout.rings_offset);
+  g.records = reinterpret_cast<shm::Record*>(g.mapping.data() + layout.ring_data_offset);
+  g.ring_count = layout.ring_count;
+  g.capacity = layout.ring_capacity;
+  g.table_bytes = 0;
+  for (std::uint32_t id = 0; id < g.texts.size(); ++id)
+    if (!publish_string(g, id)) break;
+  // release: every field above is visible to a reader that sees ready == 1.
+  g.header->ready.store(1, std::memory_order_release);
+
+  detail::g_use_tsc.store(use_tsc, std::memory_order_relaxed);
+  g.enabled = true;
+  // release pairs with the acquire in resolve_thread_ring: threads see the new state.
+  detail::g_epoch.fetch_add(1, std::memory_order_release);
+
+  InitStatus ok;
+  ok.segment = g.mapping.name();
+  ok.message = warning;
+  return ok;
+}
+
+void shutdown() {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  if (!g.enabled) return;
+  g.header->closed.store(1, std::memory_order_release);
+  g.enabled = false;
+  // Threads may be inside commit_span right now: the memory stays mapped (leaked) so they
+  // finish harmlessly; they notice the new epoch on their next span.
+  g.mapping.leak();
+  g.header = nullptr;
+  g.rings = nullptr;
+  g.records = nullptr;
+  g.table = nullptr;
+  detail::g_epoch.fetch_add(1, std::memory_order_release);
+}
+
+bool enabled() noexcept {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  return g.enabled;
+}
+
+std::string segment_name() {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  return g.enabled ? g.mapping.name() : std::string();
+}
+
+ClientCounters counters() noexcept {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  ClientCounters c;
+  if (!g.enabled) return c;
+  for (std::uint32_t r = 0; r < g.ring_count; ++r) {
+    c.spans_written += g.rings[r].spans_written.load(std::memory_order_relaxed);
+    c.spans_dropped_full += g.rings[r].spans_dropped_full.load(std::memory_order_relaxed);
+  }
+  c.spans_dropped_no_ring = g.header->spans_dropped_no_ring.load(std::memory_order_relaxed);
+  c.traceparent_invalid = g.header->traceparent_invalid.load(std::memory_order_relaxed);
+  return c;
+}
+
+Key::Key(std::string_view text) noexcept : text_(text) {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  try {
+    ref_ = intern_locked(g, text);
+  } catch (...) {
+    ref_ = 0;  // out of memory while registering: the key stays inline
+  }
+}
+
+Key intern(std::string_view text) noexcept {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  try {
+    const std::uint16_t ref = intern_locked(g, text);
+    if (ref != 0) return Key(g.texts[ref & 0x7fff], ref);  // registry-owned text
+  } catch (...) {
+  }
+  return Key(std::string_view{}, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Span: the parts that are not per-span costs
+
+void Span::inherit(const SpanContext& parent) noexcept {
+  if (!parent.valid()) {
+    new_trace();
+    return;
+  }
+  shm::SpanFixed& f = fixed();
+  std::memcpy(f.trace_id, parent.trace_id.bytes, 16);
+  std::memcpy(f.parent_span_id, parent.span_id.bytes, 8);
+  f.trace_flags = parent.trace_flags & (kTraceFlagSampled | kTraceFlagRandom);
+  f.span_flags = shm::kSpanFlagHasParent | shm::kSpanFlagHasRemote | (parent.is_remote ? shm::kSpanFlagParentRemote : 0);
+  if (parent.trace_state_length != 0) {
+    const std::uint16_t mark = used_;
+    buf_[used_++] = shm::kItemTraceState;
+    if (put_str(0, parent.trace_state_view())) trace_state_at_ = mark;
+    else used_ = mark;
+  }
+}
+
+bool Span::put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept {
+  std::uint8_t written = 0;
+  for (const Attribute& a : attributes) {
+    const std::uint16_t mark = used_;
+    bool ok = written < 255 && used_ + 1u <= shm::kMaxSpanBytes;
+    if (ok) {
+      switch (a.type) {
+        case Attribute::Type::kBool: {
+          buf_[used_++] = shm::kItemAttrBool;
+          const std::uint8_t v = a.b ? 1 : 0;
+          ok = put_str(a.key_ref, a.key) && used_ + 1u <= shm::kMaxSpanBytes;
+          if (ok) buf_[used_++] = v;
+          break;
+        }
+        case Attribute::Type::kInt:
+        case Attribute::Type::kDouble: {
+          buf_[used_++] = a.type == Attribute::Type::kInt ? shm::kItemAttrInt : shm::kItemAttrDouble;
+          ok = put_str(a.key_ref, a.key) && used_ + 8u <= shm::kMaxSpanBytes;
+          if (ok) {
+            if (a.type == Attribute::Type::kInt) std::memcpy(buf_ + used_, &a.i, 8);
+            else std::memcpy(buf_ + used_, &a.d, 8);
+            used_ = static_cast<std::uint16_t>(used_ + 8);
+          }
+          break;
+        }
+        case Attribute::Type::kString:
+          buf_[used_++] = shm::kItemAttrString;
+          ok = put_str(a.key_ref, a.key) && put_str(0, a.s);
+          break;
+      }
+    }
+    if (ok) {
+      ++written;
+    } else {
+      used_ = mark;
+      if (dropped < 255) ++dropped;
+    }
+  }
+  return written != 0 || attributes.size() == 0;
+}
+
+void Span::add_event(const Key& name, std::initializer_list<Attribute> attributes) noexcept {
+  if (!recording_) return;
+  const std::uint16_t mark = used_;
+  const std::uint64_t t = detail::now();
+  // [tag][u64 time][str name][u8 count][u8 dropped] then attributes; count is patched after.
+  if (used_ + 9u <= shm::kMaxSpanBytes) {
+    buf_[used_++] = shm::kItemEvent;
+    std::memcpy(buf_ + used_, &t, 8);
+    used_ = static_cast<std::uint16_t>(used_ + 8);
+    if (put_str(name.ref(), name.text().empty() ? std::string_view("event") : name.text()) &&
+        used_ + 2u <= shm::kMaxSpanBytes) {
+      const std::uint16_t counts_at = used_;
+      used_ = static_cast<std::uint16_t>(used_ + 2);
+      std::uint8_t dropped = 0;
+      put_attributes(attributes, dropped);
+      buf_[counts_at] = static_cast<std::uint8_t>(attributes.size() - dropped);
+      buf_[counts_at + 1] = dropped;
+      return;
+    }
+  }
+  used_ = mark;
+  ++fixed().dropped_events;
+}
+
+void Span::add_event(std::string_view name, std::initializer_list<Attribute> attributes) noexcept {
+  add_event(Key::inline_text(name), attributes);
+}
+
+void Span::add_link(const SpanContext& linked, std::initializer_list<Attribute> attributes) noexcept {
+  if (!recording_) return;
+  const std::uint16_t mark = used_;
+  if (used_ + 27u <= shm::kMaxSpanBytes) {
+    buf_[used_++] = shm::kItemLink;
+    std::memcpy(buf_ + used_, linked.trace_id.bytes, 16);
+    std::memcpy(buf_ + used_ + 16, linked.span_id.bytes, 8);
+    buf_[used_ + 24] = linked.trace_flags & (kTraceFlagSampled | kTraceFlagRandom);
+    buf_[used_ + 25] = static_cast<std::uint8_t>(shm::kSpanFlagHasRemote | (linked.is_remote ? shm::kSpanFlagParentRemote : 0));
+    used_ = static_cast<std::uint16_t>(used_ + 26);
+    if (put_str(0, linked.trace_state_view()) && used_ + 2u <= shm::kMaxSpanBytes) {
+      const std::uint16_t counts_at = used_;
+      used_ = static_cast<std::uint16_t>(used_ + 2);
+      std::uint8_t dropped = 0;
+      put_attributes(attributes, dropped);
+      buf_[counts_at] = static_cast<std::uint8_t>(attributes.size() - dropped);
+      buf_[counts_at + 1] = dropped;
+      return;
+    }
+  }
+  used_ = mark;
+  ++fixed().dropped_links;
+}
+
+void Span::record_exception(std::string_view type, std::string_view message) noexcept {
+  static const Key kException("exception");
+  static const Key kType("exception.type");
+  static const Key kMessage("exception.message");
+  add_event(kException, {Attribute(kType, type), Attribute(kMessage, message)});
+  set_status(StatusCode::kError, message);
+}
+
+void Span::set_status(StatusCode code, std::string_view description) noexcept {
+  if (!recording_) return;
+  shm::SpanFixed& f = fixed();
+  if (f.status == shm::kStatusOk) return;  // OK is final
+  f.status = static_cast<std::uint8_t>(code);
+  if (code == StatusCode::kError && !description.empty()) {
+    const std::uint16_t mark = used_;
+    if (used_ + 1u <= shm::kMaxSpanBytes) {
+      buf_[used_++] = shm::kItemStatusMessage;
+      if (put_str(0, description)) return;
+    }
+    used_ = mark;  // no room: the status stays ERROR without its message
+  }
+}
+
+SpanContext Span::context() const noexcept {
+  SpanContext c;
+  if (!recording_) return c;
+  const shm::SpanFixed& f = fixed();
+  std::memcpy(c.trace_id.bytes, f.trace_id, 16);
+  std::memcpy(c.span_id.bytes, f.span_id, 8);
+  c.trace_flags = f.trace_flags;
+  if (trace_state_at_ != 0) {
+    std::uint16_t n;
+    std::memcpy(&n, buf_ + trace_state_at_ + 1, 2);
+    if (n <= kMaxTraceStateLength) {
+      std::memcpy(c.trace_state, buf_ + trace_state_at_ + 3, n);
+      c.trace_state_length = n;
+    }
+  }
+  return c;
+}
+
+TraceId Span::trace_id() const noexcept {
+  TraceId id;
+  if (recording_) std::memcpy(id.bytes, fixed().trace_id, 16);
+  return id;
+}
+
+SpanId Span::span_id() const noexcept {
+  SpanId id;
+  if (recording_) std::memcpy(id.bytes, fixed().span_id, 8);
+  return id;
+}
+
+void Span::traceparent(char* out) const noexcept {
+  SpanContext c;
+  if (!recording_) {
+    format_traceparent(c, out);  // all-zero ids: receivers treat it as invalid
+    return;
+  }
+  std::memcpy(c.trace_id.bytes, fixed().trace_id, 16);
+  std::memcpy(c.span_id.bytes, fixed().span_id, 8);
+  c.trace_flags = fixed().trace_flags;
+  format_traceparent(c, out);
+}
+
+bool current_ids_hex(char* trace_id_hex, char* span_id_hex) noexcept {
+  const Span* s = detail::t_current;
+  if (s == nullptr || !s->recording()) return false;
+  to_hex(s->trace_id(), trace_id_hex);
+  to_hex(s->span_id(), span_id_hex);
+  return true;
+}
+
+}  // namespace spanring

@@ -1,0 +1,215 @@
+// The validating reader: maps a segment, drains its rings, and decodes span records. Everything
+// it reads from the segment is untrusted: each record is copied out of shared memory before it
+// is checked, every length, count and string id is bounds-checked, and anything invalid is
+// skipped and counted by reason. No segment content can crash it or make it allocate without
+// bound (its buffers are sized by the ABI's maxima, not by values read from the segment).
+//
+// Threading: one SegmentReader is used by one thread at a time.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spanring/shm/abi.hpp"
+#include "spanring/shm/segment.hpp"
+
+namespace spanring::shm {
+
+enum AttrType : std::uint8_t { kAttrBool = 1, kAttrInt = 2, kAttrDouble = 3, kAttrString = 4 };
+
+struct AttrView {
+  std::string_view key;
+  std::uint8_t type = 0;  // AttrType
+  bool bool_value = false;
+  std::int64_t int_value = 0;
+  double double_value = 0;
+  std::string_view string_value;
+  std::int32_t key_id = -1;  // interned key id, or -1 for an inline key (lets readers cache)
+};
+
+struct EventView {
+  std::uint64_t time_unix_ns = 0;
+  std::string_view name;
+  std::uint32_t first_attr = 0;  // index into SpanView::sub_attributes
+  std::uint32_t attr_count = 0;
+  std::uint32_t dropped_attributes = 0;
+};
+
+struct LinkView {
+  std::array<std::uint8_t, 16> trace_id{};
+  std::array<std::uint8_t, 8> span_id{};
+  std::uint8_t trace_flags = 0;
+  std::uint8_t flags = 0;  // kSpanFlag*
+  std::string_view trace_state;
+  std::uint32_t first_attr = 0;
+  std::uint32_t attr_count = 0;
+  std::uint32_t dropped_attributes = 0;
+};
+
+// A decoded span. Views point into the reader's buffers and are valid until the next decode.
+struct SpanView {
+  std::array<std::uint8_t, 16> trace_id{};
+  std::array<std::uint8_t, 8> span_id{};
+  std::array<std::uint8_t, 8> parent_span_id{};
+  bool has_parent = false;
+  std::uint8_t kind = 0;    // OTLP SpanKind value
+  std::uint8_t status = 0;  // OTLP StatusCode value
+  std::uint8_t trace_flags = 0;
+  std::uint8_t span_flags = 0;  // kSpanFlag*
+  std::uint64_t start_raw = 0, end_raw = 0;  // producer clock units
+  std::uint64_t start_unix_ns = 0, end_unix_ns = 0;
+  std::string_view name;
+  std::int32_t name_id = -1;
+  std::string_view status_message;
+  std::string_view trace_state;
+  std::uint32_t dropped_attributes = 0, dropped_events = 0, dropped_links = 0;
+  std::vector<AttrView> attributes;
+  std::vector<EventView> events;
+  std::vector<LinkView> links;
+  std::vector<AttrView> sub_attributes;  // attributes of events and links
+
+  // OTLP Span.flags: W3C flags in bits 0–7, parent is-remote in bits 8–9.
+  std::uint32_t otlp_flags() const noexcept;
+};
+
+// Why a span or record was rejected.
+enum RejectReason : std::uint32_t {
+  kRejectRecordHeader = 0,  // type/index/count/payload_len of a record is impossible
+  kRejectTruncated,         // an item runs past the end of the span's bytes
+  kRejectBadTag,            // unknown item tag
+  kRejectBadString,         // string length too long or interned id not in the table
+  kRejectBadField,          // kind/status/ids out of range (e.g. zero trace id)
+  kRejectRingIndex,         // head/tail of a ring are inconsistent (ring skipped this pass)
+  kRejectReasonCount,
+};
+const char* to_string(RejectReason r) noexcept;
+
+// Resolves interned ids; caches each string the first time it is seen (entries are immutable).
+class StringCache {
+ public:
+  void reset(const StringTable* table) noexcept;
+  // Returns false if `id` is not a published, well-formed entry.
+  bool lookup(std::uint32_t id, std::string_view& out);
+
+ private:
+  const StringTable* table_ = nullptr;
+  std::vector<std::string> strings_;
+  std::vector<std::uint8_t> known_;
+};
+
+// Decodes one span's concatenated payload bytes. Returns kRejectReasonCount on success, else
+// the reason. Raw times are left in start_raw/end_raw (no clock conversion). This is the
+// function the fuzzer targets.
+RejectReason decode_span(const std::uint8_t* data, std::size_t size, StringCache& strings, SpanView& out);
+
+// Converts producer timestamps to Unix ns (see abi.hpp, "Clock"). refresh() re-samples the
+// reader's own anchor; call it once per drain pass.
+class ClockConverter {
+ public:
+  void reset(const SegmentHeader& h) noexcept;
+  void refresh() noexcept;
+  std::uint64_t to_unix_ns(std::uint64_t raw) const noexcept;
+
+ private:
+  std::uint32_t source_ = kClockMonotonic;
+  std::uint64_t anchor_tsc_ = 0, anchor_raw_ = 0;
+  std::uint64_t now_tsc_ = 0, now_raw_ = 0;
+  std::int64_t raw_to_unix_ = 0;   // unix - raw, sampled at refresh
+  std::int64_t mono_to_unix_ = 0;  // unix - mono, sampled at refresh
+};
+
+struct ReaderCounters {
+  std::uint64_t spans_read = 0;
+  std::uint64_t records_read = 0;
+  std::uint64_t rejected[kRejectReasonCount] = {};
+  std::uint64_t rejected_total() const noexcept;
+};
+
+class SegmentReader {
+ public:
+  // Attaches to /dev/shm/<name> and validates the header.
+  SegmentError open(std::string_view name, std::string& message);
+  const SegmentHeader& header() const noexcept { return *map_.header(); }
+  const Mapping& mapping() const noexcept { return map_; }
+  std::uint32_t ring_count() const noexcept { return ring_count_; }
+  std::string_view service_name() const noexcept { return service_; }
+  // Resource attributes (validated copy of the header's list).
+  const std::vector<std::pair<std::string, std::string>>& resource() const noexcept { return resource_; }
+
+  // Producer head and the committed read position (tail) of a ring.
+  std::uint64_t head(std::uint32_t ring) const noexcept;
+  std::uint64_t tail(std::uint32_t ring) const noexcept;
+
+  // Decodes the spans in [from, head) of `ring`, at most `max_records` records, calling
+  // fn(const SpanView&) for each valid one. Returns the position after the last record
+  // consumed (valid or rejected). Does not move the ring's tail: call commit() once the spans
+  // are safe (the agent: once the backend accepted them).
+  template <class Fn>
+  std::uint64_t read(std::uint32_t ring, std::uint64_t from, std::uint64_t max_records, Fn&& fn);
+
+  // Publishes `pos` as the ring's tail (release): the producer may reuse records below it.
+  void commit(std::uint32_t ring, std::uint64_t pos) noexcept;
+
+  // Spans the producer says it wrote / dropped (summed over rings and reasons).
+  std::uint64_t spans_written() const noexcept;
+  std::uint64_t spans_dropped_full() const noexcept;
+  std::uint64_t spans_dropped_no_ring() const noexcept;
+
+  ClockConverter& clock() noexcept { return clock_; }
+  const ReaderCounters& counters() const noexcept { return counters_; }
+
+ private:
+  // Copies and checks the span starting at `pos`; returns records consumed (≥1) and sets ok.
+  std::uint32_t next_span(std::uint32_t ring, std::uint64_t pos, std::uint64_t head, bool& ok);
+  RingHeader* ring_header(std::uint32_t r) const noexcept;
+  const Record* record(std::uint32_t r, std::uint64_t i) const noexcept;
+
+  Mapping map_;
+  std::uint32_t ring_count_ = 0, capacity_ = 0;
+  std::string service_;
+  std::vector<std::pair<std::string, std::string>> resource_;
+  StringCache strings_;
+  ClockConverter clock_;
+  ReaderCounters counters_;
+  alignas(8) std::uint8_t scratch_[kMaxRecordsPerSpan * kRecordPayload];
+  std::size_t scratch_len_ = 0;
+  SpanView view_;
+};
+
+template <class Fn>
+std::uint64_t SegmentReader::read(std::uint32_t ring, std::uint64_t from, std::uint64_t max_records, Fn&& fn) {
+  if (ring >= ring_count_) return from;
+  const std::uint64_t h = head(ring);  // acquire: records below h are complete
+  if (h < from || h - from > capacity_) {
+    // A producer cannot be more than one ring ahead of the committed tail; a head behind the
+    // read position or too far ahead is corruption. Skip the ring rather than read garbage.
+    ++counters_.rejected[kRejectRingIndex];
+    return from;
+  }
+  std::uint64_t end = h;
+  if (end - from > max_records) end = from + max_records;
+  std::uint64_t pos = from;
+  while (pos < end) {
+    bool ok = false;
+    const std::uint32_t n = next_span(ring, pos, h, ok);
+    pos += n;
+    counters_.records_read += n;
+    if (!ok) continue;
+    const RejectReason r = decode_span(scratch_, scratch_len_, strings_, view_);
+    if (r != kRejectReasonCount) {
+      ++counters_.rejected[r];
+      continue;
+    }
+    view_.start_unix_ns = clock_.to_unix_ns(view_.start_raw);
+    view_.end_unix_ns = clock_.to_unix_ns(view_.end_raw);
+    for (EventView& e : view_.events) e.time_unix_ns = clock_.to_unix_ns(e.time_unix_ns);
+    ++counters_.spans_read;
+    fn(static_cast<const SpanView&>(view_));
+  }
+  return pos;
+}
+
+}  // namespace spanring::shm

@@ -1,0 +1,85 @@
+// Creating (producer) and mapping (reader) a segment. Boost.Interprocess stays inside
+// segment.cpp: nothing here exposes it, and nothing in the mapped memory refers to it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "spanring/shm/abi.hpp"
+#include "spanring/shm/layout.hpp"
+
+namespace spanring::shm {
+
+// What went wrong, each with what the caller can do about it.
+enum class SegmentError {
+  kOk = 0,
+  kNameInvalid,      // service name empty, too long or not representable: pick another name
+  kExists,           // a segment of that name exists (never reuse one someone else made)
+  kPermission,       // /dev/shm not writable/readable for this user
+  kNoSpace,          // /dev/shm full or size refused by the kernel
+  kUnavailable,      // no /dev/shm or another OS error (message says which)
+  kSizeInvalid,      // the requested size cannot hold a valid layout
+  kNotFound,         // reader: no such segment
+  kInvalidHeader,    // reader: magic, sizes or offsets do not describe a valid segment
+  kVersionMismatch,  // reader: ABI major differs; skip this segment
+  kNotReady,         // reader: producer has not finished creating it (or died doing so)
+};
+
+const char* to_string(SegmentError e) noexcept;
+
+// A mapping of a segment. Unmaps on destruction; never unlinks unless asked.
+class Mapping {
+ public:
+  Mapping() noexcept;
+  Mapping(Mapping&&) noexcept;
+  Mapping& operator=(Mapping&&) noexcept;
+  ~Mapping();
+
+  std::uint8_t* data() const noexcept { return data_; }
+  std::uint64_t size() const noexcept { return size_; }
+  const std::string& name() const noexcept { return name_; }
+  SegmentHeader* header() const noexcept { return reinterpret_cast<SegmentHeader*>(data_); }
+  explicit operator bool() const noexcept { return data_ != nullptr; }
+
+  // Leaves the memory mapped forever (for a producer whose threads may still be writing
+  // when it shuts down: unmapping under them would be a use-after-free).
+  void leak() noexcept;
+
+ private:
+  friend struct SegmentFactory;
+  std::uint8_t* data_ = nullptr;
+  std::uint64_t size_ = 0;
+  std::string name_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+struct CreateOptions {
+  std::string name;            // object name without leading '/', e.g. "spanring.svc.1234"
+  Layout layout;               // from layout_within()
+  std::uint32_t mode = 0600;   // 0600, 0640 or 0660
+};
+
+// Creates the segment exclusively (fails with kExists if the name is taken), sizes it,
+// maps it read-write and zero-fills nothing (a fresh object is zero). The caller then fills
+// the header and stores `ready`. On failure `message` names the object and the OS error.
+SegmentError create_segment(const CreateOptions& options, Mapping& out, std::string& message);
+
+// Maps an existing segment read-write (the reader stores `tail`), checks its size against the
+// header, and validates the header (validate_header). Read-only inspection is not offered:
+// the agent must move `tail`.
+SegmentError attach_segment(std::string_view name, Mapping& out, std::string& message);
+
+// Checks magic, ABI major, sizes and offsets of a header mapped with `mapped_size` bytes.
+// `message` says which field is wrong and its value.
+SegmentError validate_header(const SegmentHeader& h, std::uint64_t mapped_size, std::string& message);
+
+// Removes the name from /dev/shm (mappings stay valid). Returns false if it did not exist.
+bool remove_segment(std::string_view name) noexcept;
+
+// "spanring.<service>.<pid>" with characters outside [A-Za-z0-9._-] replaced by '_'.
+std::string segment_name(std::string_view service, std::uint32_t pid, std::uint32_t generation);
+
+}  // namespace spanring::shm

@@ -1,0 +1,424 @@
+#include "spanring/shm/reader.hpp"
+
+#include <time.h>
+#include <x86intrin.h>
+
+#include <cstring>
+
+namespace spanring::shm {
+
+__extension__ typedef __int128 i128;
+
+const char* to_string(RejectReason r) noexcept {
+  switch (r) {
+    case kRejectRecordHeader: return "record_header";
+    case kRejectTruncated: return "truncated";
+    case kRejectBadTag: return "bad_tag";
+    case kRejectBadString: return "bad_string";
+    case kRejectBadField: return "bad_field";
+    case kRejectRingIndex: return "ring_index";
+    case kRejectReasonCount: break;
+  }
+  return "unknown";
+}
+
+std::uint32_t SpanView::otlp_flags() const noexcept {
+  std::uint32_t f = trace_flags & 0x03u;  // only the W3C bits we know: sampled, random
+  if (span_flags & kSpanFlagHasRemote) {
+    f |= 0x100u;
+    if (span_flags & kSpanFlagParentRemote) f |= 0x200u;
+  }
+  return f;
+}
+
+std::uint64_t ReaderCounters::rejected_total() const noexcept {
+  std::uint64_t t = 0;
+  for (std::uint64_t v : rejected) t += v;
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strings
+
+void StringCache::reset(const StringTable* table) noexcept {
+  table_ = table;
+  strings_.clear();
+  known_.clear();
+}
+
+bool StringCache::lookup(std::uint32_t id, std::string_view& out) {
+  if (id >= kStringTableEntries || table_ == nullptr) return false;
+  if (id < known_.size() && known_[id]) {
+    out = strings_[id];
+    return true;
+  }
+  // acquire pairs with the producer's release store of count after writing the entry.
+  const std::uint32_t count = table_->count.load(std::memory_order_acquire);
+  if (id >= count || count > kStringTableEntries) return false;
+  const std::uint32_t off = table_->offsets[id];
+  if (off > kStringTableBytes - 2) return false;
+  std::uint16_t len;
+  std::memcpy(&len, table_->bytes + off, 2);
+  if (len > kMaxStringLength || off + 2u + len > kStringTableBytes) return false;
+  if (strings_.size() <= id) {
+    strings_.resize(id + 1);
+    known_.resize(id + 1, 0);
+  }
+  strings_[id].assign(reinterpret_cast<const char*>(table_->bytes + off + 2), len);
+  known_[id] = 1;
+  out = strings_[id];
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Span decoding
+
+namespace {
+
+class Cursor {
+ public:
+  Cursor(const std::uint8_t* p, std::size_t n) : p_(p), end_(p + n) {}
+  bool done() const { return p_ == end_; }
+  template <class T>
+  bool get(T& v) {
+    if (std::size_t(end_ - p_) < sizeof(T)) return false;
+    std::memcpy(&v, p_, sizeof(T));
+    p_ += sizeof(T);
+    return true;
+  }
+  bool bytes(void* dst, std::size_t n) {
+    if (std::size_t(end_ - p_) < n) return false;
+    std::memcpy(dst, p_, n);
+    p_ += n;
+    return true;
+  }
+  // Returns kRejectReasonCount on success.
+  RejectReason str(StringCache& strings, std::string_view& out, std::int32_t* id = nullptr) {
+    std::uint16_t n;
+    if (!get(n)) return kRejectTruncated;
+    if (n & kStrInterned) {
+      const std::uint32_t i = n & 0x7fffu;
+      if (!strings.lookup(i, out)) return kRejectBadString;
+      if (id) *id = std::int32_t(i);
+      return kRejectReasonCount;
+    }
+    if (n > kMaxStringLength) return kRejectBadString;
+    if (std::size_t(end_ - p_) < n) return kRejectTruncated;
+    out = std::string_view(reinterpret_cast<const char*>(p_), n);
+    p_ += n;
+    if (id) *id = -1;
+    return kRejectReasonCount;
+  }
+
+ private:
+  const std::uint8_t* p_;
+  const std::uint8_t* end_;
+};
+
+constexpr RejectReason kOk = kRejectReasonCount;
+
+RejectReason attribute(Cursor& c, std::uint8_t tag, StringCache& strings, AttrView& a) {
+  a = AttrView{};
+  if (RejectReason r = c.str(strings, a.key, &a.key_id); r != kOk) return r;
+  switch (tag) {
+    case kItemAttrBool: {
+      std::uint8_t v;
+      if (!c.get(v)) return kRejectTruncated;
+      if (v > 1) return kRejectBadField;
+      a.type = kAttrBool;
+      a.bool_value = v != 0;
+      return kOk;
+    }
+    case kItemAttrInt:
+      a.type = kAttrInt;
+      return c.get(a.int_value) ? kOk : kRejectTruncated;
+    case kItemAttrDouble:
+      a.type = kAttrDouble;
+      return c.get(a.double_value) ? kOk : kRejectTruncated;
+    case kItemAttrString:
+      a.type = kAttrString;
+      return c.str(strings, a.string_value);
+    default:
+      return kRejectBadTag;
+  }
+}
+
+bool is_attr_tag(std::uint8_t t) { return t >= kItemAttrBool && t <= kItemAttrString; }
+
+// Reads `count` attribute items into `out`.
+RejectReason attributes(Cursor& c, std::uint32_t count, StringCache& strings, std::vector<AttrView>& out) {
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::uint8_t tag;
+    if (!c.get(tag)) return kRejectTruncated;
+    if (!is_attr_tag(tag)) return kRejectBadTag;
+    AttrView a;
+    if (RejectReason r = attribute(c, tag, strings, a); r != kOk) return r;
+    out.push_back(a);
+  }
+  return kOk;
+}
+
+bool all_zero(const std::uint8_t* p, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i)
+    if (p[i]) return false;
+  return true;
+}
+
+}  // namespace
+
+RejectReason decode_span(const std::uint8_t* data, std::size_t size, StringCache& strings, SpanView& s) {
+  s.attributes.clear();
+  s.events.clear();
+  s.links.clear();
+  s.sub_attributes.clear();
+  s.name = {};
+  s.name_id = -1;
+  s.status_message = {};
+  s.trace_state = {};
+  if (size < sizeof(SpanFixed) || size > kMaxRecordsPerSpan * kRecordPayload) return kRejectTruncated;
+  SpanFixed f;
+  std::memcpy(&f, data, sizeof f);
+  if (all_zero(f.trace_id, 16) || all_zero(f.span_id, 8)) return kRejectBadField;
+  if (f.kind < kKindInternal || f.kind > kKindConsumer || f.status > kStatusError) return kRejectBadField;
+  std::memcpy(s.trace_id.data(), f.trace_id, 16);
+  std::memcpy(s.span_id.data(), f.span_id, 8);
+  std::memcpy(s.parent_span_id.data(), f.parent_span_id, 8);
+  s.has_parent = (f.span_flags & kSpanFlagHasParent) != 0;
+  if (s.has_parent && all_zero(f.parent_span_id, 8)) return kRejectBadField;
+  s.kind = f.kind;
+  s.status = f.status;
+  s.trace_flags = f.trace_flags;
+  s.span_flags = f.span_flags;
+  s.start_raw = f.start_time;
+  s.end_raw = f.end_time;
+  if (s.end_raw < s.start_raw) return kRejectBadField;
+  s.dropped_attributes = f.dropped_attributes;
+  s.dropped_events = f.dropped_events;
+  s.dropped_links = f.dropped_links;
+
+  Cursor c(data + sizeof(SpanFixed), size - sizeof(SpanFixed));
+  // Bounds on item counts come from the span size itself (each item takes ≥ 4 bytes), so the
+  // vectors below never grow past ~kMaxSpanBytes/4 entries.
+  while (!c.done()) {
+    std::uint8_t tag;
+    c.get(tag);
+    switch (tag) {
+      case kItemName:
+        if (RejectReason r = c.str(strings, s.name, &s.name_id); r != kOk) return r;
+        break;
+      case kItemStatusMessage:
+        if (RejectReason r = c.str(strings, s.status_message); r != kOk) return r;
+        break;
+      case kItemTraceState:
+        if (RejectReason r = c.str(strings, s.trace_state); r != kOk) return r;
+        break;
+      case kItemAttrBool:
+      case kItemAttrInt:
+      case kItemAttrDouble:
+      case kItemAttrString: {
+        AttrView a;
+        if (RejectReason r = attribute(c, tag, strings, a); r != kOk) return r;
+        s.attributes.push_back(a);
+        break;
+      }
+      case kItemEvent: {
+        EventView e;
+        std::uint8_t count, dropped;
+        if (!c.get(e.time_unix_ns)) return kRejectTruncated;
+        if (RejectReason r = c.str(strings, e.name); r != kOk) return r;
+        if (!c.get(count) || !c.get(dropped)) return kRejectTruncated;
+        e.first_attr = std::uint32_t(s.sub_attributes.size());
+        e.attr_count = count;
+        e.dropped_attributes = dropped;
+        if (RejectReason r = attributes(c, count, strings, s.sub_attributes); r != kOk) return r;
+        s.events.push_back(e);
+        break;
+      }
+      case kItemLink: {
+        LinkView l;
+        std::uint8_t count, dropped;
+        if (!c.bytes(l.trace_id.data(), 16) || !c.bytes(l.span_id.data(), 8)) return kRejectTruncated;
+        if (!c.get(l.trace_flags) || !c.get(l.flags)) return kRejectTruncated;
+        if (RejectReason r = c.str(strings, l.trace_state); r != kOk) return r;
+        if (!c.get(count) || !c.get(dropped)) return kRejectTruncated;
+        l.first_attr = std::uint32_t(s.sub_attributes.size());
+        l.attr_count = count;
+        l.dropped_attributes = dropped;
+        if (RejectReason r = attributes(c, count, strings, s.sub_attributes); r != kOk) return r;
+        s.links.push_back(l);
+        break;
+      }
+      default:
+        return kRejectBadTag;
+    }
+  }
+  if (s.name.empty()) return kRejectBadField;  // OTLP: name is required
+  return kOk;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clock
+
+namespace {
+
+std::uint64_t clock_ns(clockid_t id) noexcept {
+  timespec ts;
+  clock_gettime(id, &ts);
+  return std::uint64_t(ts.tv_sec) * 1'000'000'000ull + std::uint64_t(ts.tv_nsec);
+}
+
+}  // namespace
+
+void ClockConverter::reset(const SegmentHeader& h) noexcept {
+  source_ = h.clock_source;
+  anchor_tsc_ = h.clock_anchor_tsc;
+  anchor_raw_ = h.clock_anchor_raw_ns;
+  refresh();
+}
+
+void ClockConverter::refresh() noexcept {
+  // Bracket the REALTIME read between two reads of the other clock and keep the tightest of a
+  // few tries, so a preemption between the reads does not skew the offset.
+  std::uint64_t best = ~0ull;
+  for (int i = 0; i < 5; ++i) {
+    const std::uint64_t t0 = __rdtsc();
+    const std::uint64_t raw0 = clock_ns(CLOCK_MONOTONIC_RAW);
+    const std::uint64_t mono = clock_ns(CLOCK_MONOTONIC);
+    const std::uint64_t real = clock_ns(CLOCK_REALTIME);
+    const std::uint64_t raw1 = clock_ns(CLOCK_MONOTONIC_RAW);
+    const std::uint64_t t1 = __rdtsc();
+    if (raw1 - raw0 < best) {
+      best = raw1 - raw0;
+      const std::uint64_t raw_mid = raw0 + (raw1 - raw0) / 2;
+      now_raw_ = raw_mid;
+      now_tsc_ = t0 + (t1 - t0) / 2;
+      raw_to_unix_ = std::int64_t(real - raw_mid);
+      mono_to_unix_ = std::int64_t(real - mono);
+    }
+  }
+}
+
+std::uint64_t ClockConverter::to_unix_ns(std::uint64_t raw) const noexcept {
+  if (source_ == kClockMonotonic) return raw + std::uint64_t(mono_to_unix_);
+  // Linear interpolation between the producer's anchor and ours: exact for a constant-rate
+  // TSC, whatever its frequency. Signed, in 128 bits, so timestamps slightly outside the two
+  // anchors (or garbage from a hostile producer) extrapolate without overflow.
+  const i128 dt = i128(raw) - i128(anchor_tsc_);
+  const i128 span_tsc = i128(now_tsc_) - i128(anchor_tsc_);
+  const i128 span_ns = i128(now_raw_) - i128(anchor_raw_);
+  i128 ns;
+  if (span_tsc <= 0 || span_ns <= 0) {
+    ns = i128(anchor_raw_);  // no usable baseline yet: clamp to the anchor
+  } else {
+    ns = i128(anchor_raw_) + dt * span_ns / span_tsc;
+  }
+  ns += raw_to_unix_;
+  if (ns < 0) return 0;
+  if (ns > i128(~0ull)) return ~0ull;
+  return std::uint64_t(ns);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segment reader
+
+SegmentError SegmentReader::open(std::string_view name, std::string& message) {
+  Mapping m;
+  if (SegmentError e = attach_segment(name, m, message); e != SegmentError::kOk) return e;
+  map_ = std::move(m);
+  const SegmentHeader& h = header();
+  ring_count_ = h.ring_count;
+  capacity_ = h.ring_capacity;
+  service_.assign(h.service_name, h.service_name_length);
+  resource_.clear();
+  // Resource list: validated entry by entry; a malformed tail is ignored.
+  Cursor c(h.resource, h.resource_bytes_used);
+  for (std::uint32_t i = 0; i < h.resource_count && i < 256; ++i) {
+    std::uint16_t kl, vl;
+    std::string k, v;
+    if (!c.get(kl) || kl > kMaxStringLength) break;
+    k.resize(kl);
+    if (!c.bytes(k.data(), kl)) break;
+    if (!c.get(vl) || vl > kMaxStringLength) break;
+    v.resize(vl);
+    if (!c.bytes(v.data(), vl)) break;
+    resource_.emplace_back(std::move(k), std::move(v));
+  }
+  strings_.reset(reinterpret_cast<const StringTable*>(map_.data() + h.string_table_offset));
+  clock_.reset(h);
+  counters_ = {};
+  return SegmentError::kOk;
+}
+
+RingHeader* SegmentReader::ring_header(std::uint32_t r) const noexcept {
+  return reinterpret_cast<RingHeader*>(map_.data() + header().rings_offset) + r;
+}
+
+const Record* SegmentReader::record(std::uint32_t r, std::uint64_t i) const noexcept {
+  const std::uint64_t slot = std::uint64_t(r) * capacity_ + (i & (capacity_ - 1));
+  return reinterpret_cast<const Record*>(map_.data() + header().ring_data_offset) + slot;
+}
+
+std::uint64_t SegmentReader::head(std::uint32_t ring) const noexcept {
+  // acquire pairs with the producer's release store ①: records below head are complete.
+  return ring_header(ring)->head.load(std::memory_order_acquire);
+}
+
+std::uint64_t SegmentReader::tail(std::uint32_t ring) const noexcept {
+  // relaxed: only this reader writes tail; reading our own last store needs no ordering.
+  return ring_header(ring)->tail.load(std::memory_order_relaxed);
+}
+
+void SegmentReader::commit(std::uint32_t ring, std::uint64_t pos) noexcept {
+  if (ring >= ring_count_) return;
+  // release pairs with the producer's acquire ②: our reads of the records happen-before the
+  // producer overwrites them.
+  ring_header(ring)->tail.store(pos, std::memory_order_release);
+}
+
+std::uint32_t SegmentReader::next_span(std::uint32_t ring, std::uint64_t pos, std::uint64_t head, bool& ok) {
+  ok = false;
+  Record rec;
+  std::memcpy(&rec, record(ring, pos), sizeof rec);  // copy first: the producer is untrusted
+  const RecordHeader& rh = rec.header;
+  if (rh.type != kRecordSpan || rh.index != 0 || rh.count == 0 || rh.count > kMaxRecordsPerSpan ||
+      rh.payload_len > kRecordPayload || head - pos < rh.count ||
+      (rh.count > 1 && rh.payload_len != kRecordPayload)) {
+    ++counters_.rejected[kRejectRecordHeader];
+    return 1;  // resynchronise on the next record
+  }
+  const std::uint32_t count = rh.count;
+  std::memcpy(scratch_, rec.payload, rh.payload_len);
+  scratch_len_ = rh.payload_len;
+  for (std::uint32_t k = 1; k < count; ++k) {
+    std::memcpy(&rec, record(ring, pos + k), sizeof rec);
+    const bool last = k + 1 == count;
+    if (rec.header.type != kRecordContinuation || rec.header.index != k || rec.header.count != count ||
+        rec.header.payload_len > kRecordPayload || (!last && rec.header.payload_len != kRecordPayload)) {
+      ++counters_.rejected[kRejectRecordHeader];
+      return k;  // the span is lost; resume at the record that broke it
+    }
+    std::memcpy(scratch_ + scratch_len_, rec.payload, rec.header.payload_len);
+    scratch_len_ += rec.header.payload_len;
+  }
+  ok = true;
+  return count;
+}
+
+std::uint64_t SegmentReader::spans_written() const noexcept {
+  std::uint64_t n = 0;
+  for (std::uint32_t r = 0; r < ring_count_; ++r) n += ring_header(r)->spans_written.load(std::memory_order_relaxed);
+  return n;
+}
+
+std::uint64_t SegmentReader::spans_dropped_full() const noexcept {
+  std::uint64_t n = 0;
+  for (std::uint32_t r = 0; r < ring_count_; ++r)
+    n += ring_header(r)->spans_dropped_full.load(std::memory_order_relaxed);
+  return n;
+}
+
+std::uint64_t SegmentReader::spans_dropped_no_ring() const noexcept {
+  return header().spans_dropped_no_ring.load(std::memory_order_relaxed);
+}
+
+}  // namespace spanring::shm

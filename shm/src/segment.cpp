@@ -1,0 +1,225 @@
+#include "spanring/shm/segment.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace bip = boost::interprocess;
+
+namespace spanring::shm {
+
+struct Mapping::Impl {
+  bip::mapped_region region;
+};
+
+Mapping::Mapping() noexcept = default;
+
+Mapping::Mapping(Mapping&& o) noexcept
+    : data_(o.data_), size_(o.size_), name_(std::move(o.name_)), impl_(std::move(o.impl_)) {
+  o.data_ = nullptr;
+  o.size_ = 0;
+}
+
+Mapping& Mapping::operator=(Mapping&& o) noexcept {
+  if (this != &o) {
+    impl_ = std::move(o.impl_);
+    data_ = o.data_;
+    size_ = o.size_;
+    name_ = std::move(o.name_);
+    o.data_ = nullptr;
+    o.size_ = 0;
+  }
+  return *this;
+}
+
+Mapping::~Mapping() = default;
+
+void Mapping::leak() noexcept {
+  // Moving the region into a heap object that is never freed keeps the pages mapped.
+  if (impl_) static_cast<void>(new Impl{std::move(impl_->region)});
+  impl_.reset();
+}
+
+struct SegmentFactory {
+  static void fill(Mapping& m, bip::mapped_region&& region, std::string name) {
+    m.impl_ = std::make_unique<Mapping::Impl>();
+    m.impl_->region = std::move(region);
+    m.data_ = static_cast<std::uint8_t*>(m.impl_->region.get_address());
+    m.size_ = m.impl_->region.get_size();
+    m.name_ = std::move(name);
+  }
+};
+
+const char* to_string(SegmentError e) noexcept {
+  switch (e) {
+    case SegmentError::kOk: return "ok";
+    case SegmentError::kNameInvalid: return "invalid segment name";
+    case SegmentError::kExists: return "segment already exists";
+    case SegmentError::kPermission: return "permission denied";
+    case SegmentError::kNoSpace: return "no space in /dev/shm";
+    case SegmentError::kUnavailable: return "shared memory unavailable";
+    case SegmentError::kSizeInvalid: return "invalid segment size";
+    case SegmentError::kNotFound: return "segment not found";
+    case SegmentError::kInvalidHeader: return "invalid segment header";
+    case SegmentError::kVersionMismatch: return "ABI version mismatch";
+    case SegmentError::kNotReady: return "segment not ready";
+  }
+  return "unknown";
+}
+
+namespace {
+
+SegmentError from_errno(int err) {
+  switch (err) {
+    case EEXIST: return SegmentError::kExists;
+    case EACCES: case EPERM: case EROFS: return SegmentError::kPermission;
+    case ENOSPC: case ENOMEM: case EFBIG: return SegmentError::kNoSpace;
+    case ENAMETOOLONG: case EINVAL: return SegmentError::kNameInvalid;
+    case ENOENT: return SegmentError::kNotFound;
+    default: return SegmentError::kUnavailable;
+  }
+}
+
+std::string describe(std::string_view what, std::string_view name, int err) {
+  std::string s(what);
+  s += " /dev/shm/";
+  s += name;
+  s += ": ";
+  s += std::strerror(err);
+  return s;
+}
+
+bool name_ok(std::string_view name) {
+  if (name.empty() || name.size() > 250) return false;
+  for (char c : name)
+    if (c == '/' || c == '\0') return false;
+  return true;
+}
+
+}  // namespace
+
+SegmentError create_segment(const CreateOptions& o, Mapping& out, std::string& message) {
+  if (!name_ok(o.name)) {
+    message = "segment name '" + o.name + "' is empty, longer than 250 bytes or contains '/'";
+    return SegmentError::kNameInvalid;
+  }
+  if (o.layout.ring_count == 0 || o.layout.segment_size == 0) {
+    message = "segment size cannot hold one ring of the minimum capacity";
+    return SegmentError::kSizeInvalid;
+  }
+  if (o.mode != 0600 && o.mode != 0640 && o.mode != 0660) {
+    message = "segment mode must be 0600, 0640 or 0660";
+    return SegmentError::kSizeInvalid;
+  }
+  try {
+    bip::permissions perm(o.mode);
+    bip::shared_memory_object shm(bip::create_only, o.name.c_str(), bip::read_write, perm);
+    const int fd = shm.get_mapping_handle().handle;
+    // Reserve the pages now: a sparse object on a full tmpfs would SIGBUS the engine on its
+    // first span instead of failing here.
+    if (int err = ::posix_fallocate(fd, 0, static_cast<off_t>(o.layout.segment_size)); err != 0) {
+      bip::shared_memory_object::remove(o.name.c_str());
+      message = describe("cannot reserve " + std::to_string(o.layout.segment_size) + " bytes for", o.name, err);
+      return from_errno(err);
+    }
+    bip::mapped_region region(shm, bip::read_write, 0, o.layout.segment_size);
+    SegmentFactory::fill(out, std::move(region), o.name);
+    return SegmentError::kOk;
+  } catch (const bip::interprocess_exception& e) {
+    const int err = e.get_native_error();
+    message = describe("cannot create", o.name, err ? err : EIO);
+    if (err != EEXIST) bip::shared_memory_object::remove(o.name.c_str());
+    return err ? from_errno(err) : SegmentError::kUnavailable;
+  }
+}
+
+SegmentError validate_header(const SegmentHeader& h, std::uint64_t mapped_size, std::string& m) {
+  auto bad = [&](const char* field, std::uint64_t v) {
+    m = std::string("header field ") + field + " = " + std::to_string(v) + " is invalid";
+    return SegmentError::kInvalidHeader;
+  };
+  if (mapped_size < kHeaderSize) return bad("(mapped size)", mapped_size);
+  if (h.magic != kMagic) return bad("magic", h.magic);
+  if (h.abi_major != kAbiMajor) {
+    m = "ABI major " + std::to_string(h.abi_major) + " (reader supports " + std::to_string(kAbiMajor) + ")";
+    return SegmentError::kVersionMismatch;
+  }
+  if (h.header_size != kHeaderSize) return bad("header_size", h.header_size);
+  if (h.record_size != kRecordSize) return bad("record_size", h.record_size);
+  if (h.ring_count == 0 || h.ring_count > kMaxRingCount) return bad("ring_count", h.ring_count);
+  if (h.ring_capacity < kMinRingCapacity || (h.ring_capacity & (h.ring_capacity - 1)) != 0 ||
+      h.ring_capacity > (1u << 24))
+    return bad("ring_capacity", h.ring_capacity);
+  const Layout l = layout_for(h.ring_count, h.ring_capacity);
+  if (h.string_table_offset != l.string_table_offset) return bad("string_table_offset", h.string_table_offset);
+  if (h.rings_offset != l.rings_offset) return bad("rings_offset", h.rings_offset);
+  if (h.ring_data_offset != l.ring_data_offset) return bad("ring_data_offset", h.ring_data_offset);
+  if (h.segment_size != l.segment_size) return bad("segment_size", h.segment_size);
+  if (h.segment_size > mapped_size) return bad("segment_size (larger than the object)", h.segment_size);
+  if (h.service_name_length > kServiceNameMax) return bad("service_name_length", h.service_name_length);
+  if (h.resource_bytes_used > kResourceBytes) return bad("resource_bytes_used", h.resource_bytes_used);
+  if (h.clock_source != kClockTsc && h.clock_source != kClockMonotonic) return bad("clock_source", h.clock_source);
+  return SegmentError::kOk;
+}
+
+SegmentError attach_segment(std::string_view name, Mapping& out, std::string& message) {
+  const std::string n(name);
+  if (!name_ok(n)) {
+    message = "segment name '" + n + "' is invalid";
+    return SegmentError::kNameInvalid;
+  }
+  try {
+    bip::shared_memory_object shm(bip::open_only, n.c_str(), bip::read_write);
+    bip::offset_t size = 0;
+    if (!shm.get_size(size) || size < static_cast<bip::offset_t>(kHeaderSize)) {
+      message = "/dev/shm/" + n + " is smaller than a segment header";
+      return SegmentError::kInvalidHeader;
+    }
+    bip::mapped_region region(shm, bip::read_write, 0, static_cast<std::size_t>(size));
+    Mapping m;
+    SegmentFactory::fill(m, std::move(region), n);
+    const SegmentHeader& h = *m.header();
+    if (h.ready.load(std::memory_order_acquire) == 0) {
+      message = "/dev/shm/" + n + " is not ready (producer still initialising, or died doing so)";
+      return SegmentError::kNotReady;
+    }
+    if (SegmentError e = validate_header(h, m.size(), message); e != SegmentError::kOk) {
+      message = "/dev/shm/" + n + ": " + message;
+      return e;
+    }
+    out = std::move(m);
+    return SegmentError::kOk;
+  } catch (const bip::interprocess_exception& e) {
+    const int err = e.get_native_error();
+    message = describe("cannot open", n, err ? err : EIO);
+    return err ? from_errno(err) : SegmentError::kUnavailable;
+  }
+}
+
+bool remove_segment(std::string_view name) noexcept {
+  const std::string n(name);
+  return bip::shared_memory_object::remove(n.c_str());
+}
+
+std::string segment_name(std::string_view service, std::uint32_t pid, std::uint32_t generation) {
+  std::string s = kSegmentPrefix;
+  for (char c : service) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    s += ok ? c : '_';
+  }
+  s += '.';
+  s += std::to_string(pid);
+  if (generation != 0) {
+    s += '.';
+    s += std::to_string(generation);
+  }
+  return s;
+}
+
+}  // namespace spanring::shm
