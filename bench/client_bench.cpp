@@ -1,0 +1,166 @@
+// Client hot-path benchmarks (names are checked from outside: keep them).
+//
+//   build/bench/spanring-bench-client --benchmark_repetitions=10
+//       --benchmark_report_aggregates_only=true --benchmark_out_format=json --benchmark_out=client.json
+//
+// Every span here is a child of a live parent with three attributes (bool, int, short string)
+// unless the name says otherwise. "Drained" runs a reader thread that decodes and commits
+// everything, as the agent does; the plain variants stand in for a consumer that keeps up by
+// moving the ring's tail from the producer thread every 1024 spans (no cross-core traffic),
+// so they measure the producer's own cost rather than the full-ring drop path.
+// Counters: allocs/span (global operator new is counted) and drops/span must both be 0.
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "alloc_counter.hpp"
+#include "spanring/shm/reader.hpp"
+#include "spanring/tracer.hpp"
+
+namespace {
+
+struct Tracer {
+  std::string segment;
+  Tracer() {
+    spanring::Options o;
+    o.service_name = "bench-client-" + std::to_string(::getpid());
+    o.rings = 8;
+    o.shm_size = 64ull << 20;
+    const spanring::InitStatus st = spanring::init(o);
+    if (!st.ok()) {
+      std::fprintf(stderr, "%s\n", st.message.c_str());
+      std::abort();
+    }
+    segment = st.segment;
+  }
+  ~Tracer() {
+    spanring::shutdown();
+    spanring::shm::remove_segment(segment);
+  }
+};
+
+Tracer& tracer() {
+  static Tracer t;
+  return t;
+}
+
+const spanring::Key kParent("bench.parent");
+const spanring::Key kChild("bench.child");
+const spanring::Key kHit("cache.hit");
+const spanring::Key kLayer("cache.layer");
+const spanring::Key kTier("cache.tier");
+
+// Stands in for a consumer that keeps up: publish tail = head from the producer thread.
+inline void consume_own_ring() {
+  spanring::detail::ThreadRing& t = spanring::detail::t_ring;
+  if (t.ring) t.ring->tail.store(t.head, std::memory_order_release);
+}
+
+void report(benchmark::State& state, std::uint64_t allocs_before, const spanring::ClientCounters& before) {
+  const spanring::ClientCounters after = spanring::counters();
+  const double n = double(state.iterations());
+  state.counters["allocs/span"] = double(spanring::bench::allocations() - allocs_before) / n;
+  state.counters["drops/span"] =
+      double((after.spans_dropped_full - before.spans_dropped_full) + (after.spans_dropped_no_ring - before.spans_dropped_no_ring)) / n;
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_SpanThreeAttributes(benchmark::State& state) {
+  tracer();
+  spanring::Span parent(kParent, spanring::Span::NewRoot{}, spanring::SpanKind::kServer);
+  const auto before = spanring::counters();
+  const std::uint64_t allocs = spanring::bench::allocations();
+  std::int64_t i = 0;
+  for (auto _ : state) {
+    spanring::Span span(kChild, parent);
+    span.set_attribute(kHit, true);
+    span.set_attribute(kLayer, i);
+    span.set_attribute(kTier, "hot");
+    span.end();
+    if ((++i & 1023) == 0) consume_own_ring();
+  }
+  if (state.thread_index() == 0) report(state, allocs, before);
+}
+BENCHMARK(BM_SpanThreeAttributes)->Threads(1)->Threads(2);
+
+void BM_SpanEmpty(benchmark::State& state) {
+  tracer();
+  spanring::Span parent(kParent, spanring::Span::NewRoot{});
+  const auto before = spanring::counters();
+  const std::uint64_t allocs = spanring::bench::allocations();
+  std::int64_t i = 0;
+  for (auto _ : state) {
+    spanring::Span span(kChild, parent);
+    span.end();
+    if ((++i & 1023) == 0) consume_own_ring();
+  }
+  report(state, allocs, before);
+}
+BENCHMARK(BM_SpanEmpty);
+
+// A reader thread drains the segment concurrently, decoding every span, as the agent does.
+void BM_SpanThreeAttributesDrained(benchmark::State& state) {
+  Tracer& tr = tracer();
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> read{0};
+  std::thread reader([&] {
+    spanring::shm::SegmentReader r;
+    std::string message;
+    if (r.open(tr.segment, message) != spanring::shm::SegmentError::kOk) std::abort();
+    while (!stop.load(std::memory_order_relaxed)) {
+      for (std::uint32_t ring = 0; ring < r.ring_count(); ++ring) {
+        const std::uint64_t pos = r.read(ring, r.tail(ring), 4096, [&](const spanring::shm::SpanView&) {
+          read.fetch_add(1, std::memory_order_relaxed);
+        });
+        r.commit(ring, pos);
+      }
+    }
+  });
+  spanring::Span parent(kParent, spanring::Span::NewRoot{}, spanring::SpanKind::kServer);
+  const auto before = spanring::counters();
+  const std::uint64_t allocs = spanring::bench::allocations();
+  std::int64_t i = 0;
+  for (auto _ : state) {
+    spanring::Span span(kChild, parent);
+    span.set_attribute(kHit, true);
+    span.set_attribute(kLayer, i++);
+    span.set_attribute(kTier, "hot");
+    span.end();
+  }
+  report(state, allocs, before);
+  stop = true;
+  reader.join();
+  state.counters["read/span"] = double(read.load()) / double(state.iterations());
+}
+BENCHMARK(BM_SpanThreeAttributesDrained)->UseRealTime();
+
+void BM_TraceparentFormat(benchmark::State& state) {
+  spanring::SpanContext ctx;
+  spanring::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ctx);
+  char out[spanring::kTraceparentLength];
+  for (auto _ : state) {
+    spanring::format_traceparent(ctx, out);
+    benchmark::DoNotOptimize(out);
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_TraceparentFormat);
+
+void BM_TraceparentParse(benchmark::State& state) {
+  const std::string header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  spanring::SpanContext ctx;
+  for (auto _ : state) {
+    bool ok = spanring::parse_traceparent(header, ctx);
+    benchmark::DoNotOptimize(ok);
+    benchmark::DoNotOptimize(ctx.trace_id);
+  }
+}
+BENCHMARK(BM_TraceparentParse);
+
+}  // namespace
+
+BENCHMARK_MAIN();
