@@ -404,6 +404,17 @@ std::uint32_t SegmentReader::next_span(std::uint32_t ring, std::uint64_t pos, st
   return count;
 }
 
+std::uint64_t SegmentReader::count_spans(std::uint32_t ring, std::uint64_t from, std::uint64_t to) const noexcept {
+  if (ring >= ring_count_ || to < from || to - from > capacity_) return 0;
+  std::uint64_t n = 0;
+  for (std::uint64_t i = from; i < to; ++i) {
+    RecordHeader h;
+    std::memcpy(&h, &record(ring, i)->header, sizeof h);
+    if (h.type == kRecordSpan && h.index == 0) ++n;
+  }
+  return n;
+}
+
 std::uint64_t SegmentReader::spans_written() const noexcept {
   std::uint64_t n = 0;
   for (std::uint32_t r = 0; r < ring_count_; ++r) n += ring_header(r)->spans_written.load(std::memory_order_relaxed);

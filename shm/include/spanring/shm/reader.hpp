@@ -150,6 +150,10 @@ class SegmentReader {
   template <class Fn>
   std::uint64_t read(std::uint32_t ring, std::uint64_t from, std::uint64_t max_records, Fn&& fn);
 
+  // Spans whose first record lies in [from, to) of `ring`, from record headers alone (no
+  // decoding): how many spans a ring still holds, e.g. when a restarted agent attaches.
+  std::uint64_t count_spans(std::uint32_t ring, std::uint64_t from, std::uint64_t to) const noexcept;
+
   // Publishes `pos` as the ring's tail (release): the producer may reuse records below it.
   void commit(std::uint32_t ring, std::uint64_t pos) noexcept;
 

@@ -1,0 +1,466 @@
+#include "core/agent.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <boost/asio/post.hpp>
+
+#include "core/log.hpp"
+
+namespace spanring::agent {
+
+namespace otlp = opentelemetry::proto;
+
+const char* to_string(DropReason r) noexcept {
+  switch (r) {
+    case kDropRingFull: return "ring_full";
+    case kDropNoRing: return "no_ring";
+    case kDropInvalid: return "invalid";
+    case kDropQueueFull: return "queue_full";
+    case kDropExportFailed: return "export_failed";
+    case kDropRejected: return "rejected";
+    case kDropShutdown: return "shutdown";
+    case kDropReasonCount: break;
+  }
+  return "unknown";
+}
+
+const char* to_string(ExportOutcome o) noexcept {
+  switch (o) {
+    case ExportOutcome::kAccepted: return "accepted";
+    case ExportOutcome::kPartiallyRejected: return "partially_rejected";
+    case ExportOutcome::kFailedPermanent: return "failed_permanent";
+    case ExportOutcome::kFailedRetriesExhausted: return "failed_retries_exhausted";
+    case ExportOutcome::kDroppedTooLarge: return "dropped_too_large";
+    case ExportOutcome::kDroppedShutdown: return "dropped_shutdown";
+  }
+  return "unknown";
+}
+
+std::uint64_t ServiceStats::dropped_total() const noexcept {
+  std::uint64_t t = 0;
+  for (std::uint64_t v : dropped) t += v;
+  return t;
+}
+
+// One attached segment.
+struct Agent::Source {
+  std::uint64_t id = 0;
+  std::string name;
+  shm::SegmentReader reader;
+  std::size_t service = 0;
+  ProcessIdentity identity;
+  otlp::resource::v1::Resource resource;
+  std::vector<std::uint64_t> read_pos;  // per ring: read, maybe not yet committed
+  bool dirty = false;                   // read_pos moved since the last mark
+  bool producer_gone = false;
+  std::uint32_t pending = 0;            // Pending entries that still hold a mark for us
+  // Engine counters as last accounted, and the reader's rejects as last accounted.
+  std::uint64_t seen_written = 0, seen_full = 0, seen_no_ring = 0, seen_rejected = 0;
+  // Where this source's spans go in the open batch.
+  std::uint64_t batch_seq = 0;
+  otlp::trace::v1::ScopeSpans* scope = nullptr;
+};
+
+// A batch handed to the exporter (or a pure position advance), waiting to be resolved.
+struct Agent::Pending {
+  std::uint64_t id = 0;
+  bool resolved = false;
+  std::vector<std::pair<std::uint64_t, std::vector<std::uint64_t>>> marks;  // source id → positions
+  std::vector<std::pair<std::size_t, std::uint64_t>> services;              // service → spans
+};
+
+namespace {
+
+std::uint64_t proc_start_time(std::uint32_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::size_t pos = close + 2;
+  for (int field = 3; field < 22 && pos < stat.size(); ++field) {
+    pos = stat.find(' ', pos);
+    if (pos == std::string::npos) return 0;
+    ++pos;
+  }
+  return std::strtoull(stat.c_str() + pos, nullptr, 10);
+}
+
+// The producer is gone when its pid is dead, or reused by a process with another start time.
+bool producer_alive(std::uint32_t pid, std::uint64_t start_time) {
+  if (pid == 0) return false;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
+  const std::uint64_t now = proc_start_time(pid);
+  return now == 0 || start_time == 0 || now == start_time;
+}
+
+std::string local_host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+}  // namespace
+
+Agent::Agent(boost::asio::io_context& io, CoreOptions options)
+    : io_(io),
+      options_(std::move(options)),
+      scan_timer_(io),
+      poll_timer_(io),
+      poll_interval_(options_.min_poll_interval),
+      host_name_(options_.host_name.empty() ? local_host_name() : options_.host_name) {}
+
+Agent::~Agent() = default;
+
+void Agent::set_exporter(std::unique_ptr<Exporter> exporter) { exporter_ = std::move(exporter); }
+
+ResultCallback Agent::make_result_callback() {
+  return [this](const ExportResult& r) { on_export_result(r); };
+}
+
+std::size_t Agent::service_index(const std::string& name) {
+  if (auto it = service_by_name_.find(name); it != service_by_name_.end()) return it->second;
+  services_.push_back(ServiceStats{});
+  services_.back().name = name;
+  service_by_name_.emplace(name, services_.size() - 1);
+  return services_.size() - 1;
+}
+
+void Agent::start() {
+  started_ = true;
+  scan_now();
+  schedule_scan();
+  schedule_poll(std::chrono::milliseconds(0));
+}
+
+void Agent::schedule_scan() {
+  scan_timer_.expires_after(options_.scan_interval);
+  scan_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    scan_now();
+    schedule_scan();
+  });
+}
+
+void Agent::schedule_poll(std::chrono::milliseconds delay) {
+  poll_timer_.expires_after(delay);
+  poll_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    const std::uint64_t n = drain_now();
+    if (batch_spans_ > 0 && Clock::now() - batch_opened_ >= options_.batch_timeout) flush_batch();
+    // Adaptive polling: straight back to the minimum while spans flow, doubling towards the
+    // maximum while idle, so an idle agent wakes ~10 times a second and a busy one keeps up.
+    if (n > 0) poll_interval_ = options_.min_poll_interval;
+    else poll_interval_ = std::min(options_.max_poll_interval, std::max(poll_interval_ * 2, std::chrono::milliseconds(1)));
+    auto delay_next = poll_interval_;
+    if (batch_spans_ > 0) {
+      const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(batch_opened_ + options_.batch_timeout - Clock::now());
+      if (due < delay_next) delay_next = std::max(due, std::chrono::milliseconds(0));
+    }
+    schedule_poll(delay_next);
+  });
+}
+
+void Agent::scan_now() {
+  DIR* d = opendir(options_.shm_dir.c_str());
+  if (!d) {
+    SPANRING_LOG_ERROR("cannot list %s: %s", options_.shm_dir.c_str(), std::strerror(errno));
+    return;
+  }
+  std::vector<std::string> names;
+  const std::size_t prefix = std::strlen(shm::kSegmentPrefix);
+  while (dirent* e = readdir(d))
+    if (std::strncmp(e->d_name, shm::kSegmentPrefix, prefix) == 0) names.emplace_back(e->d_name);
+  closedir(d);
+  for (const std::string& n : names)
+    if (!sources_.count(n) && !skipped_.count(n)) attach(n);
+  // Forget skip notes of names that disappeared, so a new segment of that name is tried.
+  for (auto it = skipped_.begin(); it != skipped_.end();) {
+    if (std::find(names.begin(), names.end(), it->first) == names.end()) it = skipped_.erase(it);
+    else ++it;
+  }
+  for (auto& [name, s] : sources_) check_liveness(*s);
+}
+
+void Agent::attach(const std::string& name) {
+  auto s = std::make_unique<Source>();
+  std::string message;
+  const shm::SegmentError e = s->reader.open(name, message);
+  if (e == shm::SegmentError::kNotReady) return;  // an engine still initialising: next scan
+  if (e != shm::SegmentError::kOk) {
+    // One clear line per segment, not one per scan.
+    SPANRING_LOG_WARN("skipping segment %s: %s (%s)", name.c_str(), shm::to_string(e), message.c_str());
+    skipped_.emplace(name, message);
+    return;
+  }
+  const shm::SegmentHeader& h = s->reader.header();
+  s->id = next_source_id_++;
+  s->name = name;
+  s->identity.service_name = std::string(s->reader.service_name());
+  s->identity.host_name = host_name_;
+  s->identity.pid = h.producer_pid;
+  s->identity.start_time = h.producer_start_time;
+  s->identity.attributes = s->reader.resource();
+  make_resource(s->identity, s->resource);
+  s->service = service_index(s->identity.service_name);
+  s->read_pos.resize(s->reader.ring_count());
+  std::uint64_t unread = 0;
+  for (std::uint32_t r = 0; r < s->reader.ring_count(); ++r) {
+    s->read_pos[r] = s->reader.tail(r);
+    unread += s->reader.count_spans(r, s->read_pos[r], s->reader.head(r));
+  }
+  // Spans consumed before we attached (by an earlier agent) belong to its accounting, not
+  // ours: start from the engine's counters minus what the rings still hold.
+  s->seen_written = s->reader.spans_written() - std::min(unread, s->reader.spans_written());
+  s->seen_full = s->reader.spans_dropped_full();
+  s->seen_no_ring = s->reader.spans_dropped_no_ring();
+  SPANRING_LOG_INFO("attached %s: service=%s pid=%u rings=%u capacity=%u unread_spans=%llu", name.c_str(),
+                    s->identity.service_name.c_str(), h.producer_pid, h.ring_count, h.ring_capacity,
+                    static_cast<unsigned long long>(unread));
+  check_liveness(*s);
+  sources_by_id_[s->id] = s.get();
+  sources_.emplace(name, std::move(s));
+}
+
+void Agent::check_liveness(Source& s) {
+  if (s.producer_gone) return;
+  const shm::SegmentHeader& h = s.reader.header();
+  if (!producer_alive(h.producer_pid, h.producer_start_time)) {
+    s.producer_gone = true;
+    SPANRING_LOG_INFO("engine %s (pid %u) exited%s; draining what it left", s.identity.service_name.c_str(),
+                      h.producer_pid, h.closed.load(std::memory_order_acquire) ? "" : " without shutting down");
+  }
+}
+
+void Agent::account_engine_counters(Source& s) {
+  ServiceStats& st = services_[s.service];
+  const std::uint64_t written = s.reader.spans_written();
+  const std::uint64_t full = s.reader.spans_dropped_full();
+  const std::uint64_t no_ring = s.reader.spans_dropped_no_ring();
+  // Counters only grow; a smaller value is a hostile or corrupted segment: ignore the dip.
+  if (written > s.seen_written) st.written += written - s.seen_written, st.created += written - s.seen_written, s.seen_written = written;
+  if (full > s.seen_full) {
+    st.dropped[kDropRingFull] += full - s.seen_full;
+    st.created += full - s.seen_full;
+    s.seen_full = full;
+  }
+  if (no_ring > s.seen_no_ring) {
+    st.dropped[kDropNoRing] += no_ring - s.seen_no_ring;
+    st.created += no_ring - s.seen_no_ring;
+    s.seen_no_ring = no_ring;
+  }
+  const std::uint64_t rejected = s.reader.counters().rejected_total();
+  if (rejected > s.seen_rejected) {
+    st.dropped[kDropInvalid] += rejected - s.seen_rejected;
+    SPANRING_LOG_WARN("segment %s: %llu invalid record(s) skipped", s.name.c_str(),
+                      static_cast<unsigned long long>(rejected - s.seen_rejected));
+    s.seen_rejected = rejected;
+  }
+}
+
+void Agent::add_span(Source& s, const shm::SpanView& span) {
+  ++services_[s.service].received;
+  if (batch_spans_ == 0) batch_opened_ = Clock::now();
+  if (s.batch_seq != batch_seq_) {
+    auto* rs = request_.add_resource_spans();
+    *rs->mutable_resource() = s.resource;
+    s.scope = rs->add_scope_spans();
+    s.scope->mutable_scope()->set_name(kSdkName);
+    s.scope->mutable_scope()->set_version(kSdkVersion);
+    s.batch_seq = batch_seq_;
+  }
+  to_otlp(span, *s.scope->add_spans());
+  ++batch_spans_;
+  if (batch_services_.empty() || batch_services_.back().first != s.service) batch_services_.emplace_back(s.service, 0);
+  ++batch_services_.back().second;
+}
+
+std::uint64_t Agent::drain_now() {
+  std::uint64_t total = 0;
+  for (auto& [name, sp] : sources_) {
+    Source& s = *sp;
+    s.reader.clock().refresh();
+    for (std::uint32_t r = 0; r < s.reader.ring_count(); ++r) {
+      std::uint64_t budget = options_.max_spans_per_pass;  // records; bounds one pass
+      while (budget > 0) {
+        // Never read more records than the open batch has room for spans (a span takes at
+        // least one record), so a batch fills exactly at the end of a read and the position
+        // recorded with it covers precisely its spans.
+        const std::uint64_t room = options_.batch_max_spans - batch_spans_;
+        const std::uint64_t before = s.reader.counters().spans_read;
+        const std::uint64_t pos =
+            s.reader.read(r, s.read_pos[r], std::min(budget, room), [&](const shm::SpanView& v) { add_span(s, v); });
+        const std::uint64_t moved = pos - s.read_pos[r];
+        total += s.reader.counters().spans_read - before;
+        if (moved == 0) break;
+        s.read_pos[r] = pos;
+        s.dirty = true;
+        budget -= std::min(budget, moved);
+        if (batch_spans_ >= options_.batch_max_spans) flush_batch();
+      }
+    }
+    account_engine_counters(s);
+  }
+  mark_progress();
+  retire_resolved();
+  return total;
+}
+
+// Positions that moved with no span in the open batch (all rejected, or sampled out) need no
+// export: a resolved entry carries them through the FIFO so they commit in order.
+void Agent::mark_progress() {
+  if (batch_spans_ != 0) return;  // they ride with the open batch
+  auto p = std::make_unique<Pending>();
+  p->resolved = true;
+  for (auto& [name, s] : sources_)
+    if (s->dirty) {
+      p->marks.emplace_back(s->id, s->read_pos);
+      ++s->pending;
+      s->dirty = false;
+    }
+  if (!p->marks.empty()) pending_.push_back(std::move(p));
+}
+
+void Agent::flush_batch() {
+  if (batch_spans_ == 0) return;
+  auto p = std::make_unique<Pending>();
+  p->id = batch_seq_;
+  p->services = std::move(batch_services_);
+  batch_services_.clear();
+  // The positions read so far cover every span in this batch (and only spans already in it
+  // or resolved otherwise): reading is sequential per ring.
+  for (auto& [name, s] : sources_)
+    if (s->dirty || s->batch_seq == batch_seq_) {
+      p->marks.emplace_back(s->id, s->read_pos);
+      ++s->pending;
+      s->dirty = false;
+    }
+  const std::uint64_t spans = batch_spans_;
+  ExportBatch b;
+  b.id = batch_seq_;
+  b.spans = spans;
+  request_.SerializeToString(&b.body);
+  request_.Clear();
+  ++batch_seq_;
+  batch_spans_ = 0;
+  Pending& entry = *p;
+  pending_.push_back(std::move(p));
+  if (!exporter_ || !exporter_->enqueue(std::move(b))) {
+    for (const auto& [svc, n] : entry.services) services_[svc].dropped[kDropQueueFull] += n;
+    entry.resolved = true;
+    SPANRING_LOG_DEBUG("export queue full: dropped a batch of %llu spans", static_cast<unsigned long long>(spans));
+  }
+  retire_resolved();
+}
+
+void Agent::on_export_result(const ExportResult& r) {
+  Pending* entry = nullptr;
+  for (auto& p : pending_)
+    if (!p->resolved && p->id == r.id) entry = p.get();
+  if (!entry) {
+    SPANRING_LOG_ERROR("export result for unknown batch %llu ignored", static_cast<unsigned long long>(r.id));
+    return;
+  }
+  entry->resolved = true;
+  if (latency_observer_) latency_observer_(std::chrono::duration<double>(r.latency).count());
+  std::uint64_t rejected = r.outcome == ExportOutcome::kPartiallyRejected ? r.rejected_spans : 0;
+  for (const auto& [svc, n] : entry->services) {
+    ServiceStats& st = services_[svc];
+    switch (r.outcome) {
+      case ExportOutcome::kAccepted: st.exported += n; break;
+      case ExportOutcome::kPartiallyRejected: {
+        // The backend does not say whose spans it refused: charge them in batch order.
+        const std::uint64_t mine = std::min<std::uint64_t>(rejected, n);
+        st.dropped[kDropRejected] += mine;
+        st.exported += n - mine;
+        rejected -= mine;
+        break;
+      }
+      case ExportOutcome::kDroppedShutdown: st.dropped[kDropShutdown] += n; break;
+      default: st.dropped[kDropExportFailed] += n; break;
+    }
+  }
+  if (r.outcome != ExportOutcome::kAccepted) {
+    last_export_error_ = std::string(to_string(r.outcome)) + ": " + r.message;
+    SPANRING_LOG_WARN("export of %llu spans: %s (HTTP %d, %u attempt(s)) %s", static_cast<unsigned long long>(r.spans),
+                      to_string(r.outcome), r.http_status, r.attempts, r.message.c_str());
+  } else {
+    last_export_error_.clear();
+  }
+  retire_resolved();
+}
+
+void Agent::retire_resolved() {
+  while (!pending_.empty() && pending_.front()->resolved) {
+    for (const auto& [id, positions] : pending_.front()->marks) {
+      auto it = sources_by_id_.find(id);
+      if (it == sources_by_id_.end()) continue;
+      Source& s = *it->second;
+      for (std::uint32_t r = 0; r < positions.size() && r < s.reader.ring_count(); ++r) s.reader.commit(r, positions[r]);
+      --s.pending;
+    }
+    pending_.pop_front();
+  }
+  // Exited engines whose spans are all resolved: remove their segments.
+  for (auto it = sources_.begin(); it != sources_.end();) {
+    Source& s = *it->second;
+    bool drained = s.producer_gone && s.pending == 0 && !s.dirty && s.batch_seq != batch_seq_;
+    for (std::uint32_t r = 0; drained && r < s.reader.ring_count(); ++r)
+      drained = s.read_pos[r] == s.reader.head(r) && s.reader.tail(r) == s.read_pos[r];
+    if (!drained) {
+      ++it;
+      continue;
+    }
+    account_engine_counters(s);
+    if (options_.remove_drained_segments) shm::remove_segment(s.name);
+    SPANRING_LOG_INFO("segment %s drained%s", s.name.c_str(), options_.remove_drained_segments ? " and removed" : "");
+    // Keep the name as skipped while the file may linger (remove disabled): not re-attached.
+    if (!options_.remove_drained_segments) skipped_.emplace(s.name, "drained");
+    sources_by_id_.erase(s.id);
+    it = sources_.erase(it);
+  }
+}
+
+const std::vector<ServiceStats>& Agent::services() noexcept {
+  for (auto& st : services_) {
+    st.ring_fill = 0;
+    st.segments = 0;
+  }
+  for (auto& [name, s] : sources_) {
+    ServiceStats& st = services_[s->service];
+    ++st.segments;
+    const double cap = s->reader.header().ring_capacity;
+    for (std::uint32_t r = 0; r < s->reader.ring_count(); ++r) {
+      const std::uint64_t h = s->reader.head(r), t = s->reader.tail(r);
+      if (h >= t) st.ring_fill = std::max(st.ring_fill, double(h - t) / cap);
+    }
+  }
+  return services_;
+}
+
+void Agent::stop(Clock::time_point deadline, std::function<void()> done) {
+  if (stopping_) return;
+  scan_timer_.cancel();
+  poll_timer_.cancel();
+  // Final drain: everything the rings hold now (bounded: rings are bounded and engines may
+  // still write, so stop after a few passes).
+  for (auto& [name, s] : sources_) check_liveness(*s);
+  for (int i = 0; i < 8 && drain_now() > 0; ++i) {
+  }
+  flush_batch();
+  stopping_ = true;
+  auto finish = [this, done = std::move(done)] {
+    retire_resolved();
+    SPANRING_LOG_INFO("stopped: %zu batch(es) unresolved", pending_.size());
+    done();
+  };
+  if (exporter_) exporter_->shutdown(deadline, std::move(finish));
+  else boost::asio::post(io_, std::move(finish));
+}
+
+}  // namespace spanring::agent

@@ -1,0 +1,157 @@
+// The agent's core loop, on one io_context thread:
+//
+//   discover segments ──▶ drain rings ──▶ convert to OTLP ──▶ batch ──▶ Exporter
+//          ▲                                                              │
+//          └──── commit ring tails, in FIFO order, once a batch ◀─────────┘
+//                is resolved (accepted, or dropped with a counted reason)
+//
+// Delivery: a ring's read position (tail, in shared memory) moves only after the backend has
+// answered for every span below it. A SIGKILLed agent therefore loses nothing: its successor
+// re-reads from the tails. What it can duplicate is the batch whose 200 arrived but whose
+// commit did not happen yet — a window of microseconds between two lines of on_result().
+//
+// Accounting, per service (closes once engines exit and the queue is flushed):
+//   created  = written + dropped{ring_full} + dropped{no_ring}          (engine counters)
+//   written  = received + dropped{invalid} + still in rings
+//   received = exported + sampled_out + dropped{queue_full, export_failed, rejected,
+//              shutdown} + in flight
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/exporter.hpp"
+#include "core/otlp_convert.hpp"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "spanring/shm/reader.hpp"
+
+namespace spanring::agent {
+
+struct CoreOptions {
+  std::string shm_dir = "/dev/shm";
+  std::chrono::milliseconds scan_interval{1000};
+  std::chrono::milliseconds min_poll_interval{1};
+  std::chrono::milliseconds max_poll_interval{100};
+  std::uint64_t max_spans_per_pass = 65536;
+  std::size_t batch_max_spans = 512;
+  std::chrono::milliseconds batch_timeout{1000};
+  bool remove_drained_segments = true;
+  std::string host_name;  // empty: gethostname()
+};
+
+// Why a span did not reach the backend. Names match the metric label values.
+enum DropReason : std::uint32_t {
+  kDropRingFull = 0,   // engine: its ring was full
+  kDropNoRing,         // engine: more threads than rings
+  kDropInvalid,        // agent: a record failed validation
+  kDropQueueFull,      // agent: export queue at its bound
+  kDropExportFailed,   // backend: permanent error, retries exhausted, or too large
+  kDropRejected,       // backend: partial success, these spans refused
+  kDropShutdown,       // agent: still queued at the shutdown deadline
+  kDropReasonCount,
+};
+const char* to_string(DropReason r) noexcept;
+
+struct ServiceStats {
+  std::string name;
+  std::uint64_t created = 0;   // engine spans created (written + engine drops)
+  std::uint64_t written = 0;   // engine spans written to rings
+  std::uint64_t received = 0;  // spans the agent read and decoded
+  std::uint64_t exported = 0;  // accepted by the backend
+  std::uint64_t sampled_out = 0;
+  std::uint64_t dropped[kDropReasonCount] = {};
+  double ring_fill = 0;        // max over the service's rings of unread/capacity, 0..1
+  std::uint32_t segments = 0;  // live segments
+  std::uint64_t dropped_total() const noexcept;
+};
+
+class Agent {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  Agent(boost::asio::io_context& io, CoreOptions options);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // The exporter must report results through on_export_result() (see make_result_callback).
+  void set_exporter(std::unique_ptr<Exporter> exporter);
+  ResultCallback make_result_callback();
+
+  // Starts discovery and draining (the first scan runs at once).
+  void start();
+  // Stops discovery, drains what the rings hold, flushes the queue until `deadline`, then
+  // calls done(). Segments of exited engines are removed when fully exported.
+  void stop(Clock::time_point deadline, std::function<void()> done);
+
+  // One discovery scan and one drain pass, synchronously (tests and benchmarks).
+  void scan_now();
+  std::uint64_t drain_now();
+  // Closes the open batch, if any, and hands it to the exporter.
+  void flush_batch();
+
+  const std::vector<ServiceStats>& services() noexcept;  // refreshes ring_fill and segments
+  std::uint64_t batches_in_flight() const noexcept { return pending_.size(); }
+  std::size_t segment_count() const noexcept { return sources_.size(); }
+  std::uint64_t queued_spans() const noexcept { return exporter_ ? exporter_->queued_spans() : 0; }
+  std::uint64_t queued_bytes() const noexcept { return exporter_ ? exporter_->queued_bytes() : 0; }
+  // Export latency observer (seconds), for the metrics histogram.
+  void on_export_latency(std::function<void(double)> fn) { latency_observer_ = std::move(fn); }
+  bool stopping() const noexcept { return stopping_; }
+  const std::string& last_export_error() const noexcept { return last_export_error_; }
+
+ private:
+  struct Source;
+  struct Pending;
+
+  void schedule_scan();
+  void schedule_poll(std::chrono::milliseconds delay);
+  void attach(const std::string& name);
+  void check_liveness(Source& s);
+  void account_engine_counters(Source& s);
+  void add_span(Source& s, const shm::SpanView& span);
+  void mark_progress();
+  void on_export_result(const ExportResult& r);
+  void retire_resolved();
+  void maybe_remove(Source& s);
+  std::size_t service_index(const std::string& name);
+
+  boost::asio::io_context& io_;
+  CoreOptions options_;
+  std::unique_ptr<Exporter> exporter_;
+  boost::asio::steady_timer scan_timer_;
+  boost::asio::steady_timer poll_timer_;
+  std::chrono::milliseconds poll_interval_;
+  bool started_ = false, stopping_ = false;
+
+  std::map<std::string, std::unique_ptr<Source>> sources_;  // by segment name
+  std::unordered_map<std::uint64_t, Source*> sources_by_id_;
+  std::map<std::string, std::string> skipped_;  // segment → why (logged once)
+  std::uint64_t next_source_id_ = 1;
+
+  std::vector<ServiceStats> services_;
+  std::unordered_map<std::string, std::size_t> service_by_name_;
+
+  // The open batch. The request object is reused: Clear() keeps its sub-messages.
+  opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request_;
+  std::uint64_t batch_seq_ = 1;
+  std::uint64_t batch_spans_ = 0;
+  Clock::time_point batch_opened_{};
+  std::vector<std::pair<std::size_t, std::uint64_t>> batch_services_;  // service → spans
+
+  std::deque<std::unique_ptr<Pending>> pending_;  // FIFO of batches awaiting a result
+  std::function<void(double)> latency_observer_;
+  std::string last_export_error_;
+  std::string host_name_;
+};
+
+}  // namespace spanring::agent

@@ -1,0 +1,142 @@
+#include "otlp_convert.hpp"
+
+#include <cstdio>
+#include <functional>
+
+namespace spanring::agent {
+
+namespace otlp = opentelemetry::proto;
+
+namespace {
+
+void set_value(const shm::AttrView& a, otlp::common::v1::AnyValue& v) {
+  switch (a.type) {
+    case shm::kAttrBool: v.set_bool_value(a.bool_value); break;
+    case shm::kAttrInt: v.set_int_value(a.int_value); break;
+    case shm::kAttrDouble: v.set_double_value(a.double_value); break;
+    default: v.set_string_value(a.string_value.data(), a.string_value.size()); break;
+  }
+}
+
+bool same_key(const shm::AttrView& x, const shm::AttrView& y) {
+  if (x.key_id >= 0 || y.key_id >= 0) return x.key_id == y.key_id;
+  return x.key == y.key;
+}
+
+// Writes `count` attributes, keeping the last value of a repeated key: the client appends,
+// OTLP wants unique keys. Interned keys compare as integers, so the check is cheap.
+template <class Repeated>
+void put_attributes(const shm::AttrView* attrs, std::size_t count, Repeated& out) {
+  out.Clear();  // keeps the cleared elements for reuse: no allocation in steady state
+  constexpr std::size_t kMax = shm::kMaxRecordsPerSpan * shm::kRecordPayload;  // an attribute takes ≥ 4 bytes
+  std::uint16_t slot[kMax / 4];
+  for (std::size_t i = 0; i < count && i < kMax / 4; ++i) {
+    const shm::AttrView& a = attrs[i];
+    std::size_t dup = i;
+    for (std::size_t j = 0; j < i; ++j)
+      if (same_key(attrs[j], a)) dup = j;
+    otlp::common::v1::KeyValue* kv;
+    if (dup == i) {
+      slot[i] = static_cast<std::uint16_t>(out.size());
+      kv = out.Add();
+      kv->set_key(a.key.data(), a.key.size());
+    } else {
+      slot[i] = slot[dup];
+      kv = &out[slot[i]];
+    }
+    set_value(a, *kv->mutable_value());
+  }
+}
+
+void add_string(otlp::resource::v1::Resource& r, const char* key, const std::string& value) {
+  auto* kv = r.add_attributes();
+  kv->set_key(key);
+  kv->mutable_value()->set_string_value(value);
+}
+
+}  // namespace
+
+void to_otlp(const shm::SpanView& s, otlp::trace::v1::Span& out) {
+  out.set_trace_id(s.trace_id.data(), s.trace_id.size());
+  out.set_span_id(s.span_id.data(), s.span_id.size());
+  if (s.has_parent) out.set_parent_span_id(s.parent_span_id.data(), s.parent_span_id.size());
+  else out.clear_parent_span_id();
+  out.set_trace_state(s.trace_state.data(), s.trace_state.size());
+  out.set_name(s.name.data(), s.name.size());
+  out.set_kind(static_cast<otlp::trace::v1::Span::SpanKind>(s.kind));
+  out.set_start_time_unix_nano(s.start_unix_ns);
+  out.set_end_time_unix_nano(s.end_unix_ns);
+  put_attributes(s.attributes.data(), s.attributes.size(), *out.mutable_attributes());
+  out.set_dropped_attributes_count(s.dropped_attributes);
+  out.mutable_events()->Clear();
+  for (const shm::EventView& e : s.events) {
+    auto* ev = out.add_events();
+    ev->set_time_unix_nano(e.time_unix_ns);
+    ev->set_name(e.name.data(), e.name.size());
+    put_attributes(s.sub_attributes.data() + e.first_attr, e.attr_count, *ev->mutable_attributes());
+    ev->set_dropped_attributes_count(e.dropped_attributes);
+  }
+  out.set_dropped_events_count(s.dropped_events);
+  out.mutable_links()->Clear();
+  for (const shm::LinkView& l : s.links) {
+    auto* link = out.add_links();
+    link->set_trace_id(l.trace_id.data(), l.trace_id.size());
+    link->set_span_id(l.span_id.data(), l.span_id.size());
+    link->set_trace_state(l.trace_state.data(), l.trace_state.size());
+    put_attributes(s.sub_attributes.data() + l.first_attr, l.attr_count, *link->mutable_attributes());
+    link->set_dropped_attributes_count(l.dropped_attributes);
+    std::uint32_t flags = l.trace_flags & 0x03u;
+    if (l.flags & shm::kSpanFlagHasRemote) flags |= 0x100u | ((l.flags & shm::kSpanFlagParentRemote) ? 0x200u : 0u);
+    link->set_flags(flags);
+  }
+  out.set_dropped_links_count(s.dropped_links);
+  if (s.status != shm::kStatusUnset || !s.status_message.empty()) {
+    auto* st = out.mutable_status();
+    st->set_code(static_cast<otlp::trace::v1::Status::StatusCode>(s.status));
+    if (s.status == shm::kStatusError) st->set_message(s.status_message.data(), s.status_message.size());
+    else st->clear_message();
+  } else {
+    out.clear_status();
+  }
+  out.set_flags(s.otlp_flags());
+}
+
+std::string instance_id(const ProcessIdentity& p) {
+  // Two independent 64-bit hashes of the identity, laid out as a version-4-shaped UUID.
+  const std::string key = p.host_name + '\0' + std::to_string(p.pid) + '\0' + std::to_string(p.start_time);
+  std::uint64_t a = std::hash<std::string>{}(key);
+  std::uint64_t b = std::hash<std::string>{}(key + "#spanring");
+  b = (b & ~0xc000000000000000ull) | 0x8000000000000000ull;  // variant 10
+  a = (a & ~0xf000ull) | 0x4000ull;                           // version 4
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", unsigned(a >> 32), unsigned((a >> 16) & 0xffff),
+                unsigned(a & 0xffff), unsigned(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffull));
+  return buf;
+}
+
+void make_resource(const ProcessIdentity& p, otlp::resource::v1::Resource& out) {
+  out.Clear();
+  add_string(out, "service.name", p.service_name);
+  add_string(out, "service.instance.id", instance_id(p));
+  add_string(out, "host.name", p.host_name);
+  {
+    auto* kv = out.add_attributes();
+    kv->set_key("process.pid");
+    kv->mutable_value()->set_int_value(p.pid);
+  }
+  add_string(out, "telemetry.sdk.name", kSdkName);
+  add_string(out, "telemetry.sdk.language", "cpp");
+  add_string(out, "telemetry.sdk.version", kSdkVersion);
+  for (const auto& [k, v] : p.attributes) {
+    if (k == "service.name") continue;
+    bool replaced = false;
+    for (auto& kv : *out.mutable_attributes())
+      if (kv.key() == k) {
+        kv.mutable_value()->set_string_value(v);
+        replaced = true;
+      }
+    if (!replaced) add_string(out, k.c_str(), v);
+  }
+}
+
+}  // namespace spanring::agent

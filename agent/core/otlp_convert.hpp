@@ -1,0 +1,37 @@
+// Shared-memory spans → OTLP protobuf messages. One place encodes attributes for spans,
+// events and links alike, and the Resource of an engine process.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "opentelemetry/proto/resource/v1/resource.pb.h"
+#include "opentelemetry/proto/trace/v1/trace.pb.h"
+#include "spanring/shm/reader.hpp"
+
+namespace spanring::agent {
+
+inline constexpr char kSdkName[] = "spanring";
+inline constexpr char kSdkVersion[] = "0.1.0";
+
+// Fills `out` (which may be a reused message: every field is overwritten or cleared).
+void to_otlp(const shm::SpanView& span, opentelemetry::proto::trace::v1::Span& out);
+
+struct ProcessIdentity {
+  std::string service_name;
+  std::string host_name;
+  std::uint32_t pid = 0;
+  std::uint64_t start_time = 0;  // /proc/<pid>/stat starttime, ticks since boot
+  std::vector<std::pair<std::string, std::string>> attributes;  // the engine's own
+};
+
+// service.name, service.instance.id (stable for the process: derived from host, pid and start
+// time, so a restarted agent names the same process the same way), host.name, process.pid,
+// telemetry.sdk.*, then the engine's attributes (which may override all but service.name).
+void make_resource(const ProcessIdentity& p, opentelemetry::proto::resource::v1::Resource& out);
+
+// A UUID-formatted, stable id for (host, pid, start_time).
+std::string instance_id(const ProcessIdentity& p);
+
+}  // namespace spanring::agent
