@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -96,7 +97,8 @@ class StringCache {
 
  private:
   const StringTable* table_ = nullptr;
-  std::vector<std::string> strings_;
+  // A deque: growing it never moves existing strings, so views handed out stay valid.
+  std::deque<std::string> strings_;
   std::vector<std::uint8_t> known_;
 };
 
