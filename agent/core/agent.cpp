@@ -30,18 +30,6 @@ const char* to_string(DropReason r) noexcept {
   return "unknown";
 }
 
-const char* to_string(ExportOutcome o) noexcept {
-  switch (o) {
-    case ExportOutcome::kAccepted: return "accepted";
-    case ExportOutcome::kPartiallyRejected: return "partially_rejected";
-    case ExportOutcome::kFailedPermanent: return "failed_permanent";
-    case ExportOutcome::kFailedRetriesExhausted: return "failed_retries_exhausted";
-    case ExportOutcome::kDroppedTooLarge: return "dropped_too_large";
-    case ExportOutcome::kDroppedShutdown: return "dropped_shutdown";
-  }
-  return "unknown";
-}
-
 std::uint64_t ServiceStats::dropped_total() const noexcept {
   std::uint64_t t = 0;
   for (std::uint64_t v : dropped) t += v;
@@ -173,9 +161,9 @@ void Agent::scan_now() {
     return;
   }
   std::vector<std::string> names;
-  const std::size_t prefix = std::strlen(shm::kSegmentPrefix);
+  const std::string& prefix = options_.segment_prefix;
   while (dirent* e = readdir(d))
-    if (std::strncmp(e->d_name, shm::kSegmentPrefix, prefix) == 0) names.emplace_back(e->d_name);
+    if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0) names.emplace_back(e->d_name);
   closedir(d);
   for (const std::string& n : names)
     if (!sources_.count(n) && !skipped_.count(n)) attach(n);
@@ -382,6 +370,7 @@ void Agent::on_export_result(const ExportResult& r) {
         break;
       }
       case ExportOutcome::kDroppedShutdown: st.dropped[kDropShutdown] += n; break;
+      case ExportOutcome::kDroppedQueueFull: st.dropped[kDropQueueFull] += n; break;
       default: st.dropped[kDropExportFailed] += n; break;
     }
   }

@@ -38,6 +38,9 @@ namespace spanring::agent {
 
 struct CoreOptions {
   std::string shm_dir = "/dev/shm";
+  // Only segments whose names start with this are attached (e.g. "spanring.llm-" for one
+  // family of services, or a test's own prefix). Must start with "spanring.".
+  std::string segment_prefix = "spanring.";
   std::chrono::milliseconds scan_interval{1000};
   std::chrono::milliseconds min_poll_interval{1};
   std::chrono::milliseconds max_poll_interval{100};

@@ -1,0 +1,260 @@
+// spanring-agent: wires config, exporter, metrics and signals around the core loop
+// (core/agent.hpp). Everything runs on one io_context thread.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "config/config.hpp"
+#include "core/agent.hpp"
+#include "core/log.hpp"
+#include "core/systemd_notify.hpp"
+#include "export/export.hpp"
+#include "metrics/agent_metrics.hpp"
+#include "sinks/console_exporter.hpp"
+#include "sinks/file_exporter.hpp"
+
+namespace sa = spanring::agent;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The OTLP/HTTP exporter behind the core's Exporter interface.
+class OtlpExporter final : public sa::Exporter {
+ public:
+  OtlpExporter(boost::asio::io_context& io, sa::HttpExportConfig c, sa::ResultCallback cb)
+      : impl_(io, std::move(c), std::move(cb)) {}
+  bool enqueue(sa::ExportBatch b) override { return impl_.enqueue(std::move(b)); }
+  void shutdown(std::chrono::steady_clock::time_point d, std::function<void()> done) override {
+    impl_.shutdown(d, std::move(done));
+  }
+  std::uint64_t queued_spans() const override { return impl_.queued_spans(); }
+  std::uint64_t queued_bytes() const override { return impl_.queued_bytes(); }
+
+ private:
+  sa::HttpExporter impl_;
+};
+
+// exporter.type: none — spans are discarded, each batch reported accepted (like OTel's `none`).
+class NullExporter final : public sa::Exporter {
+ public:
+  NullExporter(boost::asio::io_context& io, sa::ResultCallback cb) : io_(io), cb_(std::move(cb)) {}
+  bool enqueue(sa::ExportBatch b) override {
+    sa::ExportResult r;
+    r.id = b.id;
+    r.spans = b.spans;
+    boost::asio::post(io_, [cb = cb_, r] { cb(r); });
+    return true;
+  }
+  void shutdown(std::chrono::steady_clock::time_point, std::function<void()> done) override {
+    boost::asio::post(io_, std::move(done));
+  }
+  std::uint64_t queued_spans() const override { return 0; }
+  std::uint64_t queued_bytes() const override { return 0; }
+
+ private:
+  boost::asio::io_context& io_;
+  sa::ResultCallback cb_;
+};
+
+template <class D>
+std::chrono::milliseconds ms(D d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+sa::CoreOptions core_options(const sa::AgentConfig& c) {
+  sa::CoreOptions o;
+  o.shm_dir = c.discovery.shm_dir;
+  o.scan_interval = ms(c.discovery.scan_interval);
+  o.min_poll_interval = ms(c.drain.min_poll_interval);
+  o.max_poll_interval = ms(c.drain.max_poll_interval);
+  o.max_spans_per_pass = c.drain.max_spans_per_pass;
+  o.batch_max_spans = c.batch.max_spans;
+  o.batch_timeout = ms(c.batch.timeout);
+  o.remove_drained_segments = c.state.remove_drained_segments;
+  return o;
+}
+
+sa::HttpExportConfig http_config(const sa::AgentConfig& c) {
+  sa::HttpExportConfig h;
+  h.endpoint = c.exporter.otlp.endpoint;
+  for (const auto& [k, v] : c.exporter.otlp.headers) h.headers.emplace_back(k, v);
+  h.timeout = ms(c.exporter.otlp.timeout);
+  h.gzip = c.exporter.otlp.compression == sa::Compression::kGzip;
+  h.retry_enabled = c.exporter.otlp.retry.enabled;
+  h.initial_backoff = ms(c.exporter.otlp.retry.initial_interval);
+  h.max_backoff = ms(c.exporter.otlp.retry.max_interval);
+  h.max_elapsed = ms(c.exporter.otlp.retry.max_elapsed_time);
+  h.queue_max_batches = c.queue.max_batches;
+  h.queue_max_spans = c.queue.max_spans;
+  h.queue_max_bytes = c.queue.max_bytes;
+  return h;
+}
+
+std::unique_ptr<sa::Exporter> make_exporter(boost::asio::io_context& io, const sa::AgentConfig& c,
+                                            sa::ResultCallback cb, std::string& error) {
+  try {
+    switch (c.exporter.type) {
+      case sa::ExporterType::kOtlp: return std::make_unique<OtlpExporter>(io, http_config(c), std::move(cb));
+      case sa::ExporterType::kConsole: {
+        sa::ConsoleOptions o;
+        o.max_traces = c.exporter.console.max_traces;
+        return sa::make_console_exporter(io, std::move(cb), o);
+      }
+      case sa::ExporterType::kFile: return sa::make_file_exporter(io, c.exporter.file.path, std::move(cb), error);
+      case sa::ExporterType::kNone: return std::make_unique<NullExporter>(io, std::move(cb));
+    }
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  return nullptr;
+}
+
+// One agent per shm directory: a second one would export every span twice.
+int lock_directory(const std::string& dir) {
+  const std::string path = dir + "/spanring-agent.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    SPANRING_LOG_ERROR("cannot open %s: %s", path.c_str(), std::strerror(errno));
+    return -1;
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    SPANRING_LOG_ERROR("another spanring-agent is draining %s (%s is locked)", dir.c_str(), path.c_str());
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void print_summary(sa::Agent& agent) {
+  for (const sa::ServiceStats& s : agent.services()) {
+    std::string drops;
+    for (std::uint32_t r = 0; r < sa::kDropReasonCount; ++r)
+      if (s.dropped[r]) drops += " dropped_" + std::string(sa::to_string(static_cast<sa::DropReason>(r))) + "=" + std::to_string(s.dropped[r]);
+    std::fprintf(stderr,
+                 "spanring-agent: service=%s created=%llu received=%llu exported=%llu sampled_out=%llu dropped=%llu%s\n",
+                 s.name.c_str(), static_cast<unsigned long long>(s.created), static_cast<unsigned long long>(s.received),
+                 static_cast<unsigned long long>(s.exported), static_cast<unsigned long long>(s.sampled_out),
+                 static_cast<unsigned long long>(s.dropped_total()), drops.c_str());
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sa::CommandLine cl;
+  std::string error;
+  if (!sa::parse_command_line(argc, argv, cl, error)) {
+    std::fprintf(stderr, "spanring-agent: %s\n\n%s", error.c_str(), sa::usage().c_str());
+    return 2;
+  }
+  if (cl.help) {
+    std::fputs(sa::usage().c_str(), stdout);
+    return 0;
+  }
+  if (cl.version) {
+    std::fputs(sa::version_text().c_str(), stdout);
+    return 0;
+  }
+  sa::AgentConfig config;
+  std::vector<std::string> errors, warnings;
+  const bool ok = sa::load_config(cl.config_path, config, errors, warnings);
+  for (const auto& w : warnings) SPANRING_LOG_WARN("%s", w.c_str());
+  if (!ok) {
+    for (const auto& e : errors) std::fprintf(stderr, "spanring-agent: %s\n", e.c_str());
+    return 1;
+  }
+  if (cl.check_config) {
+    std::printf("%s: configuration is valid\n", config.source.c_str());
+    return 0;
+  }
+  sa::set_log_level(config.log.level);
+
+  const int lock_fd = lock_directory(config.discovery.shm_dir);
+  if (lock_fd < 0) return 1;
+
+  boost::asio::io_context io;
+  sa::Agent agent(io, core_options(config));
+  std::unique_ptr<sa::Exporter> exporter = make_exporter(io, config, agent.make_result_callback(), error);
+  if (!exporter) {
+    SPANRING_LOG_ERROR("exporter: %s", error.c_str());
+    return 1;
+  }
+  agent.set_exporter(std::move(exporter));
+
+  std::unique_ptr<sa::AgentMetrics> metrics;
+  if (!config.metrics.listen.empty()) {
+    metrics = std::make_unique<sa::AgentMetrics>(io, agent);
+    if (!metrics->listen(config.metrics.listen, error)) {
+      SPANRING_LOG_ERROR("metrics: cannot listen on %s: %s", config.metrics.listen.c_str(), error.c_str());
+      return 1;
+    }
+  }
+
+  int exit_code = 0;
+  boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  boost::asio::signal_set hup(io, SIGHUP);
+  boost::asio::steady_timer watchdog(io);
+  const auto watchdog_every = sa::sd_watchdog_interval();
+
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    SPANRING_LOG_INFO("signal %d: draining and flushing (deadline %lld ms)", signo,
+                      static_cast<long long>(ms(config.shutdown.deadline).count()));
+    sa::sd_notify("STOPPING=1\nSTATUS=draining and flushing");
+    agent.stop(std::chrono::steady_clock::now() + ms(config.shutdown.deadline), [&] {
+      hup.cancel();
+      watchdog.cancel();
+      if (metrics) metrics->stop();
+      io.stop();
+    });
+  });
+
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      sa::sd_notify("RELOADING=1");
+      sa::AgentConfig next;
+      std::vector<std::string> errs, warns;
+      if (sa::load_config(cl.config_path, next, errs, warns)) {
+        sa::set_log_level(next.log.level);
+        config.log = next.log;
+        SPANRING_LOG_INFO("SIGHUP: reloaded %s (log level applied; other changes need a restart)", next.source.c_str());
+      } else {
+        for (const auto& e : errs) SPANRING_LOG_ERROR("reload rejected, running config kept: %s", e.c_str());
+      }
+      sa::sd_notify("READY=1");
+      wait_hup();
+    });
+  };
+  wait_hup();
+
+  std::function<void()> ping = [&] {
+    if (watchdog_every.count() == 0) return;
+    sa::sd_notify("WATCHDOG=1");
+    watchdog.expires_after(watchdog_every);
+    watchdog.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) ping();
+    });
+  };
+
+  agent.start();
+  SPANRING_LOG_INFO("spanring-agent started: config=%s shm_dir=%s exporter=%s metrics=%s", config.source.c_str(),
+                    config.discovery.shm_dir.c_str(), std::string(sa::to_string(config.exporter.type)).c_str(),
+                    config.metrics.listen.empty() ? "off" : (metrics ? metrics->address().c_str() : ""));
+  sa::sd_notify("READY=1\nSTATUS=draining");
+  ping();
+  io.run();
+  print_summary(agent);
+  ::close(lock_fd);
+  return exit_code;
+}

@@ -1,0 +1,77 @@
+// An OTLP/HTTP endpoint for benchmarks: accepts POSTs on 127.0.0.1 (keep-alive), reads each
+// body, optionally hands it to a callback, and answers 200 with an empty body. It decodes
+// nothing unless the callback does, so the agent's cost is what a benchmark measures.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <atomic>
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace spanring::bench {
+
+class DiscardReceiver {
+ public:
+  using OnBody = std::function<void(const std::string&)>;
+  explicit DiscardReceiver(OnBody on_body = {}) : on_body_(std::move(on_body)), acceptor_(io_) {
+    namespace ip = boost::asio::ip;
+    acceptor_.open(ip::tcp::v4());
+    acceptor_.set_option(ip::tcp::acceptor::reuse_address(true));
+    acceptor_.bind(ip::tcp::endpoint(ip::make_address("127.0.0.1"), 0));
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~DiscardReceiver() {
+    stop_ = true;
+    boost::system::error_code ec;
+    // Wake a blocking accept with a throwaway connection.
+    boost::asio::ip::tcp::socket s(io_);
+    s.connect({boost::asio::ip::make_address("127.0.0.1"), port_}, ec);
+    thread_.join();
+  }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1/traces"; }
+  std::uint64_t requests() const { return requests_.load(); }
+  std::uint64_t bytes() const { return bytes_.load(); }
+
+ private:
+  void serve() {
+    namespace http = boost::beast::http;
+    while (!stop_) {
+      boost::asio::ip::tcp::socket sock(io_);
+      boost::system::error_code ec;
+      acceptor_.accept(sock, ec);
+      if (ec || stop_) continue;
+      boost::beast::flat_buffer buf;
+      for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(256u << 20);
+        http::read(sock, buf, parser, ec);
+        if (ec) break;
+        const auto& req = parser.get();
+        bytes_ += req.body().size();
+        if (on_body_) on_body_(req.body());
+        ++requests_;
+        http::response<http::string_body> res{http::status::ok, req.version()};
+        res.set(http::field::content_type, "application/x-protobuf");
+        res.keep_alive(req.keep_alive());
+        res.prepare_payload();
+        http::write(sock, res, ec);
+        if (ec || !req.keep_alive()) break;
+      }
+    }
+  }
+
+  OnBody on_body_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  unsigned short port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> requests_{0}, bytes_{0};
+  std::thread thread_;
+};
+
+}  // namespace spanring::bench
