@@ -19,7 +19,7 @@
 #include "core/log.hpp"
 #include "core/systemd_notify.hpp"
 #include "export/export.hpp"
-#include "metrics/agent_metrics.hpp"
+#include "agent_metrics.hpp"
 #include "sinks/console_exporter.hpp"
 #include "sinks/file_exporter.hpp"
 

@@ -1,5 +1,7 @@
 #include "otlp_convert.hpp"
 
+#include "core/utf8.hpp"
+
 #include <cstdio>
 #include <functional>
 
@@ -9,12 +11,23 @@ namespace otlp = opentelemetry::proto;
 
 namespace {
 
+// Scratch for strings that need repair; the agent is single-threaded per converter, and
+// thread_local keeps tests and benchmarks that convert on several threads correct.
+thread_local std::string t_scratch;
+
+// Every string from shared memory goes through here before it enters a protobuf string field.
+template <class Setter>
+void set_text(std::string_view s, Setter&& set) {
+  const std::string_view v = detail::valid_utf8(s, t_scratch);
+  set(v.data(), v.size());
+}
+
 void set_value(const shm::AttrView& a, otlp::common::v1::AnyValue& v) {
   switch (a.type) {
     case shm::kAttrBool: v.set_bool_value(a.bool_value); break;
     case shm::kAttrInt: v.set_int_value(a.int_value); break;
     case shm::kAttrDouble: v.set_double_value(a.double_value); break;
-    default: v.set_string_value(a.string_value.data(), a.string_value.size()); break;
+    default: set_text(a.string_value, [&](const char* p, std::size_t n) { v.set_string_value(p, n); }); break;
   }
 }
 
@@ -39,7 +52,7 @@ void put_attributes(const shm::AttrView* attrs, std::size_t count, Repeated& out
     if (dup == i) {
       slot[i] = static_cast<std::uint16_t>(out.size());
       kv = out.Add();
-      kv->set_key(a.key.data(), a.key.size());
+      set_text(a.key, [&](const char* p, std::size_t n) { kv->set_key(p, n); });
     } else {
       slot[i] = slot[dup];
       kv = &out[slot[i]];
@@ -48,10 +61,10 @@ void put_attributes(const shm::AttrView* attrs, std::size_t count, Repeated& out
   }
 }
 
-void add_string(otlp::resource::v1::Resource& r, const char* key, const std::string& value) {
+void add_string(otlp::resource::v1::Resource& r, std::string_view key, std::string_view value) {
   auto* kv = r.add_attributes();
-  kv->set_key(key);
-  kv->mutable_value()->set_string_value(value);
+  set_text(key, [&](const char* p, std::size_t n) { kv->set_key(p, n); });
+  set_text(value, [&](const char* p, std::size_t n) { kv->mutable_value()->set_string_value(p, n); });
 }
 
 }  // namespace
@@ -61,8 +74,8 @@ void to_otlp(const shm::SpanView& s, otlp::trace::v1::Span& out) {
   out.set_span_id(s.span_id.data(), s.span_id.size());
   if (s.has_parent) out.set_parent_span_id(s.parent_span_id.data(), s.parent_span_id.size());
   else out.clear_parent_span_id();
-  out.set_trace_state(s.trace_state.data(), s.trace_state.size());
-  out.set_name(s.name.data(), s.name.size());
+  set_text(s.trace_state, [&](const char* p, std::size_t n) { out.set_trace_state(p, n); });
+  set_text(s.name, [&](const char* p, std::size_t n) { out.set_name(p, n); });
   out.set_kind(static_cast<otlp::trace::v1::Span::SpanKind>(s.kind));
   out.set_start_time_unix_nano(s.start_unix_ns);
   out.set_end_time_unix_nano(s.end_unix_ns);
@@ -72,7 +85,7 @@ void to_otlp(const shm::SpanView& s, otlp::trace::v1::Span& out) {
   for (const shm::EventView& e : s.events) {
     auto* ev = out.add_events();
     ev->set_time_unix_nano(e.time_unix_ns);
-    ev->set_name(e.name.data(), e.name.size());
+    set_text(e.name, [&](const char* p, std::size_t n) { ev->set_name(p, n); });
     put_attributes(s.sub_attributes.data() + e.first_attr, e.attr_count, *ev->mutable_attributes());
     ev->set_dropped_attributes_count(e.dropped_attributes);
   }
@@ -82,7 +95,7 @@ void to_otlp(const shm::SpanView& s, otlp::trace::v1::Span& out) {
     auto* link = out.add_links();
     link->set_trace_id(l.trace_id.data(), l.trace_id.size());
     link->set_span_id(l.span_id.data(), l.span_id.size());
-    link->set_trace_state(l.trace_state.data(), l.trace_state.size());
+    set_text(l.trace_state, [&](const char* p, std::size_t n) { link->set_trace_state(p, n); });
     put_attributes(s.sub_attributes.data() + l.first_attr, l.attr_count, *link->mutable_attributes());
     link->set_dropped_attributes_count(l.dropped_attributes);
     std::uint32_t flags = l.trace_flags & 0x03u;
@@ -93,7 +106,8 @@ void to_otlp(const shm::SpanView& s, otlp::trace::v1::Span& out) {
   if (s.status != shm::kStatusUnset || !s.status_message.empty()) {
     auto* st = out.mutable_status();
     st->set_code(static_cast<otlp::trace::v1::Status::StatusCode>(s.status));
-    if (s.status == shm::kStatusError) st->set_message(s.status_message.data(), s.status_message.size());
+    if (s.status == shm::kStatusError)
+      set_text(s.status_message, [&](const char* p, std::size_t n) { st->set_message(p, n); });
     else st->clear_message();
   } else {
     out.clear_status();
@@ -116,7 +130,7 @@ std::string instance_id(const ProcessIdentity& p) {
 
 void make_resource(const ProcessIdentity& p, otlp::resource::v1::Resource& out) {
   out.Clear();
-  add_string(out, "service.name", p.service_name);
+  add_string(out, "service.name", p.service_name);  // engine-chosen bytes: repaired too
   add_string(out, "service.instance.id", instance_id(p));
   add_string(out, "host.name", p.host_name);
   {
@@ -132,10 +146,10 @@ void make_resource(const ProcessIdentity& p, otlp::resource::v1::Resource& out) 
     bool replaced = false;
     for (auto& kv : *out.mutable_attributes())
       if (kv.key() == k) {
-        kv.mutable_value()->set_string_value(v);
+        set_text(v, [&](const char* ptr, std::size_t n) { kv.mutable_value()->set_string_value(ptr, n); });
         replaced = true;
       }
-    if (!replaced) add_string(out, k.c_str(), v);
+    if (!replaced) add_string(out, k, v);
   }
 }
 

@@ -284,7 +284,12 @@ inline bool Span::put_str(std::uint16_t ref, std::string_view s) noexcept {
     used_ += 2;
     return true;
   }
-  const std::size_t n = s.size() > shm::kMaxStringLength ? shm::kMaxStringLength : s.size();
+  std::size_t n = s.size();
+  if (n > shm::kMaxStringLength) [[unlikely]] {
+    // Cut at a character boundary: never leave half of a UTF-8 sequence behind.
+    n = shm::kMaxStringLength;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  }
   if (used_ + 2u + n > shm::kMaxSpanBytes) return false;
   detail::store_u16(buf_ + used_, static_cast<std::uint16_t>(n));
   std::memcpy(buf_ + used_ + 2, s.data(), n);

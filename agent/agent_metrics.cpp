@@ -1,0 +1,78 @@
+#include "agent_metrics.hpp"
+
+namespace spanring::agent {
+
+namespace {
+
+// Counters only move forward: bring `c` up to `value`.
+void mirror(Counter& c, std::uint64_t value) {
+  if (value > c.value()) c.inc(value - c.value());
+}
+
+}  // namespace
+
+AgentMetrics::AgentMetrics(boost::asio::io_context& io, Agent& agent)
+    : agent_(agent),
+      export_latency_(registry_.histogram("spanring_export_duration_seconds",
+                                          "Time from enqueue to the final answer for one export batch.")) {
+  agent_.on_export_latency([this](double seconds) { export_latency_.observe(seconds); });
+  MetricsServerOptions o;
+  o.on_scrape = [this] { refresh(); };
+  server_ = std::make_unique<MetricsServer>(
+      io, registry_,
+      [this] {
+        HealthStatus h;
+        if (agent_.stopping()) {
+          h.healthy = false;
+          h.reason = "shutting down";
+        } else if (!agent_.last_export_error().empty()) {
+          h.healthy = false;
+          h.reason = "last export failed: " + agent_.last_export_error();
+        }
+        return h;
+      },
+      o);
+  refresh();
+}
+
+AgentMetrics::~AgentMetrics() { stop(); }
+
+void AgentMetrics::refresh() {
+  for (const ServiceStats& s : agent_.services()) {
+    const Labels svc{{"service", s.name}};
+    mirror(registry_.counter("spanring_spans_created", "Spans engines created (written to rings or dropped there).", svc), s.created);
+    mirror(registry_.counter("spanring_spans_received", "Spans the agent read and decoded from rings.", svc), s.received);
+    mirror(registry_.counter("spanring_spans_exported", "Spans the backend accepted.", svc), s.exported);
+    mirror(registry_.counter("spanring_spans_sampled_out", "Spans not exported because sampling dropped their trace.", svc),
+           s.sampled_out);
+    for (std::uint32_t r = 0; r < kDropReasonCount; ++r)
+      mirror(registry_.counter("spanring_spans_dropped", "Spans lost, by reason.",
+                               {{"service", s.name}, {"reason", to_string(static_cast<DropReason>(r))}}),
+             s.dropped[r]);
+    registry_.gauge("spanring_ring_fill_ratio", "Fullest ring of the service: unread records / capacity.", svc).set(s.ring_fill);
+    registry_.gauge("spanring_segments", "Attached shared-memory segments.", svc).set(s.segments);
+  }
+  registry_.gauge("spanring_export_queue_spans", "Spans waiting in the export queue.").set(double(agent_.queued_spans()));
+  registry_.gauge("spanring_export_queue_bytes", "Bytes waiting in the export queue.").set(double(agent_.queued_bytes()));
+  registry_.gauge("spanring_batches_unresolved", "Batches handed to the exporter without a final answer yet.")
+      .set(double(agent_.batches_in_flight()));
+}
+
+bool AgentMetrics::listen(const std::string& host_port, std::string& error) {
+  const auto colon = host_port.rfind(':');
+  if (colon == std::string::npos) {
+    error = "expected host:port, got '" + host_port + "'";
+    return false;
+  }
+  host_ = host_port.substr(0, colon);
+  const int port = std::atoi(host_port.c_str() + colon + 1);
+  return server_->start(host_, static_cast<std::uint16_t>(port), error);
+}
+
+std::string AgentMetrics::address() const { return host_ + ":" + std::to_string(server_->port()); }
+
+void AgentMetrics::stop() noexcept {
+  if (server_) server_->stop();
+}
+
+}  // namespace spanring::agent
