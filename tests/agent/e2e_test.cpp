@@ -1,0 +1,390 @@
+// End to end: real engine processes (spanring-loadgen) + the real spanring-agent binary + an
+// OTLP/HTTP receiver in this process that decodes with the generated protobuf classes.
+//
+// Each test uses its own segment prefix (service names "e2e<pid><n>-…"), so tests can run in
+// parallel with each other and with anything else on the machine.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "otlp_receiver.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& p) {
+  std::ifstream f(p);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+class Process {
+ public:
+  Process() = default;
+  Process(std::vector<std::string> argv, const fs::path& out, const fs::path& err, std::vector<std::string> env = {}) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // own group: kill the whole tree
+    posix_spawnattr_setpgroup(&attr, 0);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    std::vector<std::string> envs;
+    for (char** e = environ; *e; ++e) envs.emplace_back(*e);
+    for (auto& e : env) envs.push_back(e);
+    std::vector<char*> envp;
+    for (auto& e : envs) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    if (posix_spawn(&pid_, args[0], &fa, &attr, args.data(), envp.data()) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+  }
+  ~Process() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(-pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  void signal_group(int sig) { ::kill(-pid_, sig); }
+  // Waits for exit; returns the exit code, 128+signal, or -1 on timeout.
+  int wait(std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      int status = 0;
+      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+      if (r == pid_) {
+        exited_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+};
+
+struct ServiceCounts {
+  std::uint64_t created = 0, received = 0, exported = 0, sampled_out = 0, dropped = 0;
+  std::map<std::string, std::uint64_t> dropped_by_reason;
+};
+
+// Parses the agent's exit summary lines: "spanring-agent: service=S created=… dropped_x=…".
+std::map<std::string, ServiceCounts> parse_summary(const std::string& log) {
+  std::map<std::string, ServiceCounts> out;
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("spanring-agent: service=", 0) != 0) continue;
+    std::istringstream fields(line.substr(16));
+    std::string kv, service;
+    ServiceCounts c;
+    while (fields >> kv) {
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos) continue;
+      const std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
+      if (k == "service") service = v;
+      else if (k == "created") c.created = std::stoull(v);
+      else if (k == "received") c.received = std::stoull(v);
+      else if (k == "exported") c.exported = std::stoull(v);
+      else if (k == "sampled_out") c.sampled_out = std::stoull(v);
+      else if (k == "dropped") c.dropped = std::stoull(v);
+      else if (k.rfind("dropped_", 0) == 0) c.dropped_by_reason[k.substr(8)] = std::stoull(v);
+    }
+    out[service] = c;
+  }
+  return out;
+}
+
+// Parses loadgen's per-service lines: "spanring-loadgen: service=S spans_created=N …".
+std::map<std::string, std::uint64_t> parse_loadgen(const std::string& text) {
+  std::map<std::string, std::uint64_t> out;
+  const std::regex re(R"(spanring-loadgen: service=(\S+) spans_created=(\d+))");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it)
+    out[(*it)[1]] = std::stoull((*it)[2]);
+  return out;
+}
+
+class EndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int n = 0;
+    tag_ = "e2e" + std::to_string(::getpid()) + "x" + std::to_string(++n);
+    dir_ = fs::temp_directory_path() / ("spanring-" + tag_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    // Segments a failed test left behind.
+    for (const auto& e : fs::directory_iterator("/dev/shm"))
+      if (e.path().filename().string().rfind("spanring." + tag_, 0) == 0) fs::remove(e.path());
+    fs::remove_all(dir_);
+  }
+
+  std::string service(const std::string& name) const { return tag_ + "-" + name; }
+
+  // Writes the agent config; `extra` is appended (YAML).
+  fs::path write_config(const std::string& endpoint, const std::string& extra = {}) {
+    const fs::path p = dir_ / "agent.yaml";
+    std::ofstream f(p);
+    f << "discovery:\n  segment_prefix: spanring." << tag_ << "-\n  scan_interval: 100ms\n"
+      << "exporter:\n  type: otlp\n  otlp:\n    endpoint: " << endpoint << "\n"
+      << "    retry: {enabled: true, initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 30s}\n"
+      << "batch:\n  max_spans: 256\n  timeout: 100ms\n"
+      << "metrics:\n  listen: \"\"\n"
+      << "shutdown:\n  deadline: 5s\n"
+      << extra;
+    return p;
+  }
+
+  std::unique_ptr<Process> start_agent(const fs::path& config, const std::string& name = "agent") {
+    auto p = std::make_unique<Process>(std::vector<std::string>{SPANRING_AGENT_BIN, "--config", config.string()},
+                                       dir_ / (name + ".out"), dir_ / (name + ".err"));
+    // Started when it logs so; a crash or a config error shows in the log.
+    for (int i = 0; i < 200 && read_file(dir_ / (name + ".err")).find("spanring-agent started") == std::string::npos; ++i)
+      std::this_thread::sleep_for(10ms);
+    return p;
+  }
+
+  std::map<std::string, std::uint64_t> run_loadgen(std::vector<std::string> args, const std::string& name = "loadgen") {
+    args.insert(args.begin(), SPANRING_LOADGEN_BIN);
+    Process p(args, dir_ / (name + ".out"), dir_ / (name + ".err"));
+    EXPECT_EQ(p.wait(60s), 0) << read_file(dir_ / (name + ".err"));
+    return parse_loadgen(read_file(dir_ / (name + ".out")));
+  }
+
+  std::map<std::string, ServiceCounts> stop_agent(Process& agent, const std::string& name = "agent") {
+    agent.signal_group(SIGTERM);
+    EXPECT_EQ(agent.wait(30s), 0) << read_file(dir_ / (name + ".err"));
+    return parse_summary(read_file(dir_ / (name + ".err")));
+  }
+
+  static std::uint64_t total(const std::map<std::string, std::uint64_t>& m) {
+    std::uint64_t t = 0;
+    for (const auto& [k, v] : m) t += v;
+    return t;
+  }
+
+  static bool wait_for_spans(const spanring::test::OtlpReceiver& r, std::size_t n, std::chrono::seconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < end) {
+      if (r.span_count() >= n) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return r.span_count() >= n;
+  }
+
+  bool segments_left() const {
+    for (const auto& e : fs::directory_iterator("/dev/shm"))
+      if (e.path().filename().string().rfind("spanring." + tag_, 0) == 0) return true;
+    return false;
+  }
+
+  std::string tag_;
+  fs::path dir_;
+};
+
+std::string hex(const std::string& bytes) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  for (unsigned char c : bytes) s += d[c >> 4], s += d[c & 15];
+  return s;
+}
+
+std::string resource_value(const opentelemetry::proto::resource::v1::Resource& r, const std::string& key) {
+  for (const auto& kv : r.attributes())
+    if (kv.key() == key) {
+      if (kv.value().has_int_value()) return std::to_string(kv.value().int_value());
+      return kv.value().string_value();
+    }
+  return "<missing>";
+}
+
+TEST_F(EndToEnd, EverySpanArrivesWithItsFieldsParentLinksAndResource) {
+  spanring::test::OtlpReceiver receiver;
+  auto agent = start_agent(write_config(receiver.endpoint()));
+  const auto created = run_loadgen({"--service", service("llm"), "--service", service("kv"), "--rate", "200",
+                                    "--duration", "1", "--error-rate", "0.2", "--quiet"});
+  const std::uint64_t expected = total(created);
+  ASSERT_GT(expected, 1000u);
+  ASSERT_TRUE(wait_for_spans(receiver, expected, 30s)) << receiver.span_count() << " of " << expected;
+
+  std::set<std::string> ids;
+  std::map<std::string, std::set<std::string>> trace_spans;
+  std::map<std::string, std::uint64_t> per_service;
+  std::size_t roots = 0, errors = 0;
+  for (const auto& rs : receiver.spans()) {
+    const auto& s = rs.span;
+    ASSERT_EQ(s.trace_id().size(), 16u);
+    ASSERT_EQ(s.span_id().size(), 8u);
+    ASSERT_FALSE(s.name().empty());
+    ASSERT_LE(s.start_time_unix_nano(), s.end_time_unix_nano());
+    ASSERT_TRUE(ids.insert(hex(s.span_id())).second) << "duplicate span " << hex(s.span_id());
+    trace_spans[hex(s.trace_id())].insert(hex(s.span_id()));
+    ++per_service[resource_value(rs.resource, "service.name")];
+    EXPECT_EQ(resource_value(rs.resource, "telemetry.sdk.name"), "spanring");
+    EXPECT_EQ(resource_value(rs.resource, "telemetry.sdk.language"), "cpp");
+    EXPECT_NE(resource_value(rs.resource, "service.instance.id"), "<missing>");
+    EXPECT_NE(resource_value(rs.resource, "host.name"), "<missing>");
+    EXPECT_NE(resource_value(rs.resource, "process.pid"), "<missing>");
+    EXPECT_EQ(rs.scope.name(), "spanring");
+    if (s.parent_span_id().empty()) {
+      ++roots;
+      EXPECT_EQ(s.name(), "llm_inference");
+      EXPECT_EQ(s.kind(), opentelemetry::proto::trace::v1::Span::SPAN_KIND_SERVER);
+      bool has_model = false;
+      for (const auto& kv : s.attributes()) has_model |= kv.key() == "gen_ai.request.model";
+      EXPECT_TRUE(has_model);
+      // W3C flags: sampled + random; the parent-is-remote bits are absent for a root.
+      EXPECT_EQ(s.flags() & 0xff, 0x03u);
+    } else {
+      EXPECT_EQ(s.flags(), 0x103u);  // local parent: is-remote known and false
+    }
+    if (s.status().code() == opentelemetry::proto::trace::v1::Status::STATUS_CODE_ERROR) {
+      ++errors;
+      bool has_exception = false;
+      for (const auto& e : s.events()) has_exception |= e.name() == "exception";
+      EXPECT_TRUE(has_exception);
+    }
+  }
+  // Parent links: every parent is a span of the same trace that also arrived.
+  for (const auto& rs : receiver.spans())
+    if (!rs.span.parent_span_id().empty())
+      EXPECT_TRUE(trace_spans[hex(rs.span.trace_id())].count(hex(rs.span.parent_span_id())))
+          << rs.span.name() << " has a parent that never arrived";
+  EXPECT_GT(roots, 0u);
+  EXPECT_GT(errors, 0u);
+  EXPECT_EQ(ids.size(), expected);
+  for (const auto& [svc, n] : created) EXPECT_EQ(per_service[svc], n) << svc;
+
+  const auto summary = stop_agent(*agent);
+  for (const auto& [svc, n] : created) {
+    ASSERT_TRUE(summary.count(svc)) << svc;
+    const ServiceCounts& c = summary.at(svc);
+    EXPECT_EQ(c.created, n);
+    EXPECT_EQ(c.exported, n);
+    EXPECT_EQ(c.created, c.exported + c.sampled_out + c.dropped) << svc;  // accounting closes
+  }
+  EXPECT_FALSE(segments_left()) << "drained segments of exited engines are removed";
+}
+
+TEST_F(EndToEnd, BackendAnswering503ForAWhileLosesNothing) {
+  spanring::test::OtlpReceiver receiver;
+  receiver.fail_next(6, 503);
+  auto agent = start_agent(write_config(receiver.endpoint()));
+  const auto created = run_loadgen({"--service", service("llm"), "--rate", "100", "--duration", "1", "--quiet"});
+  const std::uint64_t expected = total(created);
+  ASSERT_TRUE(wait_for_spans(receiver, expected, 30s)) << receiver.span_count() << " of " << expected;
+  EXPECT_GE(receiver.post_count(), 7u);
+  const auto summary = stop_agent(*agent);
+  const ServiceCounts& c = summary.at(service("llm"));
+  EXPECT_EQ(c.exported, expected);
+  EXPECT_EQ(c.dropped, 0u);
+  EXPECT_EQ(receiver.span_count(), expected);
+}
+
+TEST_F(EndToEnd, BackendDownLongerThanTheQueueHoldsDropsAreCountedExactly) {
+  spanring::test::OtlpReceiver receiver;
+  receiver.stop();  // backend down for the whole run
+  auto agent = start_agent(write_config(
+      receiver.endpoint(),
+      "queue:\n  max_batches: 2\n  max_spans: 512\n  max_bytes: 1MiB\n"));
+  const auto created = run_loadgen({"--service", service("llm"), "--rate", "300", "--duration", "1", "--quiet"});
+  const std::uint64_t n = total(created);
+  std::this_thread::sleep_for(500ms);
+  receiver.start();  // the backend comes back: what is still queued gets through
+  std::this_thread::sleep_for(1500ms);
+  const auto summary = stop_agent(*agent);
+  const ServiceCounts& c = summary.at(service("llm"));
+  EXPECT_EQ(c.created, n);
+  EXPECT_GT(c.dropped_by_reason["queue_full"], 0u);
+  EXPECT_EQ(c.exported, receiver.span_count());
+  EXPECT_EQ(c.created, c.exported + c.dropped) << "every span is exported or dropped with a reason";
+}
+
+TEST_F(EndToEnd, AgentStartedAfterTheEngineExportsWhatItLeft) {
+  spanring::test::OtlpReceiver receiver;
+  const auto created = run_loadgen({"--service", service("early"), "--rate", "200", "--duration", "0.5", "--quiet"});
+  const std::uint64_t expected = total(created);
+  ASSERT_TRUE(segments_left());
+  auto agent = start_agent(write_config(receiver.endpoint()));
+  ASSERT_TRUE(wait_for_spans(receiver, expected, 30s)) << receiver.span_count() << " of " << expected;
+  const auto summary = stop_agent(*agent);
+  EXPECT_EQ(summary.at(service("early")).exported, expected);
+  EXPECT_EQ(receiver.span_count(), expected);
+  EXPECT_FALSE(segments_left());
+}
+
+TEST_F(EndToEnd, AgentKilledAndRestartedWhileEnginesRunLosesNoSpan) {
+  spanring::test::OtlpReceiver receiver;
+  receiver.set_delay(100ms);  // keep batches in flight when the kill comes
+  const fs::path config = write_config(receiver.endpoint());
+  auto agent = start_agent(config, "agent1");
+  Process loadgen({SPANRING_LOADGEN_BIN, "--service", service("llm"), "--rate", "300", "--duration", "2", "--quiet"},
+                  dir_ / "loadgen.out", dir_ / "loadgen.err");
+  std::this_thread::sleep_for(700ms);
+  agent->signal_group(SIGKILL);
+  EXPECT_EQ(agent->wait(5s), 128 + SIGKILL);
+  std::this_thread::sleep_for(300ms);
+  auto agent2 = start_agent(config, "agent2");
+  ASSERT_EQ(loadgen.wait(60s), 0);
+  const std::uint64_t expected = total(parse_loadgen(read_file(dir_ / "loadgen.out")));
+  receiver.set_delay(0ms);
+  ASSERT_TRUE(wait_for_spans(receiver, expected, 30s));
+  std::this_thread::sleep_for(300ms);
+  stop_agent(*agent2, "agent2");
+  std::set<std::string> unique;
+  for (const auto& rs : receiver.spans()) unique.insert(hex(rs.span.span_id()));
+  EXPECT_EQ(unique.size(), expected) << "every span arrives at least once";
+  // What a SIGKILL can duplicate: the batches whose answer the dead agent never processed.
+  EXPECT_LE(receiver.span_count() - unique.size(), 256u * 2);
+  EXPECT_FALSE(segments_left());
+}
+
+TEST_F(EndToEnd, EngineKilledMidRunLeavesItsCompletedSpansToTheAgent) {
+  spanring::test::OtlpReceiver receiver;
+  auto agent = start_agent(write_config(receiver.endpoint()));
+  Process loadgen({SPANRING_LOADGEN_BIN, "--service", service("victim"), "--rate", "500", "--duration", "10", "--quiet"},
+                  dir_ / "loadgen.out", dir_ / "loadgen.err");
+  std::this_thread::sleep_for(800ms);
+  loadgen.signal_group(SIGKILL);  // the engine dies without shutting down
+  loadgen.wait(5s);
+  // The agent notices the death, drains the rest, exports it and removes the segment.
+  for (int i = 0; i < 300 && segments_left(); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(segments_left());
+  const auto summary = stop_agent(*agent);
+  const ServiceCounts& c = summary.at(service("victim"));
+  EXPECT_GT(c.exported, 0u);
+  // Every span the engine finished (created, as counted in its segment) was exported.
+  EXPECT_EQ(c.exported, c.created - c.dropped);
+  EXPECT_EQ(c.dropped_by_reason["invalid"], 0u);
+  EXPECT_EQ(receiver.span_count(), c.exported);
+}
+
+}  // namespace
