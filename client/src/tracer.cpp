@@ -606,7 +606,8 @@ void Span::inherit(const SpanContext& parent) noexcept {
   std::memcpy(f.trace_id, parent.trace_id.bytes, 16);
   std::memcpy(f.parent_span_id, parent.span_id.bytes, 8);
   f.trace_flags = parent.trace_flags & (kTraceFlagSampled | kTraceFlagRandom);
-  f.span_flags = shm::kSpanFlagHasParent | shm::kSpanFlagHasRemote | (parent.is_remote ? shm::kSpanFlagParentRemote : 0);
+  f.span_flags = shm::kSpanFlagHasParent | shm::kSpanFlagHasRemote |
+                 (parent.is_remote ? shm::kSpanFlagParentRemote | shm::kSpanFlagTraceRemote : 0);
   if (parent.trace_state_length != 0) {
     const std::uint16_t mark = used_;
     buf_[used_++] = shm::kItemTraceState;

@@ -195,6 +195,12 @@ RejectReason decode_span(const std::uint8_t* data, std::size_t size, StringCache
   s.dropped_attributes = f.dropped_attributes;
   s.dropped_events = f.dropped_events;
   s.dropped_links = f.dropped_links;
+  s.root_name_id = -1;
+  s.root_name = {};
+  if (f.root_name & kStrInterned) {
+    // Advisory (used for per-operation sampling): an unknown id is ignored, not an error.
+    if (strings.lookup(f.root_name & 0x7fffu, s.root_name)) s.root_name_id = f.root_name & 0x7fff;
+  }
 
   Cursor c(data + sizeof(SpanFixed), size - sizeof(SpanFixed));
   // Bounds on item counts come from the span size itself (each item takes ≥ 4 bytes), so the
@@ -253,6 +259,9 @@ RejectReason decode_span(const std::uint8_t* data, std::size_t size, StringCache
     }
   }
   if (s.name.empty()) return kRejectBadField;  // OTLP: name is required
+  if (s.root_name_id < 0 && (!s.has_parent || (s.span_flags & kSpanFlagParentRemote))) {
+    s.root_name = s.name;  // a local root with an inline name names itself
+  }
   return kOk;
 }
 

@@ -340,7 +340,7 @@ inline bool Span::start(std::uint16_t name_ref, std::string_view name, SpanKind 
   f.dropped_attributes = 0;
   f.dropped_events = 0;
   f.dropped_links = 0;
-  f.reserved = 0;
+  f.root_name = name_ref;  // this span is its own local root unless inherit() says otherwise
   used_ = sizeof(shm::SpanFixed);
   trace_state_at_ = 0;
   recording_ = true;
@@ -374,7 +374,9 @@ inline void Span::inherit(const Span& parent) noexcept {
   std::memcpy(f.trace_id, p.trace_id, 16);
   std::memcpy(f.parent_span_id, p.span_id, 8);
   f.trace_flags = p.trace_flags;
-  f.span_flags = shm::kSpanFlagHasParent | shm::kSpanFlagHasRemote;  // local parent, known
+  // Local parent (is-remote known, false); the trace's remote origin and root are inherited.
+  f.span_flags = shm::kSpanFlagHasParent | shm::kSpanFlagHasRemote | (p.span_flags & shm::kSpanFlagTraceRemote);
+  f.root_name = p.root_name;
   if (parent.trace_state_at_ != 0) [[unlikely]] {
     // Copy the parent's tracestate item verbatim: [tag][u16 n][n bytes].
     std::uint16_t n;

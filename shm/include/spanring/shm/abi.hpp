@@ -55,7 +55,7 @@ namespace spanring::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31474e49524e5053ull;  // "SPNRING1" little-endian
 inline constexpr std::uint16_t kAbiMajor = 1;
-inline constexpr std::uint16_t kAbiMinor = 0;
+inline constexpr std::uint16_t kAbiMinor = 1;
 
 inline constexpr char kSegmentPrefix[] = "spanring.";  // + service + "." + pid
 
@@ -233,6 +233,10 @@ enum StatusAbi : std::uint8_t { kStatusUnset = 0, kStatusOk = 1, kStatusError = 
 inline constexpr std::uint8_t kSpanFlagHasRemote = 0x01;  // is-remote of the parent is known
 inline constexpr std::uint8_t kSpanFlagParentRemote = 0x02;
 inline constexpr std::uint8_t kSpanFlagHasParent = 0x04;  // parent_span_id is meaningful
+// The trace entered this process from a remote parent (set on the entry span and inherited
+// by its local descendants), so trace_flags carries an upstream sampling decision that a
+// parent-based sampler honours for every span of the trace, not just the entry span.
+inline constexpr std::uint8_t kSpanFlagTraceRemote = 0x08;
 
 struct SpanFixed {
   std::uint8_t trace_id[16];
@@ -247,7 +251,11 @@ struct SpanFixed {
   std::uint16_t dropped_attributes;  // attributes the client could not encode
   std::uint16_t dropped_events;
   std::uint16_t dropped_links;
-  std::uint16_t reserved;
+  // Name of this span's local root (the trace's first span in this process) as an interned
+  // string ref, or 0 when not interned. Inherited by children at start, so the agent knows a
+  // trace's operation from any of its spans — children end (and arrive) before their root.
+  // Added in ABI 1.1 (a 1.0 producer writes 0 here).
+  std::uint16_t root_name;
 };
 
 // Items. Each begins with a one-byte tag. A string `str` is a u16 `n`:

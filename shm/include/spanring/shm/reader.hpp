@@ -64,6 +64,8 @@ struct SpanView {
   std::uint64_t start_unix_ns = 0, end_unix_ns = 0;
   std::string_view name;
   std::int32_t name_id = -1;
+  std::int32_t root_name_id = -1;  // interned name of the local root span, -1 when unknown
+  std::string_view root_name;      // its text (empty when unknown)
   std::string_view status_message;
   std::string_view trace_state;
   std::uint32_t dropped_attributes = 0, dropped_events = 0, dropped_links = 0;
