@@ -1,5 +1,7 @@
 #include "agent_metrics.hpp"
 
+#include "agent/config/config.hpp"
+
 namespace spanring::agent {
 
 namespace {
@@ -59,17 +61,19 @@ void AgentMetrics::refresh() {
 }
 
 bool AgentMetrics::listen(const std::string& host_port, std::string& error) {
-  const auto colon = host_port.rfind(':');
-  if (colon == std::string::npos) {
+  const auto hp = parse_host_port(host_port);
+  if (!hp) {
     error = "expected host:port, got '" + host_port + "'";
     return false;
   }
-  host_ = host_port.substr(0, colon);
-  const int port = std::atoi(host_port.c_str() + colon + 1);
-  return server_->start(host_, static_cast<std::uint16_t>(port), error);
+  host_ = hp->host;
+  return server_->start(hp->host, hp->port, error);
 }
 
-std::string AgentMetrics::address() const { return host_ + ":" + std::to_string(server_->port()); }
+std::string AgentMetrics::address() const {
+  const bool v6 = host_.find(':') != std::string::npos;
+  return (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(server_->port());
+}
 
 void AgentMetrics::stop() noexcept {
   if (server_) server_->stop();

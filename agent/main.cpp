@@ -14,7 +14,7 @@
 #include <memory>
 #include <optional>
 
-#include "config/config.hpp"
+#include "agent/config/config.hpp"
 #include "core/agent.hpp"
 #include "core/log.hpp"
 #include "core/systemd_notify.hpp"
@@ -74,6 +74,7 @@ std::chrono::milliseconds ms(D d) {
 sa::CoreOptions core_options(const sa::AgentConfig& c) {
   sa::CoreOptions o;
   o.shm_dir = c.discovery.shm_dir;
+  o.segment_prefix = c.discovery.segment_prefix;
   o.scan_interval = ms(c.discovery.scan_interval);
   o.min_poll_interval = ms(c.drain.min_poll_interval);
   o.max_poll_interval = ms(c.drain.max_poll_interval);
@@ -119,16 +120,16 @@ std::unique_ptr<sa::Exporter> make_exporter(boost::asio::io_context& io, const s
   return nullptr;
 }
 
-// One agent per shm directory: a second one would export every span twice.
-int lock_directory(const std::string& dir) {
-  const std::string path = dir + "/spanring-agent.lock";
+// One agent per (directory, segment prefix): a second one would export every span twice.
+int lock_directory(const std::string& dir, const std::string& prefix) {
+  const std::string path = dir + "/spanring-agent" + prefix.substr(std::strlen("spanring")) + "lock";
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) {
     SPANRING_LOG_ERROR("cannot open %s: %s", path.c_str(), std::strerror(errno));
     return -1;
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    SPANRING_LOG_ERROR("another spanring-agent is draining %s (%s is locked)", dir.c_str(), path.c_str());
+    SPANRING_LOG_ERROR("another spanring-agent is draining %s/%s* (%s is locked)", dir.c_str(), prefix.c_str(), path.c_str());
     ::close(fd);
     return -1;
   }
@@ -179,7 +180,7 @@ int main(int argc, char** argv) {
   }
   sa::set_log_level(config.log.level);
 
-  const int lock_fd = lock_directory(config.discovery.shm_dir);
+  const int lock_fd = lock_directory(config.discovery.shm_dir, config.discovery.segment_prefix);
   if (lock_fd < 0) return 1;
 
   boost::asio::io_context io;

@@ -1,0 +1,83 @@
+// spanring-agent's command line. Deliberately tiny: everything tunable lives in the config
+// file, so the systemd unit and a manual run differ only in --config.
+#include <string>
+#include <string_view>
+
+#include "agent/config/config.hpp"
+
+#ifndef SPANRING_AGENT_VERSION
+#error "SPANRING_AGENT_VERSION must be defined by the build (the project version)"
+#endif
+
+namespace spanring::agent {
+
+bool parse_command_line(int argc, const char* const* argv, CommandLine& out, std::string& error) {
+  out = CommandLine{};
+  bool have_config = false;
+  auto set_config = [&](std::string_view option, std::string_view value) {
+    if (have_config) {
+      error = "--config given twice (see --help)";
+      return false;
+    }
+    if (value.empty()) {
+      error = std::string(option) + " needs a file path (see --help)";
+      return false;
+    }
+    out.config_path.assign(value);
+    have_config = true;
+    return true;
+  };
+
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i] == nullptr ? std::string_view() : argv[i];
+    if (arg == "--help" || arg == "-h") {
+      out.help = true;
+    } else if (arg == "--version") {
+      out.version = true;
+    } else if (arg == "--check-config") {
+      out.check_config = true;
+    } else if (arg == "--config" || arg == "-c") {
+      if (i + 1 >= argc || argv[i + 1] == nullptr) {
+        error = std::string(arg) + " needs a file path (see --help)";
+        return false;
+      }
+      if (!set_config(arg, argv[++i])) return false;
+    } else if (arg.starts_with("--config=")) {
+      if (!set_config("--config", arg.substr(9))) return false;
+    } else if (arg.starts_with("-")) {
+      error = "unknown option '" + std::string(arg) + "' (see --help)";
+      return false;
+    } else {
+      error = "unexpected argument '" + std::string(arg) + "' (see --help)";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string usage() {
+  return "Usage: spanring-agent [--config FILE] [--check-config] [--help] [--version]\n"
+         "\n"
+         "Drains spanring shared-memory span rings of local engines and exports the spans\n"
+         "(OTLP/HTTP protobuf by default).\n"
+         "\n"
+         "Options:\n"
+         "  -c, --config FILE   YAML configuration file. Without it the agent runs on built-in\n"
+         "                      defaults plus OTEL_* environment variables; keys in the file\n"
+         "                      win over the environment.\n"
+         "      --check-config  load and validate the configuration, report problems, and exit\n"
+         "                      (status 0 when valid)\n"
+         "  -h, --help          show this text and exit\n"
+         "      --version       show the version and exit\n"
+         "\n"
+         "Every configuration key, with its default, is documented in agent.example.yaml\n"
+         "(agent/config/agent.example.yaml in the source tree).\n"
+         "\n"
+         "Environment: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,\n"
+         "OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, _TIMEOUT (ms), _COMPRESSION (none|gzip),\n"
+         "OTEL_TRACES_EXPORTER (otlp|console|none). Invalid values are warned about and ignored.\n";
+}
+
+std::string version_text() { return "spanring-agent " SPANRING_AGENT_VERSION "\n"; }
+
+}  // namespace spanring::agent

@@ -1,0 +1,792 @@
+// Config loading: defaults → OTEL_* environment → YAML file, then one validation pass.
+//
+// The file is walked with a table of known keys per section instead of yaml-cpp's as<T>():
+// as<T>() accepts things we want to reject ("1.5" for an integer, "yes" for a bool) and its
+// exceptions carry no key path. Every value's position is remembered by key path, so rules that
+// span keys (min <= max) can still point at the line the operator wrote.
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "agent/config/config.hpp"
+
+namespace spanring::agent {
+namespace {
+
+using Marks = std::map<std::string, YAML::Mark>;
+
+char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = to_lower(c);
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Double-quoted, with the characters that would garble a one-line message escaped.
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null: return "null";
+    case YAML::NodeType::Scalar: return quote(node.Scalar());
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Undefined: break;
+  }
+  return "nothing";
+}
+
+std::string position(const std::string& source, const YAML::Mark* mark) {
+  if (mark == nullptr || mark->is_null()) return source;
+  // yaml-cpp counts from 0; editors and compilers count from 1.
+  return source + ":" + std::to_string(mark->line + 1) + ":" + std::to_string(mark->column + 1);
+}
+
+std::string format_error(const std::string& source, const YAML::Mark* mark, std::string_view key,
+                         std::string_view problem) {
+  std::string out = position(source, mark);
+  out += ": ";
+  out += key.empty() ? std::string_view("(top level)") : key;
+  out += ": ";
+  out += problem;
+  return out;
+}
+
+template <class E>
+struct EnumName {
+  std::string_view name;
+  E value;
+};
+
+constexpr EnumName<ExporterType> kExporterTypes[] = {{"otlp", ExporterType::kOtlp},
+                                                     {"console", ExporterType::kConsole},
+                                                     {"file", ExporterType::kFile},
+                                                     {"none", ExporterType::kNone}};
+constexpr EnumName<Compression> kCompressions[] = {{"none", Compression::kNone},
+                                                   {"gzip", Compression::kGzip}};
+constexpr EnumName<LogLevel> kLogLevels[] = {{"debug", LogLevel::kDebug},
+                                             {"info", LogLevel::kInfo},
+                                             {"warn", LogLevel::kWarn},
+                                             {"error", LogLevel::kError}};
+
+template <class E, std::size_t N>
+std::optional<E> find_enum(const EnumName<E> (&names)[N], std::string_view text) {
+  const std::string wanted = lower(trim(text));
+  for (const auto& entry : names) {
+    if (entry.name == wanted) return entry.value;
+  }
+  return std::nullopt;
+}
+
+template <class E, std::size_t N>
+std::string enum_choices(const EnumName<E> (&names)[N]) {
+  std::string out;
+  for (const auto& entry : names) {
+    if (!out.empty()) out += ", ";
+    out += entry.name;
+  }
+  return out;
+}
+
+// ---- rules shared by the file, the environment and validate ------------------------------------
+
+std::optional<std::string> endpoint_problem(std::string_view url) {
+  if (is_http_url(url)) return std::nullopt;
+  if (url.size() >= 8 && lower(url.substr(0, 8)) == "https://") {
+    return "https is not supported (the agent has no TLS; send to a local collector over "
+           "http://), got " + quote(url);
+  }
+  return "expected an http:// URL like http://localhost:4318/v1/traces, got " + quote(url);
+}
+
+bool is_token_char(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+std::optional<std::string> header_name_problem(std::string_view name) {
+  if (name.empty()) return "header name must not be empty";
+  for (char c : name) {
+    if (!is_token_char(c)) return "is not a valid HTTP header name";
+  }
+  // The exporter owns framing and encoding headers; a configured copy would corrupt requests.
+  static constexpr std::string_view kReserved[] = {"host", "content-length", "content-type",
+                                                   "content-encoding", "transfer-encoding",
+                                                   "connection"};
+  const std::string l = lower(name);
+  for (std::string_view reserved : kReserved) {
+    if (l == reserved) return "is set by the exporter and cannot be configured";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> header_value_problem(std::string_view value) {
+  for (char c : value) {
+    // CR/LF would let a value inject headers; NUL ends strings in some receivers.
+    if (c == '\r' || c == '\n' || c == '\0') return "header value must not contain CR, LF or NUL";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> listen_problem(std::string_view listen) {
+  if (listen.empty() || parse_host_port(listen)) return std::nullopt;
+  return "expected host:port like 127.0.0.1:9464 (port 0 = any free port), or \"\" to disable, "
+         "got " + quote(listen);
+}
+
+// ---- the YAML file -----------------------------------------------------------------------------
+
+// Where to report a value. An empty value (`timeout:`) is marked at the next token, often on the
+// following line, so empty and null values are reported at their key.
+YAML::Mark value_mark(const YAML::Mark& key_mark, const YAML::Node& value) {
+  return value.IsNull() || value.Mark().is_null() ? key_mark : value.Mark();
+}
+
+struct Item {
+  const YAML::Node& value;
+  std::string path;  // dotted key path, e.g. exporter.otlp.timeout
+  YAML::Mark mark;   // see value_mark()
+};
+
+class FileLoader {
+ public:
+  FileLoader(std::string source, std::vector<ConfigError>& errors, Marks& marks)
+      : source_(std::move(source)), errors_(errors), marks_(marks) {}
+
+  void load(const YAML::Node& root, AgentConfig& cfg) {
+    const Item item{root, "", root.Mark()};
+    section(item, {
+        {"discovery", [&](const Item& i) {
+           section(i, {{"shm_dir", string(cfg.discovery.shm_dir)},
+                       {"scan_interval", duration(cfg.discovery.scan_interval)},
+                       {"segment_prefix", string(cfg.discovery.segment_prefix)}});
+         }},
+        {"drain", [&](const Item& i) {
+           section(i, {{"min_poll_interval", duration(cfg.drain.min_poll_interval)},
+                       {"max_poll_interval", duration(cfg.drain.max_poll_interval)},
+                       {"max_spans_per_pass", u32(cfg.drain.max_spans_per_pass)}});
+         }},
+        {"exporter", [&](const Item& i) { exporter(i, cfg.exporter); }},
+        {"batch", [&](const Item& i) {
+           section(i, {{"max_spans", u32(cfg.batch.max_spans)},
+                       {"timeout", duration(cfg.batch.timeout)}});
+         }},
+        {"queue", [&](const Item& i) {
+           section(i, {{"max_batches", u32(cfg.queue.max_batches)},
+                       {"max_spans", u64(cfg.queue.max_spans)},
+                       {"max_bytes", size(cfg.queue.max_bytes)}});
+         }},
+        {"metrics", [&](const Item& i) { section(i, {{"listen", string(cfg.metrics.listen)}}); }},
+        {"shutdown",
+         [&](const Item& i) { section(i, {{"deadline", duration(cfg.shutdown.deadline)}}); }},
+        {"log", [&](const Item& i) {
+           section(i, {{"level", enumeration(cfg.log.level, kLogLevels)}});
+         }},
+        {"state", [&](const Item& i) {
+           section(i, {{"remove_drained_segments", boolean(cfg.state.remove_drained_segments)}});
+         }},
+        // Placeholder for the sampling issue: stored, not interpreted.
+        {"sampling", [&](const Item& i) { cfg.sampling = YAML::Clone(i.value); }},
+    });
+  }
+
+ private:
+  using Handler = std::function<void(const Item&)>;
+  struct Field {
+    std::string_view name;
+    Handler handle;
+  };
+
+  void error(const YAML::Mark& mark, std::string_view path, std::string_view problem) {
+    errors_.push_back(ConfigError{format_error(source_, &mark, path, problem)});
+  }
+
+  void exporter(const Item& item, ExporterConfig& cfg) {
+    section(item, {
+        {"type", enumeration(cfg.type, kExporterTypes)},
+        {"otlp", [&](const Item& i) {
+           section(i, {{"endpoint", string(cfg.otlp.endpoint)},
+                       {"headers", headers(cfg.otlp.headers)},
+                       {"timeout", duration(cfg.otlp.timeout)},
+                       {"compression", enumeration(cfg.otlp.compression, kCompressions)},
+                       {"retry", [&](const Item& r) {
+                          RetryConfig& retry = cfg.otlp.retry;
+                          section(r, {{"enabled", boolean(retry.enabled)},
+                                      {"initial_interval", duration(retry.initial_interval)},
+                                      {"max_interval", duration(retry.max_interval)},
+                                      {"max_elapsed_time", duration(retry.max_elapsed_time)}});
+                        }}});
+         }},
+        {"file", [&](const Item& i) { section(i, {{"path", string(cfg.file.path)}}); }},
+        {"console", [&](const Item& i) {
+           section(i, {{"max_traces", u32(cfg.console.max_traces)}});
+         }},
+    });
+  }
+
+  // A mapping whose keys must all be in `fields`. A null section (`drain:` with nothing under
+  // it) keeps every default, as an empty map would.
+  void section(const Item& item, const std::vector<Field>& fields) {
+    if (item.value.IsNull()) return;
+    if (!item.value.IsMap()) {
+      error(item.mark, item.path, "expected a map of keys, got " + describe(item.value));
+      return;
+    }
+    std::map<std::string, int> first_line;
+    for (auto it = item.value.begin(); it != item.value.end(); ++it) {
+      const YAML::Node key = it->first;  // copies: `it->` yields a temporary proxy
+      const YAML::Node value = it->second;
+      const YAML::Mark key_mark = key.Mark();
+      if (!key.IsScalar()) {
+        error(key_mark, item.path, "expected a key name, got " + describe(key));
+        continue;
+      }
+      const std::string path = item.path.empty() ? key.Scalar() : item.path + "." + key.Scalar();
+      const auto [seen, inserted] = first_line.emplace(key.Scalar(), key_mark.line + 1);
+      if (!inserted) {
+        // yaml-cpp keeps both entries; silently taking one would hide an editing mistake.
+        error(key_mark, path, "duplicate key (first at line " + std::to_string(seen->second) + ")");
+        continue;
+      }
+      const Field* field = nullptr;
+      for (const Field& f : fields) {
+        if (f.name == key.Scalar()) field = &f;
+      }
+      if (field == nullptr) {
+        std::string known;
+        for (const Field& f : fields) {
+          if (!known.empty()) known += ", ";
+          known += f.name;
+        }
+        error(key_mark, path, "unknown key; expected one of " + known);
+        continue;
+      }
+      const YAML::Mark mark = value_mark(key_mark, value);
+      marks_[path] = mark;
+      field->handle(Item{value, path, mark});
+    }
+  }
+
+  // A scalar's text, or an error naming what was expected.
+  const std::string* scalar(const Item& item, std::string_view expected) {
+    if (item.value.IsScalar()) return &item.value.Scalar();
+    error(item.mark, item.path, std::string(expected) + ", got " + describe(item.value));
+    return nullptr;
+  }
+
+  Handler string(std::string& dst) {
+    return [this, &dst](const Item& item) {
+      if (const std::string* text = scalar(item, "expected a string")) dst = *text;
+    };
+  }
+
+  Handler duration(Duration& dst) {
+    return [this, &dst](const Item& item) {
+      static constexpr std::string_view kExpected = "expected a duration like 10s or 500ms";
+      const std::string* text = scalar(item, kExpected);
+      if (text == nullptr) return;
+      if (const auto d = parse_duration(*text)) {
+        dst = *d;
+      } else {
+        error(item.mark, item.path, std::string(kExpected) + ", got " + quote(*text));
+      }
+    };
+  }
+
+  Handler size(std::uint64_t& dst) {
+    return [this, &dst](const Item& item) {
+      static constexpr std::string_view kExpected = "expected a size like 65536, 512KiB or 64MiB";
+      const std::string* text = scalar(item, kExpected);
+      if (text == nullptr) return;
+      if (const auto bytes = parse_size(*text)) {
+        dst = *bytes;
+      } else {
+        error(item.mark, item.path, std::string(kExpected) + ", got " + quote(*text));
+      }
+    };
+  }
+
+  // Plain decimal digits only: "1e3", "0x10", "-1" and "1.5" are typos here, not numbers.
+  std::optional<std::uint64_t> integer(const Item& item, std::uint64_t max) {
+    const std::string expected = "expected an integer from 0 to " + std::to_string(max);
+    const std::string* text = scalar(item, expected);
+    if (text == nullptr) return std::nullopt;
+    const std::string_view t = trim(*text);
+    bool digits_only = !t.empty();
+    for (char c : t) digits_only = digits_only && c >= '0' && c <= '9';
+    if (digits_only && t.size() <= 20) {
+      std::uint64_t value = 0;
+      bool overflow = false;
+      for (char c : t) {
+        overflow = overflow || __builtin_mul_overflow(value, 10u, &value) ||
+                   __builtin_add_overflow(value, static_cast<unsigned>(c - '0'), &value);
+      }
+      if (!overflow && value <= max) return value;
+    }
+    error(item.mark, item.path, expected + ", got " + quote(*text));
+    return std::nullopt;
+  }
+
+  Handler u32(std::uint32_t& dst) {
+    return [this, &dst](const Item& item) {
+      if (const auto v = integer(item, UINT32_MAX)) dst = static_cast<std::uint32_t>(*v);
+    };
+  }
+
+  Handler u64(std::uint64_t& dst) {
+    return [this, &dst](const Item& item) {
+      if (const auto v = integer(item, UINT64_MAX)) dst = *v;
+    };
+  }
+
+  Handler boolean(bool& dst) {
+    return [this, &dst](const Item& item) {
+      // YAML 1.1's yes/no/on/off are rejected: `on` meaning true surprises people.
+      static constexpr std::string_view kExpected = "expected true or false";
+      const std::string* text = scalar(item, kExpected);
+      if (text == nullptr) return;
+      const std::string l = lower(trim(*text));
+      if (l == "true" || l == "false") {
+        dst = l == "true";
+      } else {
+        error(item.mark, item.path, std::string(kExpected) + ", got " + quote(*text));
+      }
+    };
+  }
+
+  template <class E, std::size_t N>
+  Handler enumeration(E& dst, const EnumName<E> (&names)[N]) {
+    return [this, &dst, &names](const Item& item) {
+      const std::string expected = "expected one of " + enum_choices(names);
+      const std::string* text = scalar(item, expected);
+      if (text == nullptr) return;
+      if (const auto v = find_enum(names, *text)) {
+        dst = *v;
+      } else {
+        error(item.mark, item.path, expected + ", got " + quote(*text));
+      }
+    };
+  }
+
+  Handler headers(std::map<std::string, std::string>& dst) {
+    return [this, &dst](const Item& item) {
+      // The file's map replaces the environment's headers as a whole, like any other key.
+      dst.clear();
+      if (item.value.IsNull()) return;
+      if (!item.value.IsMap()) {
+        error(item.mark, item.path,
+              "expected a map of header names to values, got " + describe(item.value));
+        return;
+      }
+      std::map<std::string, int> first_line;  // by lower-case name: HTTP names ignore case
+      for (auto it = item.value.begin(); it != item.value.end(); ++it) {
+        const YAML::Node key = it->first;  // copies: `it->` yields a temporary proxy
+        const YAML::Node value = it->second;
+        const YAML::Mark key_mark = key.Mark();
+        if (!key.IsScalar()) {
+          error(key_mark, item.path, "expected a header name, got " + describe(key));
+          continue;
+        }
+        const std::string path = item.path + "." + key.Scalar();
+        const auto [seen, inserted] = first_line.emplace(lower(key.Scalar()), key_mark.line + 1);
+        if (!inserted) {
+          error(key_mark, path,
+                "duplicate header (first at line " + std::to_string(seen->second) + ")");
+          continue;
+        }
+        // validate() judges header names, so point it at the name.
+        marks_[path] = key_mark;
+        const YAML::Mark mark = value_mark(key_mark, value);
+        if (const std::string* text = scalar(Item{value, path, mark}, "expected a string")) {
+          dst[key.Scalar()] = *text;
+        }
+      }
+    };
+  }
+
+  std::string source_;
+  std::vector<ConfigError>& errors_;
+  Marks& marks_;
+};
+
+// Reads the whole file; on failure returns nullopt with `error` set from errno.
+std::optional<std::string> read_file(const std::string& path, std::string& error) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    error = std::strerror(errno);
+    return std::nullopt;
+  }
+  std::string text;
+  char buf[8192];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  const int saved_errno = errno;
+  std::fclose(f);
+  if (failed) {
+    error = std::strerror(saved_errno);
+    return std::nullopt;
+  }
+  return text;
+}
+
+// ---- OTEL_* environment ------------------------------------------------------------------------
+
+class EnvLoader {
+ public:
+  EnvLoader(const std::function<const char*(const char*)>& getenv_fn,
+            std::vector<std::string>& warnings)
+      : getenv_(getenv_fn), warnings_(warnings) {}
+
+  void load(AgentConfig& cfg) {
+    OtlpExporterConfig& otlp = cfg.exporter.otlp;
+    // Generic first, then the traces-specific form, so the more specific one wins.
+    if (const auto v = get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+      std::string url(*v);
+      if (url.empty() || url.back() != '/') url += '/';
+      url += "v1/traces";
+      set_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", *v, url, otlp.endpoint);
+    }
+    if (const auto v = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+      set_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", *v, with_root_path(*v), otlp.endpoint);
+    }
+    for (const char* name : {"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}) {
+      if (const auto v = get(name)) set_headers(name, *v, otlp.headers);
+    }
+    for (const char* name : {"OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"}) {
+      if (const auto v = get(name)) set_timeout(name, *v, otlp.timeout);
+    }
+    for (const char* name :
+         {"OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"}) {
+      if (const auto v = get(name)) {
+        if (const auto c = find_enum(kCompressions, *v)) {
+          otlp.compression = *c;
+        } else {
+          warn(name, "expected none or gzip", *v);
+        }
+      }
+    }
+    for (const char* name : {"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"}) {
+      if (const auto v = get(name); v && lower(trim(*v)) != "http/protobuf") {
+        warn(name, "only http/protobuf is supported", *v);
+      }
+    }
+    if (const auto v = get("OTEL_TRACES_EXPORTER")) {
+      // The file exporter has no OTEL_ name; only the spec's values are accepted here.
+      static constexpr EnumName<ExporterType> kEnvExporters[] = {
+          {"otlp", ExporterType::kOtlp},
+          {"console", ExporterType::kConsole},
+          {"none", ExporterType::kNone}};
+      if (const auto t = find_enum(kEnvExporters, *v)) {
+        cfg.exporter.type = *t;
+      } else {
+        warn("OTEL_TRACES_EXPORTER", "expected one of otlp, console, none", *v);
+      }
+    }
+  }
+
+ private:
+  // Empty counts as unset (SPEC §4).
+  std::optional<std::string_view> get(const char* name) const {
+    const char* v = getenv_(name);
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    return std::string_view(v);
+  }
+
+  void warn(std::string_view name, std::string_view problem, std::string_view value) {
+    warnings_.push_back(std::string(name) + ": " + std::string(problem) + ", got " +
+                        quote(value) + "; ignored");
+  }
+
+  // A traces endpoint without a path means "/", not "" (SPEC §4).
+  static std::string with_root_path(std::string_view url) {
+    std::string out(url);
+    const auto scheme_end = out.find("://");
+    const std::size_t authority_start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
+    const auto path_start = out.find_first_of("/?", authority_start);
+    if (path_start == std::string::npos) {
+      out += '/';
+    } else if (out[path_start] == '?') {
+      out.insert(path_start, "/");
+    }
+    return out;
+  }
+
+  void set_endpoint(const char* name, std::string_view raw, const std::string& url,
+                    std::string& dst) {
+    if (const auto problem = endpoint_problem(url)) {
+      warnings_.push_back(std::string(name) + ": " + *problem + " (from " + quote(raw) +
+                          "); ignored");
+      return;
+    }
+    dst = url;
+  }
+
+  void set_timeout(const char* name, std::string_view raw, Duration& dst) {
+    const std::string_view t = trim(raw);
+    std::uint64_t ms = 0;
+    bool ok = !t.empty() && t.size() <= 12;  // 10^12 ms is 31 years: anything larger is junk
+    for (char c : t) {
+      ok = ok && c >= '0' && c <= '9';
+      if (ok) ms = ms * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (!ok) {
+      warn(name, "expected integer milliseconds", raw);
+      return;
+    }
+    dst = std::chrono::milliseconds(ms);
+  }
+
+  static std::optional<std::string> percent_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s[i] != '%') {
+        out += s[i];
+        continue;
+      }
+      if (i + 2 >= s.size()) return std::nullopt;
+      int value = 0;
+      for (std::size_t k = i + 1; k <= i + 2; ++k) {
+        const char c = s[k];
+        int digit = 0;
+        if (c >= '0' && c <= '9') {
+          digit = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+          digit = c - 'a' + 10;
+        } else if (c >= 'A' && c <= 'F') {
+          digit = c - 'A' + 10;
+        } else {
+          return std::nullopt;
+        }
+        value = value * 16 + digit;
+      }
+      out += static_cast<char>(value);
+      i += 2;
+    }
+    return out;
+  }
+
+  // k1=v1,k2=v2 with percent-encoding; any bad entry discards the whole variable, as the
+  // spec asks for OTEL_RESOURCE_ATTRIBUTES, so a half-applied auth header never goes out.
+  void set_headers(const char* name, std::string_view raw,
+                   std::map<std::string, std::string>& dst) {
+    std::map<std::string, std::string> parsed;
+    std::string_view rest = raw;
+    while (true) {
+      const auto comma = rest.find(',');
+      const std::string_view entry = trim(rest.substr(0, comma));
+      if (!entry.empty()) {
+        const auto eq = entry.find('=');
+        if (eq == std::string_view::npos) {
+          warn(name, "expected key=value pairs separated by commas", raw);
+          return;
+        }
+        const auto key = percent_decode(trim(entry.substr(0, eq)));
+        const auto value = percent_decode(trim(entry.substr(eq + 1)));
+        if (!key || !value) {
+          warn(name, "invalid percent-encoding", raw);
+          return;
+        }
+        if (auto problem = header_name_problem(*key)) {
+          warn(name, "header " + quote(*key) + " " + *problem, raw);
+          return;
+        }
+        if (auto problem = header_value_problem(*value)) {
+          warn(name, *problem, raw);
+          return;
+        }
+        parsed[*key] = *value;
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    dst = std::move(parsed);
+  }
+
+  const std::function<const char*(const char*)>& getenv_;
+  std::vector<std::string>& warnings_;
+};
+
+// ---- validation --------------------------------------------------------------------------------
+
+class Validator {
+ public:
+  Validator(const AgentConfig& cfg, const Marks* marks, std::vector<ConfigError>& errors)
+      : cfg_(cfg), marks_(marks), errors_(errors) {}
+
+  void run() {
+    const AgentConfig& c = cfg_;
+    if (c.discovery.shm_dir.empty() || c.discovery.shm_dir.front() != '/') {
+      fail({"discovery.shm_dir"}, "must be an absolute directory path, got " +
+                                      quote(c.discovery.shm_dir));
+    }
+    positive("discovery.scan_interval", c.discovery.scan_interval);
+    if (c.discovery.segment_prefix.rfind("spanring.", 0) != 0 ||
+        c.discovery.segment_prefix.find('/') != std::string::npos) {
+      fail({"discovery.segment_prefix"},
+           "must start with \"spanring.\" and contain no '/', got " + quote(c.discovery.segment_prefix));
+    }
+    positive("drain.min_poll_interval", c.drain.min_poll_interval);
+    if (c.drain.min_poll_interval > c.drain.max_poll_interval) {
+      fail({"drain.min_poll_interval", "drain.max_poll_interval"},
+           "must be <= drain.max_poll_interval (" + format_duration(c.drain.max_poll_interval) +
+               "), got " + format_duration(c.drain.min_poll_interval));
+    }
+    at_least_one("drain.max_spans_per_pass", c.drain.max_spans_per_pass);
+
+    const OtlpExporterConfig& otlp = c.exporter.otlp;
+    if (const auto problem = endpoint_problem(otlp.endpoint)) {
+      fail({"exporter.otlp.endpoint"}, *problem);
+    }
+    for (const auto& [name, value] : otlp.headers) {
+      const std::string key = "exporter.otlp.headers." + name;
+      if (const auto problem = header_name_problem(name)) fail({key}, *problem);
+      if (const auto problem = header_value_problem(value)) fail({key}, *problem);
+    }
+    const RetryConfig& retry = otlp.retry;
+    positive("exporter.otlp.retry.initial_interval", retry.initial_interval);
+    if (retry.initial_interval > retry.max_interval) {
+      fail({"exporter.otlp.retry.initial_interval", "exporter.otlp.retry.max_interval"},
+           "must be <= exporter.otlp.retry.max_interval (" + format_duration(retry.max_interval) +
+               "), got " + format_duration(retry.initial_interval));
+    }
+    positive("exporter.otlp.retry.max_elapsed_time", retry.max_elapsed_time);
+    if (c.exporter.file.path.empty()) fail({"exporter.file.path"}, "must not be empty");
+
+    at_least_one("batch.max_spans", c.batch.max_spans);
+    positive("batch.timeout", c.batch.timeout);
+    at_least_one("queue.max_batches", c.queue.max_batches);
+    if (c.queue.max_spans < c.batch.max_spans) {
+      // Otherwise a single full batch could never be queued.
+      fail({"queue.max_spans", "batch.max_spans"},
+           "must be >= batch.max_spans (" + std::to_string(c.batch.max_spans) + "), got " +
+               std::to_string(c.queue.max_spans));
+    }
+    at_least_one("queue.max_bytes", c.queue.max_bytes);
+    if (const auto problem = listen_problem(c.metrics.listen)) fail({"metrics.listen"}, *problem);
+    positive("shutdown.deadline", c.shutdown.deadline);
+  }
+
+ private:
+  // Points at the first of `keys` the file set; a rule between two keys is reported at the
+  // one the operator wrote, even when the other is a default.
+  void fail(std::initializer_list<std::string_view> keys, std::string_view problem) {
+    const YAML::Mark* mark = nullptr;
+    if (marks_ != nullptr) {
+      for (std::string_view key : keys) {
+        const auto it = marks_->find(std::string(key));
+        if (it != marks_->end()) {
+          mark = &it->second;
+          break;
+        }
+      }
+    }
+    errors_.push_back(ConfigError{format_error(cfg_.source, mark, *keys.begin(), problem)});
+  }
+
+  void positive(std::string_view key, Duration d) {
+    if (d.count() <= 0) fail({key}, "must be greater than 0, got " + format_duration(d));
+  }
+
+  void at_least_one(std::string_view key, std::uint64_t v) {
+    if (v < 1) fail({key}, "must be at least 1, got " + std::to_string(v));
+  }
+
+  const AgentConfig& cfg_;
+  const Marks* marks_;
+  std::vector<ConfigError>& errors_;
+};
+
+}  // namespace
+
+bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigError>& errors,
+                 std::vector<std::string>& warnings,
+                 const std::function<const char*(const char*)>& getenv_fn) {
+  out = AgentConfig{};
+  EnvLoader(getenv_fn, warnings).load(out);
+  const std::size_t errors_before = errors.size();
+  if (path.empty()) {
+    Validator(out, nullptr, errors).run();
+    return errors.size() == errors_before;
+  }
+
+  out.source = path;
+  std::string read_error;
+  const auto text = read_file(path, read_error);
+  if (!text) {
+    errors.push_back(ConfigError{path + ": cannot read: " + read_error});
+    return false;
+  }
+  YAML::Node root;
+  try {
+    root = YAML::Load(*text);
+  } catch (const YAML::Exception& e) {
+    errors.push_back(ConfigError{position(path, &e.mark) + ": invalid YAML: " + e.msg});
+    return false;
+  }
+  Marks marks;
+  FileLoader(path, errors, marks).load(root, out);
+  // A value that failed to parse kept its previous value; validating that would only add
+  // noise next to the real error.
+  if (errors.size() != errors_before) return false;
+  Validator(out, &marks, errors).run();
+  return errors.size() == errors_before;
+}
+
+bool load_config(const std::string& path, AgentConfig& out, std::vector<std::string>& errors,
+                 std::vector<std::string>& warnings,
+                 const std::function<const char*(const char*)>& getenv_fn) {
+  std::vector<ConfigError> config_errors;
+  const bool ok = load_config(path, out, config_errors, warnings, getenv_fn);
+  for (ConfigError& e : config_errors) errors.push_back(std::move(e.message));
+  return ok;
+}
+
+bool validate_config(const AgentConfig& config, std::vector<std::string>& errors) {
+  std::vector<ConfigError> config_errors;
+  Validator(config, nullptr, config_errors).run();
+  for (ConfigError& e : config_errors) errors.push_back(std::move(e.message));
+  return config_errors.empty();
+}
+
+}  // namespace spanring::agent

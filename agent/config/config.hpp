@@ -1,0 +1,236 @@
+// spanring-agent configuration: one struct with a default for every key, loaded from (in
+// increasing priority) built-in defaults, OTEL_* environment variables and a YAML file.
+// agent/config/agent.example.yaml documents every key; a test loads it, so it cannot rot.
+//
+// Errors name where the value came from and which rule it broke, so an operator can fix the
+// file without reading code:
+//   agent.yaml:14:5: exporter.otlp.timeout: expected a duration like 10s or 500ms, got "abc"
+// All errors of one file are reported together; any error means the config is not used.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+// LogLevel: the enum the agent's log takes, so log.level needs no conversion.
+#include "agent/core/log.hpp"
+
+namespace spanring::agent {
+
+// Durations keep nanoseconds so "250us" survives; asio timers take any std::chrono duration.
+using Duration = std::chrono::nanoseconds;
+
+struct DiscoveryConfig {
+  std::string shm_dir = "/dev/shm";  // absolute; segments are the spanring.* files in it
+  Duration scan_interval = std::chrono::seconds(1);
+  // Only segments whose names start with this are drained ("spanring.<service>.<pid>"), e.g.
+  // "spanring.llm-" for one family of services. Must start with "spanring.".
+  std::string segment_prefix = "spanring.";
+
+  bool operator==(const DiscoveryConfig&) const = default;
+};
+
+struct DrainConfig {
+  // The drain loop polls every min_poll_interval while spans arrive and backs off towards
+  // max_poll_interval while the rings are empty, so an idle agent costs almost no CPU.
+  Duration min_poll_interval = std::chrono::milliseconds(1);
+  Duration max_poll_interval = std::chrono::milliseconds(100);
+  std::uint32_t max_spans_per_pass = 65536;  // bounds one pass so timers and HTTP stay served
+
+  bool operator==(const DrainConfig&) const = default;
+};
+
+enum class ExporterType { kOtlp, kConsole, kFile, kNone };
+enum class Compression { kNone, kGzip };
+
+struct RetryConfig {
+  bool enabled = true;
+  Duration initial_interval = std::chrono::seconds(1);
+  Duration max_interval = std::chrono::seconds(30);
+  Duration max_elapsed_time = std::chrono::seconds(60);  // give up on a batch after this long
+
+  bool operator==(const RetryConfig&) const = default;
+};
+
+struct OtlpExporterConfig {
+  // Full URL of the traces endpoint, http:// only (no TLS in the agent; put a local collector
+  // in front for TLS). Always is_http_url() after a successful load.
+  std::string endpoint = "http://localhost:4318/v1/traces";
+  std::map<std::string, std::string> headers;  // names are HTTP tokens, values have no CR/LF
+  // Per export attempt (not for all retries together). Zero means no limit, as for
+  // OTEL_EXPORTER_OTLP_TIMEOUT=0: the exporter must then arm no timer at all.
+  Duration timeout = std::chrono::seconds(10);
+  Compression compression = Compression::kNone;
+  RetryConfig retry;
+
+  bool operator==(const OtlpExporterConfig&) const = default;
+};
+
+struct FileExporterConfig {
+  std::string path = "spans.jsonl";  // OTLP/JSON, one ExportTraceServiceRequest per line
+
+  bool operator==(const FileExporterConfig&) const = default;
+};
+
+struct ConsoleExporterConfig {
+  std::uint32_t max_traces = 5;  // waterfalls printed per flush; 0 = all
+
+  bool operator==(const ConsoleExporterConfig&) const = default;
+};
+
+struct ExporterConfig {
+  ExporterType type = ExporterType::kOtlp;
+  OtlpExporterConfig otlp;
+  FileExporterConfig file;
+  ConsoleExporterConfig console;
+
+  bool operator==(const ExporterConfig&) const = default;
+};
+
+struct BatchConfig {
+  std::uint32_t max_spans = 512;  // a batch is exported when it holds this many spans,
+  Duration timeout = std::chrono::seconds(1);  // or when its oldest span waited this long
+
+  bool operator==(const BatchConfig&) const = default;
+};
+
+struct QueueConfig {
+  // Batches waiting for export; when any bound is reached new batches are dropped and counted.
+  std::uint32_t max_batches = 64;
+  std::uint64_t max_spans = 65536;
+  std::uint64_t max_bytes = std::uint64_t{64} << 20;
+
+  bool operator==(const QueueConfig&) const = default;
+};
+
+struct MetricsConfig {
+  // "host:port" for Prometheus /metrics and /healthz; port 0 picks a free port; "" disables.
+  // Always parses with parse_host_port() after a successful load (unless empty).
+  std::string listen = "127.0.0.1:9464";
+
+  bool operator==(const MetricsConfig&) const = default;
+};
+
+struct ShutdownConfig {
+  Duration deadline = std::chrono::seconds(5);  // on SIGTERM: drain and flush within this
+
+  bool operator==(const ShutdownConfig&) const = default;
+};
+
+struct LogConfig {
+  LogLevel level = LogLevel::kInfo;
+
+  bool operator==(const LogConfig&) const = default;
+};
+
+struct StateConfig {
+  bool remove_drained_segments = true;  // unlink segments of exited engines once drained
+
+  bool operator==(const StateConfig&) const = default;
+};
+
+struct AgentConfig {
+  DiscoveryConfig discovery;
+  DrainConfig drain;
+  ExporterConfig exporter;
+  BatchConfig batch;
+  QueueConfig queue;
+  MetricsConfig metrics;
+  ShutdownConfig shutdown;
+  LogConfig log;
+  StateConfig state;
+  // Placeholder for the sampling issue: any YAML is accepted and kept unvalidated. A null
+  // node when the file has no `sampling` key. Cloned, so it does not keep the file's document.
+  YAML::Node sampling;
+  std::string source = "(defaults)";  // the config file's path, or "(defaults)"
+};
+
+struct ConfigError {
+  std::string message;  // already formatted "file:line:col: key: problem"
+};
+
+// Loads defaults, then the OTEL_* environment, then the file at `path` (empty: no file);
+// keys present in the file win over the environment.
+//
+// Environment (SPEC §4; an empty value counts as unset; an invalid value is a warning and is
+// ignored, never an error):
+//   OTEL_EXPORTER_OTLP_ENDPOINT         base URL; "/v1/traces" is appended after ensuring a "/"
+//   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT  used as-is ("/" when it has no path); wins over the above
+//   OTEL_EXPORTER_OTLP_[TRACES_]HEADERS     k1=v1,k2=v2, percent-decoded
+//   OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT     integer milliseconds, 0 = no limit
+//   OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION none | gzip
+//   OTEL_TRACES_EXPORTER                    otlp | console | none
+// (the TRACES_ form wins over the generic one). OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL other than
+// http/protobuf is warned about: the agent speaks only OTLP/HTTP protobuf.
+//
+// Returns true when `out` holds a valid config; false with at least one entry in `errors`
+// otherwise (then `out` is unspecified). Both vectors are appended to, not cleared.
+bool load_config(const std::string& path, AgentConfig& out, std::vector<std::string>& errors,
+                 std::vector<std::string>& warnings,
+                 const std::function<const char*(const char*)>& getenv_fn = ::getenv);
+
+// Same, with the errors as ConfigError values.
+bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigError>& errors,
+                 std::vector<std::string>& warnings,
+                 const std::function<const char*(const char*)>& getenv_fn = ::getenv);
+
+// Checks every rule (ranges, URL and address syntax, cross-key limits) on a config built in
+// code; load_config() runs the same checks with file positions. Errors are prefixed with
+// `config.source`.
+bool validate_config(const AgentConfig& config, std::vector<std::string>& errors);
+
+// "10s", "500ms", "1m", "2h", "250us", "100ns", "1.5s" or a bare integer of milliseconds.
+// Negative values and overflow are rejected.
+std::optional<Duration> parse_duration(std::string_view text);
+
+// Integer bytes or with a unit: KiB/MiB/GiB (powers of 1024) or KB/MB/GB (powers of 1000);
+// "B" is accepted too. Overflow is rejected.
+std::optional<std::uint64_t> parse_size(std::string_view text);
+
+// True for http://host[:port][/path[?query]] (no userinfo, no fragment, port 1-65535): the
+// endpoints the exporter can reach. The exporter parses the URL itself (export/url.hpp).
+bool is_http_url(std::string_view url);
+
+struct HostPort {
+  std::string host;  // without brackets for IPv6 literals
+  std::uint16_t port = 0;
+};
+
+// "127.0.0.1:9464", "localhost:0", "[::1]:9464". The host must not be empty.
+std::optional<HostPort> parse_host_port(std::string_view text);
+
+std::string_view to_string(ExporterType type);
+std::string_view to_string(Compression compression);
+std::string_view to_string(LogLevel level);
+
+// Renders a duration the way the config file would spell it ("1s", "250us", "1500ms").
+std::string format_duration(Duration duration);
+
+// ---- command line -------------------------------------------------------------------------
+
+struct CommandLine {
+  std::string config_path;  // empty: no file, defaults plus environment
+  bool help = false;
+  bool version = false;
+  bool check_config = false;  // load and validate the config, print the result, exit
+};
+
+// spanring-agent [--config FILE] [--help] [--version] [--check-config]
+// Also accepts --config=FILE, -c FILE and -h. Returns false with `error` set on an unknown
+// option, a missing file argument, a repeated --config or a positional argument.
+bool parse_command_line(int argc, const char* const* argv, CommandLine& out, std::string& error);
+
+// The --help text, ending in a newline.
+std::string usage();
+
+// "spanring-agent <version>", ending in a newline.
+std::string version_text();
+
+}  // namespace spanring::agent

@@ -1,0 +1,670 @@
+// Agent configuration: defaults, the example file, one testdata/ file per invalid case (each
+// error must name file:line:column and the key path), OTEL_* environment, command line.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "agent/config/config.hpp"
+
+namespace spanring::agent {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string testdata(std::string_view name) {
+  return std::string(SPANRING_AGENT_TESTDATA_DIR) + "/" + std::string(name);
+}
+
+struct Loaded {
+  bool ok = false;
+  AgentConfig config;
+  std::vector<std::string> errors;
+  std::vector<std::string> warnings;
+};
+
+// Loads with a fake environment, so the test never depends on the machine's OTEL_* variables.
+Loaded load(const std::string& path, const std::map<std::string, std::string>& env = {}) {
+  Loaded out;
+  auto getenv_fn = [&env](const char* name) -> const char* {
+    const auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  out.ok = load_config(path, out.config, out.errors, out.warnings, getenv_fn);
+  return out;
+}
+
+// The single error a file must produce.
+std::string only_error(std::string_view file) {
+  const Loaded loaded = load(testdata(file));
+  EXPECT_FALSE(loaded.ok);
+  EXPECT_EQ(loaded.errors.size(), 1u);
+  return loaded.errors.empty() ? std::string() : loaded.errors.front();
+}
+
+void expect_same_settings(const AgentConfig& a, const AgentConfig& b) {
+  EXPECT_EQ(a.discovery, b.discovery);
+  EXPECT_EQ(a.drain, b.drain);
+  EXPECT_EQ(a.exporter, b.exporter);
+  EXPECT_EQ(a.batch, b.batch);
+  EXPECT_EQ(a.queue, b.queue);
+  EXPECT_EQ(a.metrics, b.metrics);
+  EXPECT_EQ(a.shutdown, b.shutdown);
+  EXPECT_EQ(a.log, b.log);
+  EXPECT_EQ(a.state, b.state);
+}
+
+// ---- defaults and valid files --------------------------------------------------------------
+
+TEST(AgentConfig, DefaultsAreTheDocumentedValues) {
+  const AgentConfig c;
+  EXPECT_EQ(c.discovery.shm_dir, "/dev/shm");
+  EXPECT_EQ(c.discovery.scan_interval, 1s);
+  EXPECT_EQ(c.drain.min_poll_interval, 1ms);
+  EXPECT_EQ(c.drain.max_poll_interval, 100ms);
+  EXPECT_EQ(c.drain.max_spans_per_pass, 65536u);
+  EXPECT_EQ(c.exporter.type, ExporterType::kOtlp);
+  EXPECT_EQ(c.exporter.otlp.endpoint, "http://localhost:4318/v1/traces");
+  EXPECT_TRUE(c.exporter.otlp.headers.empty());
+  EXPECT_EQ(c.exporter.otlp.timeout, 10s);
+  EXPECT_EQ(c.exporter.otlp.compression, Compression::kNone);
+  EXPECT_TRUE(c.exporter.otlp.retry.enabled);
+  EXPECT_EQ(c.exporter.otlp.retry.initial_interval, 1s);
+  EXPECT_EQ(c.exporter.otlp.retry.max_interval, 30s);
+  EXPECT_EQ(c.exporter.otlp.retry.max_elapsed_time, 60s);
+  EXPECT_EQ(c.exporter.file.path, "spans.jsonl");
+  EXPECT_EQ(c.exporter.console.max_traces, 5u);
+  EXPECT_EQ(c.batch.max_spans, 512u);
+  EXPECT_EQ(c.batch.timeout, 1s);
+  EXPECT_EQ(c.queue.max_batches, 64u);
+  EXPECT_EQ(c.queue.max_spans, 65536u);
+  EXPECT_EQ(c.queue.max_bytes, 67108864u);
+  EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
+  EXPECT_EQ(c.shutdown.deadline, 5s);
+  EXPECT_EQ(c.log.level, LogLevel::kInfo);
+  EXPECT_TRUE(c.state.remove_drained_segments);
+  EXPECT_TRUE(c.sampling.IsNull());
+}
+
+TEST(LoadConfig, WithoutFileOrEnvironmentGivesDefaults) {
+  const Loaded loaded = load("");
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_TRUE(loaded.errors.empty());
+  EXPECT_TRUE(loaded.warnings.empty());
+  EXPECT_EQ(loaded.config.source, "(defaults)");
+  expect_same_settings(loaded.config, AgentConfig{});
+}
+
+// The example documents the defaults: if code and example drift apart, this fails.
+TEST(LoadConfig, ExampleFileLoadsAndStatesExactlyTheDefaults) {
+  const Loaded loaded = load(SPANRING_AGENT_EXAMPLE_CONFIG);
+  ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
+  EXPECT_EQ(loaded.config.source, SPANRING_AGENT_EXAMPLE_CONFIG);
+  expect_same_settings(loaded.config, AgentConfig{});
+}
+
+TEST(LoadConfig, EmptyFileGivesDefaults) {
+  const Loaded loaded = load(testdata("empty.yaml"));
+  ASSERT_TRUE(loaded.ok);
+  expect_same_settings(loaded.config, AgentConfig{});
+}
+
+TEST(LoadConfig, SectionsWithNothingUnderThemKeepDefaults) {
+  const Loaded loaded = load(testdata("empty_sections.yaml"));
+  ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
+  expect_same_settings(loaded.config, AgentConfig{});
+}
+
+TEST(LoadConfig, FileSetsEveryKey) {
+  const Loaded loaded = load(testdata("full.yaml"));
+  ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
+  const AgentConfig& c = loaded.config;
+  EXPECT_EQ(c.discovery.shm_dir, "/run/spanring");
+  EXPECT_EQ(c.discovery.scan_interval, 250ms);
+  EXPECT_EQ(c.drain.min_poll_interval, 250us);
+  EXPECT_EQ(c.drain.max_poll_interval, 2s);
+  EXPECT_EQ(c.drain.max_spans_per_pass, 1000u);
+  EXPECT_EQ(c.exporter.type, ExporterType::kConsole);
+  EXPECT_EQ(c.exporter.otlp.endpoint, "http://collector:4318/custom/traces");
+  const std::map<std::string, std::string> headers{{"Authorization", "Bearer abc"},
+                                                   {"X-Tenant", "team-a"}};
+  EXPECT_EQ(c.exporter.otlp.headers, headers);
+  EXPECT_EQ(c.exporter.otlp.timeout, 1500ms);
+  EXPECT_EQ(c.exporter.otlp.compression, Compression::kGzip);
+  EXPECT_FALSE(c.exporter.otlp.retry.enabled);
+  EXPECT_EQ(c.exporter.otlp.retry.initial_interval, 500ms);
+  EXPECT_EQ(c.exporter.otlp.retry.max_interval, 1min);
+  EXPECT_EQ(c.exporter.otlp.retry.max_elapsed_time, 2h);
+  EXPECT_EQ(c.exporter.file.path, "/var/log/spanring/spans.jsonl");
+  EXPECT_EQ(c.exporter.console.max_traces, 0u);
+  EXPECT_EQ(c.batch.max_spans, 1024u);
+  EXPECT_EQ(c.batch.timeout, 200ms);  // a bare integer is milliseconds
+  EXPECT_EQ(c.queue.max_batches, 8u);
+  EXPECT_EQ(c.queue.max_spans, 8192u);
+  EXPECT_EQ(c.queue.max_bytes, 1000000000u);
+  EXPECT_EQ(c.metrics.listen, "[::1]:0");
+  EXPECT_EQ(c.shutdown.deadline, 30s);
+  EXPECT_EQ(c.log.level, LogLevel::kDebug);
+  EXPECT_FALSE(c.state.remove_drained_segments);
+  EXPECT_EQ(c.source, testdata("full.yaml"));
+}
+
+TEST(LoadConfig, SamplingSectionIsKeptWithoutValidation) {
+  const Loaded loaded = load(testdata("sampling_placeholder.yaml"));
+  ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
+  ASSERT_TRUE(loaded.config.sampling.IsMap());
+  EXPECT_EQ(loaded.config.sampling["default_rate"].Scalar(), "0.5");
+  EXPECT_EQ(loaded.config.sampling["services"][0]["rate"].Scalar(), "1.5");
+}
+
+TEST(LoadConfig, EmptyListenDisablesTheMetricsEndpoint) {
+  const Loaded loaded = load(testdata("metrics_disabled.yaml"));
+  ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
+  EXPECT_EQ(loaded.config.metrics.listen, "");
+}
+
+// ---- invalid files: one testdata file each ---------------------------------------------------
+
+TEST(LoadConfigErrors, UnknownKeyNamesPositionPathAndTheKnownKeys) {
+  EXPECT_EQ(only_error("unknown_key.yaml"),
+            testdata("unknown_key.yaml") +
+                ":4:5: exporter.otlp.timout: unknown key; expected one of endpoint, headers, "
+                "timeout, compression, retry");
+}
+
+TEST(LoadConfigErrors, ListWhereIntegerExpectedIsAWrongType) {
+  EXPECT_EQ(only_error("wrong_type.yaml"),
+            testdata("wrong_type.yaml") +
+                ":2:23: drain.max_spans_per_pass: expected an integer from 0 to 4294967295, got "
+                "a list");
+}
+
+TEST(LoadConfigErrors, NegativeIntegerIsRejected) {
+  EXPECT_EQ(only_error("integer_with_sign.yaml"),
+            testdata("integer_with_sign.yaml") +
+                ":2:14: batch.max_spans: expected an integer from 0 to 4294967295, got \"-1\"");
+}
+
+TEST(LoadConfigErrors, BadDurationQuotesTheValue) {
+  EXPECT_EQ(only_error("bad_duration.yaml"),
+            testdata("bad_duration.yaml") +
+                ":3:14: exporter.otlp.timeout: expected a duration like 10s or 500ms, got \"abc\"");
+}
+
+TEST(LoadConfigErrors, BadEnumListsTheChoices) {
+  EXPECT_EQ(only_error("bad_enum.yaml"),
+            testdata("bad_enum.yaml") +
+                ":2:9: exporter.type: expected one of otlp, console, file, none, got \"zipkin\"");
+}
+
+TEST(LoadConfigErrors, EndpointWithoutHttpSchemeIsRejected) {
+  EXPECT_EQ(only_error("invalid_endpoint.yaml"),
+            testdata("invalid_endpoint.yaml") +
+                ":3:15: exporter.otlp.endpoint: expected an http:// URL like "
+                "http://localhost:4318/v1/traces, got \"localhost:4318/v1/traces\"");
+}
+
+TEST(LoadConfigErrors, HttpsEndpointExplainsThatTlsIsNotSupported) {
+  EXPECT_EQ(only_error("https_endpoint.yaml"),
+            testdata("https_endpoint.yaml") +
+                ":3:15: exporter.otlp.endpoint: https is not supported (the agent has no TLS; "
+                "send to a local collector over http://), got "
+                "\"https://collector.example.com:4318/v1/traces\"");
+}
+
+TEST(LoadConfigErrors, MinPollIntervalAboveMaxIsReportedAtTheMinimum) {
+  EXPECT_EQ(only_error("min_greater_than_max.yaml"),
+            testdata("min_greater_than_max.yaml") +
+                ":3:22: drain.min_poll_interval: must be <= drain.max_poll_interval (100ms), got "
+                "200ms");
+}
+
+TEST(LoadConfigErrors, QueueSmallerThanBatchIsReportedWhereTheFileSetTheBatch) {
+  EXPECT_EQ(only_error("queue_smaller_than_batch.yaml"),
+            testdata("queue_smaller_than_batch.yaml") +
+                ":3:14: queue.max_spans: must be >= batch.max_spans (100000), got 65536");
+}
+
+TEST(LoadConfigErrors, ListenWithoutHostIsRejected) {
+  EXPECT_EQ(only_error("bad_listen.yaml"),
+            testdata("bad_listen.yaml") +
+                ":2:11: metrics.listen: expected host:port like 127.0.0.1:9464 (port 0 = any free "
+                "port), or \"\" to disable, got \"9464\"");
+}
+
+TEST(LoadConfigErrors, UnknownSizeUnitIsRejected) {
+  EXPECT_EQ(only_error("bad_size.yaml"),
+            testdata("bad_size.yaml") +
+                ":2:14: queue.max_bytes: expected a size like 65536, 512KiB or 64MiB, got \"64 "
+                "mebibytes\"");
+}
+
+TEST(LoadConfigErrors, YesIsNotABoolean) {
+  EXPECT_EQ(only_error("yes_is_not_a_boolean.yaml"),
+            testdata("yes_is_not_a_boolean.yaml") +
+                ":2:28: state.remove_drained_segments: expected true or false, got \"yes\"");
+}
+
+TEST(LoadConfigErrors, DuplicateKeyPointsAtTheSecondAndNamesTheFirstLine) {
+  EXPECT_EQ(only_error("duplicate_key.yaml"),
+            testdata("duplicate_key.yaml") + ":4:3: batch.max_spans: duplicate key (first at line 2)");
+}
+
+TEST(LoadConfigErrors, EmptyValueIsReportedAtItsKey) {
+  EXPECT_EQ(only_error("empty_value.yaml"),
+            testdata("empty_value.yaml") +
+                ":4:5: exporter.otlp.timeout: expected a duration like 10s or 500ms, got null");
+}
+
+TEST(LoadConfigErrors, ScalarWhereSectionExpectedIsAWrongType) {
+  EXPECT_EQ(only_error("section_not_a_map.yaml"),
+            testdata("section_not_a_map.yaml") + ":1:8: drain: expected a map of keys, got \"5\"");
+}
+
+TEST(LoadConfigErrors, InvalidHeaderNameIsReportedAtTheName) {
+  EXPECT_EQ(only_error("bad_header_name.yaml"),
+            testdata("bad_header_name.yaml") +
+                ":5:7: exporter.otlp.headers.bad header: is not a valid HTTP header name");
+}
+
+TEST(LoadConfigErrors, HeaderOwnedByTheExporterIsRejected) {
+  EXPECT_EQ(only_error("reserved_header.yaml"),
+            testdata("reserved_header.yaml") +
+                ":4:7: exporter.otlp.headers.Content-Type: is set by the exporter and cannot be "
+                "configured");
+}
+
+TEST(LoadConfigErrors, InvalidYamlReportsTheParserPosition) {
+  const std::string error = only_error("invalid_yaml.yaml");
+  EXPECT_TRUE(error.starts_with(testdata("invalid_yaml.yaml") + ":3:1: invalid YAML: "))
+      << error;
+}
+
+TEST(LoadConfigErrors, MissingFileSaysItCannotBeRead) {
+  const Loaded loaded = load(testdata("does_not_exist.yaml"));
+  EXPECT_FALSE(loaded.ok);
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_EQ(loaded.errors.front(),
+            testdata("does_not_exist.yaml") + ": cannot read: No such file or directory");
+}
+
+TEST(LoadConfigErrors, EveryErrorInAFileIsReported) {
+  const Loaded loaded = load(testdata("multiple_errors.yaml"));
+  EXPECT_FALSE(loaded.ok);
+  const std::vector<std::string> expected{
+      testdata("multiple_errors.yaml") +
+          ":2:18: discovery.scan_interval: expected a duration like 10s or 500ms, got \"soon\"",
+      testdata("multiple_errors.yaml") +
+          ":4:10: log.level: expected one of debug, info, warn, error, got \"verbose\""};
+  EXPECT_EQ(loaded.errors, expected);
+}
+
+TEST(LoadConfigErrors, ConfigErrorOverloadCarriesTheSameMessage) {
+  AgentConfig config;
+  std::vector<ConfigError> errors;
+  std::vector<std::string> warnings;
+  EXPECT_FALSE(load_config(testdata("bad_enum.yaml"), config, errors, warnings,
+                           [](const char*) -> const char* { return nullptr; }));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors.front().message,
+            testdata("bad_enum.yaml") +
+                ":2:9: exporter.type: expected one of otlp, console, file, none, got \"zipkin\"");
+}
+
+TEST(ValidateConfig, ConfigBuiltInCodeIsCheckedWithItsSourceAsPrefix) {
+  AgentConfig config;
+  config.batch.max_spans = 0;
+  config.metrics.listen = "localhost";
+  std::vector<std::string> errors;
+  EXPECT_FALSE(validate_config(config, errors));
+  const std::vector<std::string> expected{
+      "(defaults): batch.max_spans: must be at least 1, got 0",
+      "(defaults): metrics.listen: expected host:port like 127.0.0.1:9464 (port 0 = any free "
+      "port), or \"\" to disable, got \"localhost\""};
+  EXPECT_EQ(errors, expected);
+}
+
+TEST(ValidateConfig, DefaultsAreValid) {
+  std::vector<std::string> errors;
+  EXPECT_TRUE(validate_config(AgentConfig{}, errors));
+  EXPECT_TRUE(errors.empty());
+}
+
+// ---- OTEL_* environment ----------------------------------------------------------------------
+
+struct EndpointCase {
+  std::string variable;
+  std::string value;
+  std::string endpoint;
+};
+
+class EnvEndpoint : public testing::TestWithParam<EndpointCase> {};
+
+TEST_P(EnvEndpoint, BecomesTheTracesUrl) {
+  const EndpointCase& c = GetParam();
+  const Loaded loaded = load("", {{c.variable, c.value}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_TRUE(loaded.warnings.empty());
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, c.endpoint);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Spec, EnvEndpoint,
+    testing::Values(
+        EndpointCase{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318",
+                     "http://collector:4318/v1/traces"},
+        EndpointCase{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/mycollector/",
+                     "http://collector:4318/mycollector/v1/traces"},
+        EndpointCase{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/mycollector",
+                     "http://collector:4318/mycollector/v1/traces"},
+        EndpointCase{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318",
+                     "http://collector:4318/"},
+        EndpointCase{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/custom",
+                     "http://collector:4318/custom"}));
+
+TEST(LoadConfigEnv, TracesEndpointWinsOverTheGenericOne) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://generic:4318"},
+                                  {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:4318/t"}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://traces:4318/t");
+}
+
+TEST(LoadConfigEnv, HttpsEndpointIsWarnedAboutAndIgnored) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://localhost:4318/v1/traces");
+  const std::vector<std::string> expected{
+      "OTEL_EXPORTER_OTLP_ENDPOINT: https is not supported (the agent has no TLS; send to a "
+      "local collector over http://), got \"https://collector:4318/v1/traces\" (from "
+      "\"https://collector:4318\"); ignored"};
+  EXPECT_EQ(loaded.warnings, expected);
+}
+
+TEST(LoadConfigEnv, HeadersArePercentDecodedAndTracesFormWins) {
+  const Loaded loaded =
+      load("", {{"OTEL_EXPORTER_OTLP_HEADERS", "x-generic=1"},
+                {"OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                 " Authorization = Bearer%20abc%3D , x-tenant=team%2Ca,,"}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_TRUE(loaded.warnings.empty());
+  const std::map<std::string, std::string> expected{{"Authorization", "Bearer abc="},
+                                                    {"x-tenant", "team,a"}};
+  EXPECT_EQ(loaded.config.exporter.otlp.headers, expected);
+}
+
+TEST(LoadConfigEnv, MalformedHeadersAreDiscardedAsAWhole) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_HEADERS", "a=1,broken,c=3"}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_TRUE(loaded.config.exporter.otlp.headers.empty());
+  const std::vector<std::string> expected{
+      "OTEL_EXPORTER_OTLP_HEADERS: expected key=value pairs separated by commas, got "
+      "\"a=1,broken,c=3\"; ignored"};
+  EXPECT_EQ(loaded.warnings, expected);
+}
+
+TEST(LoadConfigEnv, BadPercentEncodingDiscardsTheHeaders) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_HEADERS", "a=%2"}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_TRUE(loaded.config.exporter.otlp.headers.empty());
+  ASSERT_EQ(loaded.warnings.size(), 1u);
+  EXPECT_EQ(loaded.warnings.front(),
+            "OTEL_EXPORTER_OTLP_HEADERS: invalid percent-encoding, got \"a=%2\"; ignored");
+}
+
+TEST(LoadConfigEnv, TimeoutIsMillisecondsAndTracesFormWins) {
+  EXPECT_EQ(load("", {{"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"}}).config.exporter.otlp.timeout,
+            2500ms);
+  EXPECT_EQ(load("", {{"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"},
+                      {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "700"}})
+                .config.exporter.otlp.timeout,
+            700ms);
+}
+
+TEST(LoadConfigEnv, ZeroTimeoutMeansNoLimit) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_TIMEOUT", "0"}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_EQ(loaded.config.exporter.otlp.timeout, 0s);
+}
+
+TEST(LoadConfigEnv, UnparsableTimeoutIsWarnedAboutAndIgnored) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_TIMEOUT", "10s"}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_EQ(loaded.config.exporter.otlp.timeout, 10s);
+  const std::vector<std::string> expected{
+      "OTEL_EXPORTER_OTLP_TIMEOUT: expected integer milliseconds, got \"10s\"; ignored"};
+  EXPECT_EQ(loaded.warnings, expected);
+}
+
+TEST(LoadConfigEnv, CompressionIsCaseInsensitive) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_COMPRESSION", "GZip"}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_EQ(loaded.config.exporter.otlp.compression, Compression::kGzip);
+}
+
+TEST(LoadConfigEnv, UnknownCompressionIsWarnedAboutAndIgnored) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_EQ(loaded.config.exporter.otlp.compression, Compression::kNone);
+  const std::vector<std::string> expected{
+      "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: expected none or gzip, got \"zstd\"; ignored"};
+  EXPECT_EQ(loaded.warnings, expected);
+}
+
+TEST(LoadConfigEnv, TracesExporterSelectsTheExporter) {
+  EXPECT_EQ(load("", {{"OTEL_TRACES_EXPORTER", "console"}}).config.exporter.type,
+            ExporterType::kConsole);
+  EXPECT_EQ(load("", {{"OTEL_TRACES_EXPORTER", "NONE"}}).config.exporter.type,
+            ExporterType::kNone);
+}
+
+TEST(LoadConfigEnv, TracesExporterOutsideTheSpecValuesIsIgnored) {
+  // "file" is a config-file-only exporter; zipkin is deprecated and not implemented.
+  for (const char* value : {"file", "zipkin", "otlp,console"}) {
+    const Loaded loaded = load("", {{"OTEL_TRACES_EXPORTER", value}});
+    ASSERT_TRUE(loaded.ok);
+    EXPECT_EQ(loaded.config.exporter.type, ExporterType::kOtlp) << value;
+    ASSERT_EQ(loaded.warnings.size(), 1u) << value;
+    EXPECT_EQ(loaded.warnings.front(), "OTEL_TRACES_EXPORTER: expected one of otlp, console, "
+                                       "none, got \"" + std::string(value) + "\"; ignored");
+  }
+}
+
+TEST(LoadConfigEnv, ProtocolOtherThanHttpProtobufIsWarnedAbout) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
+                                  {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"}});
+  ASSERT_TRUE(loaded.ok);
+  const std::vector<std::string> expected{
+      "OTEL_EXPORTER_OTLP_PROTOCOL: only http/protobuf is supported, got \"grpc\"; ignored"};
+  EXPECT_EQ(loaded.warnings, expected);
+}
+
+TEST(LoadConfigEnv, EmptyValueCountsAsUnset) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_ENDPOINT", ""},
+                                  {"OTEL_EXPORTER_OTLP_TIMEOUT", ""},
+                                  {"OTEL_TRACES_EXPORTER", ""}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_TRUE(loaded.warnings.empty());
+  expect_same_settings(loaded.config, AgentConfig{});
+}
+
+TEST(LoadConfigEnv, FileWinsOverEnvironmentOnlyForKeysItSets) {
+  const Loaded loaded = load(testdata("file_over_env.yaml"),
+                             {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://from-env:4318"},
+                              {"OTEL_EXPORTER_OTLP_TIMEOUT", "3000"}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://from-file:4318/v1/traces");
+  EXPECT_EQ(loaded.config.exporter.otlp.timeout, 3s);
+}
+
+// ---- value syntaxes --------------------------------------------------------------------------
+
+TEST(ParseDuration, AcceptsEveryUnitAndBareMilliseconds) {
+  EXPECT_EQ(parse_duration("10s"), Duration(10s));
+  EXPECT_EQ(parse_duration("500ms"), Duration(500ms));
+  EXPECT_EQ(parse_duration("1m"), Duration(1min));
+  EXPECT_EQ(parse_duration("2h"), Duration(2h));
+  EXPECT_EQ(parse_duration("250us"), Duration(250us));
+  EXPECT_EQ(parse_duration("100ns"), Duration(100ns));
+  EXPECT_EQ(parse_duration("1500"), Duration(1500ms));
+  EXPECT_EQ(parse_duration("0"), Duration(0));
+  EXPECT_EQ(parse_duration("1.5s"), Duration(1500ms));
+  EXPECT_EQ(parse_duration("0.25m"), Duration(15s));
+  EXPECT_EQ(parse_duration("1.0005ms"), Duration(1000500ns));
+  EXPECT_EQ(parse_duration("1.2345us"), Duration(1234ns));  // below 1 ns is dropped
+}
+
+TEST(ParseDuration, RejectsJunkSignsAndOverflow) {
+  for (const char* text : {"", "abc", "s", "-1s", "+1s", "1.5", "1.s", ".5s", "10 s", "10sec",
+                           "1d", "0x10ms", "99999999999999999999s", "3000000h"}) {
+    EXPECT_EQ(parse_duration(text), std::nullopt) << text;
+  }
+}
+
+TEST(ParseSize, AcceptsBinaryAndDecimalUnits) {
+  EXPECT_EQ(parse_size("65536"), 65536u);
+  EXPECT_EQ(parse_size("100B"), 100u);
+  EXPECT_EQ(parse_size("64KiB"), 65536u);
+  EXPECT_EQ(parse_size("64MiB"), 67108864u);
+  EXPECT_EQ(parse_size("2GiB"), 2147483648u);
+  EXPECT_EQ(parse_size("64KB"), 64000u);
+  EXPECT_EQ(parse_size("64 MB"), 64000000u);
+  EXPECT_EQ(parse_size("1GB"), 1000000000u);
+}
+
+TEST(ParseSize, RejectsUnknownUnitsSignsAndOverflow) {
+  for (const char* text : {"", "MiB", "-1", "1.5MiB", "64 mebibytes", "64TB", "20000000000GiB"}) {
+    EXPECT_EQ(parse_size(text), std::nullopt) << text;
+  }
+}
+
+TEST(IsHttpUrl, AcceptsHostsPortsPathsAndQueries) {
+  for (const char* text : {"http://collector:4318/v1/traces?x=1", "HTTP://10.0.0.1",
+                           "http://[::1]:4318/v1/traces", "http://h?x", "http://a-b.c_d:65535/"}) {
+    EXPECT_TRUE(is_http_url(text)) << text;
+  }
+}
+
+TEST(IsHttpUrl, RejectsOtherSchemesAndMalformedAuthorities) {
+  for (const char* text :
+       {"", "https://h/", "localhost:4318", "http://", "http://:4318/", "http://h:0/",
+        "http://h:65536/", "http://h:x/", "http://user@h/", "http://h/a b", "http://h/#frag",
+        "http://::1:4318/", "http://[::1/", "http://[host]/"}) {
+    EXPECT_FALSE(is_http_url(text)) << text;
+  }
+}
+
+TEST(ParseHostPort, AcceptsNamesAddressesAndPortZero) {
+  const auto a = parse_host_port("127.0.0.1:9464");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 9464);
+  const auto b = parse_host_port("[::1]:0");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_EQ(b->port, 0);
+  for (const char* text : {"", "9464", ":9464", "host", "host:", "host:65536", "[::1]", "a b:1"}) {
+    EXPECT_EQ(parse_host_port(text), std::nullopt) << text;
+  }
+}
+
+TEST(FormatDuration, UsesTheLargestExactUnitAndParsesBack) {
+  EXPECT_EQ(format_duration(0s), "0s");
+  EXPECT_EQ(format_duration(2h), "2h");
+  EXPECT_EQ(format_duration(90s), "90s");
+  EXPECT_EQ(format_duration(1500ms), "1500ms");
+  EXPECT_EQ(format_duration(250us), "250us");
+  EXPECT_EQ(format_duration(Duration(7)), "7ns");
+  EXPECT_EQ(parse_duration(format_duration(1500ms)), Duration(1500ms));
+}
+
+// ---- command line ----------------------------------------------------------------------------
+
+bool parse(std::vector<const char*> args, CommandLine& out, std::string& error) {
+  args.insert(args.begin(), "spanring-agent");
+  return parse_command_line(static_cast<int>(args.size()), args.data(), out, error);
+}
+
+TEST(CommandLine, NoArgumentsMeansNoFileAndNoFlags) {
+  CommandLine cl;
+  std::string error;
+  ASSERT_TRUE(parse({}, cl, error));
+  EXPECT_EQ(cl.config_path, "");
+  EXPECT_FALSE(cl.help);
+  EXPECT_FALSE(cl.version);
+  EXPECT_FALSE(cl.check_config);
+}
+
+TEST(CommandLine, ConfigTakesTheNextArgumentOrAnEqualsValue) {
+  for (const auto& args : std::vector<std::vector<const char*>>{
+           {"--config", "/etc/a.yaml"}, {"--config=/etc/a.yaml"}, {"-c", "/etc/a.yaml"}}) {
+    CommandLine cl;
+    std::string error;
+    ASSERT_TRUE(parse(args, cl, error)) << error;
+    EXPECT_EQ(cl.config_path, "/etc/a.yaml");
+  }
+}
+
+TEST(CommandLine, FlagsAreRecognised) {
+  CommandLine cl;
+  std::string error;
+  ASSERT_TRUE(parse({"--check-config", "--version", "--help", "--config", "a.yaml"}, cl, error));
+  EXPECT_TRUE(cl.check_config);
+  EXPECT_TRUE(cl.version);
+  EXPECT_TRUE(cl.help);
+  EXPECT_EQ(cl.config_path, "a.yaml");
+  CommandLine short_help;
+  ASSERT_TRUE(parse({"-h"}, short_help, error));
+  EXPECT_TRUE(short_help.help);
+}
+
+TEST(CommandLine, ConfigWithoutAFileIsAnError) {
+  CommandLine cl;
+  std::string error;
+  EXPECT_FALSE(parse({"--config"}, cl, error));
+  EXPECT_EQ(error, "--config needs a file path (see --help)");
+  EXPECT_FALSE(parse({"--config="}, cl, error));
+  EXPECT_EQ(error, "--config needs a file path (see --help)");
+}
+
+TEST(CommandLine, UnknownOptionIsAnError) {
+  CommandLine cl;
+  std::string error;
+  EXPECT_FALSE(parse({"--verbose"}, cl, error));
+  EXPECT_EQ(error, "unknown option '--verbose' (see --help)");
+}
+
+TEST(CommandLine, PositionalArgumentIsAnError) {
+  CommandLine cl;
+  std::string error;
+  EXPECT_FALSE(parse({"agent.yaml"}, cl, error));
+  EXPECT_EQ(error, "unexpected argument 'agent.yaml' (see --help)");
+}
+
+TEST(CommandLine, RepeatedConfigIsAnError) {
+  CommandLine cl;
+  std::string error;
+  EXPECT_FALSE(parse({"--config", "a.yaml", "--config=b.yaml"}, cl, error));
+  EXPECT_EQ(error, "--config given twice (see --help)");
+}
+
+TEST(CommandLine, UsageListsEveryOptionAndPointsToTheExample) {
+  const std::string text = usage();
+  for (const char* option : {"--config FILE", "--check-config", "--help", "--version",
+                             "agent.example.yaml"}) {
+    EXPECT_NE(text.find(option), std::string::npos) << option;
+  }
+  EXPECT_EQ(text.back(), '\n');
+}
+
+TEST(CommandLine, VersionTextNamesTheProgramAndVersion) {
+  EXPECT_EQ(version_text(), std::string("spanring-agent ") + SPANRING_TEST_PROJECT_VERSION + "\n");
+}
+
+}  // namespace
+}  // namespace spanring::agent
