@@ -1,0 +1,51 @@
+// Outermost export layer's storage: a FIFO of batches bounded in batches, spans and bytes.
+#pragma once
+
+#include "agent/export/export.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <optional>
+
+namespace spanring::agent {
+
+struct QueuedBatch {
+  ExportBatch batch;
+  std::chrono::steady_clock::time_point enqueued_at{};
+  // Set for a body over max_request_bytes: it keeps its FIFO place so its result comes in order,
+  // but its body was released (it only counts as a batch and its spans).
+  bool too_large = false;
+  std::size_t original_bytes = 0;
+};
+
+struct QueueLimits {
+  std::size_t max_batches = 64;
+  std::size_t max_spans = 65536;
+  std::size_t max_bytes = std::size_t{64} << 20;
+};
+
+// A push that would take any count past its limit is refused; reaching a limit exactly is fine.
+// Like the Collector's queue it answers "full" instead of blocking: the caller decides.
+class BoundedQueue {
+ public:
+  explicit BoundedQueue(QueueLimits limits) : limits_(limits) {}
+
+  // On false `item` is left untouched.
+  bool try_push(QueuedBatch&& item);
+  std::optional<QueuedBatch> pop();
+
+  bool empty() const { return items_.empty(); }
+  std::size_t batches() const { return items_.size(); }
+  std::uint64_t spans() const { return spans_; }
+  std::uint64_t bytes() const { return bytes_; }
+
+ private:
+  QueueLimits limits_;
+  std::deque<QueuedBatch> items_;
+  std::uint64_t spans_ = 0;
+  std::uint64_t bytes_ = 0;
+};
+
+}  // namespace spanring::agent

@@ -1,0 +1,234 @@
+// HttpExporter: glues the layers together (queue -> retry -> attempt) and turns each request's
+// SendResult into the batch's single ExportResult.
+#include "agent/export/bounded_queue.hpp"
+#include "agent/export/export.hpp"
+#include "agent/export/gzip.hpp"
+#include "agent/export/http_sender.hpp"
+#include "agent/export/retry_sender.hpp"
+#include "agent/export/url.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+namespace spanring::agent {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using std::chrono::steady_clock;
+
+// Lives in a shared_ptr so that handlers still queued on the io_context after ~HttpExporter find
+// it alive (abandoned) instead of freed.
+class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
+ public:
+  ExporterCore(asio::io_context& io, HttpExportConfig config, HttpUrl url,
+               std::function<void(const ExportResult&)> on_result)
+      : io_(io),
+        config_(std::move(config)),
+        url_(std::move(url)),
+        on_result_(std::move(on_result)),
+        queue_(QueueLimits{config_.queue_max_batches, config_.queue_max_spans, config_.queue_max_bytes}),
+        http_(std::make_shared<HttpSender>(io.get_executor(),
+                                           HttpSenderOptions{url_, config_.timeout, std::size_t{4} << 20})),
+        retry_(std::make_shared<RetrySender>(
+            io.get_executor(),
+            RetryPolicy{config_.retry_enabled, config_.initial_backoff, config_.max_backoff, config_.max_elapsed},
+            http_)),
+        deadline_timer_(io) {}
+
+  bool enqueue(ExportBatch batch) {
+    if (abandoned_ || shutdown_started_) return false;
+    QueuedBatch item{std::move(batch), steady_clock::now()};
+    item.original_bytes = item.batch.body.size();
+    if (item.original_bytes > config_.max_request_bytes) {
+      item.too_large = true;
+      std::string().swap(item.batch.body);  // release the memory now, not when its turn comes
+    }
+    if (!queue_.try_push(std::move(item))) return false;
+    schedule_pump();
+    return true;
+  }
+
+  const BoundedQueue& queue() const { return queue_; }
+
+  void shutdown(steady_clock::time_point deadline, std::function<void()> done) {
+    if (abandoned_ || shutdown_started_) return;
+    shutdown_started_ = true;
+    shutdown_done_ = std::move(done);
+    // Retry stops first so the queue can flush in the time left instead of waiting on one batch.
+    retry_->stop_retrying();
+    // Always through the timer, even for a past deadline: results must not run inside shutdown().
+    deadline_timer_.expires_at(deadline);
+    deadline_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->on_deadline();
+    });
+    schedule_pump();
+  }
+
+  void abandon() {
+    abandoned_ = true;
+    on_result_ = nullptr;
+    shutdown_done_ = nullptr;
+    deadline_timer_.cancel();
+    retry_->cancel();
+    http_->close();
+  }
+
+ private:
+  void schedule_pump() {
+    if (pump_scheduled_) return;
+    pump_scheduled_ = true;
+    asio::post(io_, [self = shared_from_this()] {
+      self->pump_scheduled_ = false;
+      self->pump();
+    });
+  }
+
+  // Starts the next batch when none is in flight; batches that need no I/O complete right here.
+  void pump() {
+    while (!abandoned_ && !in_flight_ && !queue_.empty()) {
+      QueuedBatch item = std::move(*queue_.pop());
+      if (deadline_passed_) {
+        complete(item, ExportOutcome::kDroppedShutdown, "shutdown deadline passed before sending");
+      } else if (item.too_large) {
+        complete(item, ExportOutcome::kDroppedTooLarge,
+                 "body of " + std::to_string(item.original_bytes) + " bytes exceeds max_request_bytes " +
+                     std::to_string(config_.max_request_bytes));
+      } else if (auto request = build_request(item.batch.body)) {
+        in_flight_ = std::move(item);
+        retry_->send(std::move(request), [self = shared_from_this()](SendResult r) { self->on_sent(std::move(r)); });
+      } else {
+        complete(item, ExportOutcome::kFailedPermanent, "gzip compression failed");
+      }
+    }
+    maybe_finish_shutdown();
+  }
+
+  std::shared_ptr<const HttpRequest> build_request(std::string& body) {
+    auto request = std::make_shared<HttpRequest>(http::verb::post, url_.target, 11);
+    request->set(http::field::host, url_.host_header());
+    request->set(http::field::user_agent, config_.user_agent);
+    request->set(http::field::content_type, "application/x-protobuf");
+    for (const auto& [name, value] : config_.headers) request->set(name, value);
+    if (config_.gzip) {
+      auto compressed = gzip_compress(body);
+      if (!compressed) return nullptr;
+      request->set(http::field::content_encoding, "gzip");
+      request->body() = std::move(*compressed);
+    } else {
+      request->body() = std::move(body);
+    }
+    std::string().swap(body);
+    request->prepare_payload();
+    return request;
+  }
+
+  void on_sent(SendResult r) {
+    if (abandoned_) return;
+    QueuedBatch item = std::move(*in_flight_);
+    in_flight_.reset();
+    ExportOutcome outcome = ExportOutcome::kAccepted;
+    switch (r.cls) {
+      case SendClass::kOk:
+        outcome = r.rejected_spans > 0 ? ExportOutcome::kPartiallyRejected : ExportOutcome::kAccepted;
+        break;
+      case SendClass::kPermanent:
+        outcome = ExportOutcome::kFailedPermanent;
+        break;
+      case SendClass::kRetryable:
+      case SendClass::kThrottled:
+        outcome = r.stopped ? ExportOutcome::kDroppedShutdown : ExportOutcome::kFailedRetriesExhausted;
+        break;
+    }
+    complete(item, outcome, std::move(r.message), r.http_status, r.attempts,
+             std::min<std::uint64_t>(r.rejected_spans, item.batch.spans));
+    pump();
+  }
+
+  void complete(const QueuedBatch& item, ExportOutcome outcome, std::string message, int http_status = 0,
+                std::uint32_t attempts = 0, std::uint64_t rejected = 0) {
+    ExportResult result;
+    result.outcome = outcome;
+    result.id = item.batch.id;
+    result.spans = item.batch.spans;
+    const bool failed = outcome != ExportOutcome::kAccepted && outcome != ExportOutcome::kPartiallyRejected;
+    result.rejected_spans = failed ? item.batch.spans : rejected;
+    result.http_status = http_status;
+    result.message = std::move(message);
+    result.latency = steady_clock::now() - item.enqueued_at;
+    result.attempts = attempts;
+    // A copy: on_result may destroy the HttpExporter, which clears on_result_.
+    if (auto on_result = on_result_) on_result(result);
+  }
+
+  void on_deadline() {
+    deadline_passed_ = true;
+    if (in_flight_) {
+      retry_->cancel();  // its result comes back through on_sent, then pump() drops the rest
+    } else {
+      pump();
+    }
+  }
+
+  void maybe_finish_shutdown() {
+    if (!shutdown_started_ || shutdown_finished_ || abandoned_ || in_flight_ || !queue_.empty()) return;
+    shutdown_finished_ = true;
+    deadline_timer_.cancel();
+    http_->close();
+    if (shutdown_done_) asio::post(io_, std::move(shutdown_done_));
+    shutdown_done_ = nullptr;
+  }
+
+  asio::io_context& io_;
+  HttpExportConfig config_;
+  HttpUrl url_;
+  std::function<void(const ExportResult&)> on_result_;
+  BoundedQueue queue_;
+  std::shared_ptr<HttpSender> http_;
+  std::shared_ptr<RetrySender> retry_;
+  asio::steady_timer deadline_timer_;
+  std::optional<QueuedBatch> in_flight_;
+  std::function<void()> shutdown_done_;
+  bool pump_scheduled_ = false;
+  bool shutdown_started_ = false;
+  bool deadline_passed_ = false;
+  bool shutdown_finished_ = false;
+  bool abandoned_ = false;
+};
+
+namespace {
+
+HttpUrl checked_url(const HttpExportConfig& config) {
+  const auto errors = config.validate();
+  if (!errors.empty()) {
+    std::string text = "invalid OTLP/HTTP exporter config:";
+    for (const auto& e : errors) text += " " + e + ";";
+    text.pop_back();
+    throw std::invalid_argument(text);
+  }
+  return std::get<HttpUrl>(parse_http_url(config.endpoint));
+}
+
+}  // namespace
+
+HttpExporter::HttpExporter(asio::io_context& io, HttpExportConfig config,
+                           std::function<void(const ExportResult&)> on_result) {
+  HttpUrl url = checked_url(config);
+  core_ = std::make_shared<ExporterCore>(io, std::move(config), std::move(url), std::move(on_result));
+}
+
+HttpExporter::~HttpExporter() { core_->abandon(); }
+
+bool HttpExporter::enqueue(ExportBatch batch) { return core_->enqueue(std::move(batch)); }
+std::size_t HttpExporter::queued_batches() const { return core_->queue().batches(); }
+std::uint64_t HttpExporter::queued_spans() const { return core_->queue().spans(); }
+std::uint64_t HttpExporter::queued_bytes() const { return core_->queue().bytes(); }
+
+void HttpExporter::shutdown(steady_clock::time_point deadline, std::function<void()> done) {
+  core_->shutdown(deadline, std::move(done));
+}
+
+}  // namespace spanring::agent

@@ -1,0 +1,62 @@
+// Middle export layer: retries transient failures with exponential backoff and jitter.
+#pragma once
+
+#include "agent/export/sender.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+
+namespace spanring::agent {
+
+struct RetryPolicy {
+  bool enabled = true;
+  std::chrono::nanoseconds initial_backoff = std::chrono::seconds{1};
+  std::chrono::nanoseconds max_backoff = std::chrono::seconds{30};
+  std::chrono::nanoseconds max_elapsed = std::chrono::seconds{60};  // 0 = no limit
+  double multiplier = 1.5;
+  double jitter = 0.5;  // each wait is drawn uniformly from interval × [1 - jitter, 1 + jitter]
+};
+
+// kOk and kPermanent pass through at once. kRetryable and kThrottled are retried after
+// max(server delay, backoff), unless retry is disabled, stop_retrying() was called, or the next
+// attempt would start more than max_elapsed after the first: then the last failure is returned,
+// its message saying why it ended. `attempts` counts every attempt made.
+// Must be owned by a shared_ptr (handlers keep it alive).
+class RetrySender final : public Sender, public std::enable_shared_from_this<RetrySender> {
+ public:
+  RetrySender(boost::asio::any_io_executor executor, RetryPolicy policy, std::shared_ptr<Sender> next,
+              std::uint64_t seed = std::random_device{}());
+
+  void send(std::shared_ptr<const HttpRequest> request, SendCallback done) override;
+  // stop_retrying(), and aborts the attempt in flight.
+  void cancel() override;
+  // From now on no new wait starts, and a running wait ends at once. Such requests complete with
+  // their last failure and `stopped` set. Lets a shutdown flush the queue without retry.
+  void stop_retrying();
+
+ private:
+  void attempt();
+  void on_attempt(SendResult result);
+  std::chrono::nanoseconds next_backoff();
+  void finish(SendResult result);
+
+  RetryPolicy policy_;
+  std::shared_ptr<Sender> next_;
+  boost::asio::steady_timer timer_;
+  std::mt19937_64 rng_;
+  std::shared_ptr<const HttpRequest> request_;
+  SendCallback done_;
+  SendResult last_;  // failure that the running wait will retry
+  std::chrono::steady_clock::time_point started_{};
+  std::chrono::nanoseconds interval_{};
+  std::uint32_t attempts_ = 0;
+  bool waiting_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace spanring::agent

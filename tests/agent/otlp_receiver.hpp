@@ -1,0 +1,107 @@
+// A scriptable OTLP/HTTP trace receiver for tests: a Boost.Beast server on 127.0.0.1 (ephemeral
+// port, fixed across stop()/start()) running on its own thread. It accepts POST /v1/traces with
+// protobuf bodies (optionally gzip), decodes them with the generated classes and keeps them.
+// Every method is thread-safe.
+#pragma once
+
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace spanring::test {
+
+struct ReceivedRequest {
+  opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest message;
+  std::map<std::string, std::string> headers;  // names lowercased
+  std::size_t wire_bytes = 0;                  // body as received (compressed when gzip)
+};
+
+struct ReceivedSpan {
+  opentelemetry::proto::resource::v1::Resource resource;
+  opentelemetry::proto::common::v1::InstrumentationScope scope;
+  opentelemetry::proto::trace::v1::Span span;
+};
+
+class OtlpReceiver {
+ public:
+  // Starts listening at once.
+  OtlpReceiver();
+  ~OtlpReceiver();
+  OtlpReceiver(const OtlpReceiver&) = delete;
+  OtlpReceiver& operator=(const OtlpReceiver&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string endpoint() const;  // http://127.0.0.1:<port>/v1/traces
+
+  // Closes the listener and every open connection (a backend that went down); blocks until done.
+  void stop();
+  // Listens again on the same port.
+  void start();
+
+  // Script: the next `count` POSTs get `status` with a google.rpc.Status body carrying
+  // `message`, and a Retry-After header when `retry_after` is not empty. Failures are injected
+  // before decoding, so failed requests are not stored.
+  void fail_next(int count, int status, std::string retry_after = {}, std::string message = "injected failure");
+  // Script: every later accepted request answers partial_success{rejected_spans, error_message}.
+  void set_partial_reject(std::int64_t rejected_spans, std::string error_message);
+  // Script: accepted requests are answered with a 200 body of this many bytes (0 = normal body),
+  // to play a server whose answer exceeds the client's response limit.
+  void set_oversized_reply(std::size_t bytes);
+  // Script: wait this long before answering each request.
+  void set_delay(std::chrono::milliseconds delay);
+
+  // Requests answered with 2xx, in arrival order.
+  std::vector<ReceivedRequest> requests() const;
+  // Their spans, flattened, each with its resource and scope.
+  std::vector<ReceivedSpan> spans() const;
+  std::size_t span_count() const;
+  // Every POST that arrived, failed or not, and when.
+  std::size_t post_count() const;
+  std::vector<std::chrono::steady_clock::time_point> post_times() const;
+  // TCP connections accepted since construction (keep-alive reuse shows as fewer than posts).
+  std::size_t connection_count() const;
+  // Blocks until post_count() >= n or the timeout passes; returns whether it was reached.
+  bool wait_for_posts(std::size_t n, std::chrono::milliseconds timeout) const;
+
+ private:
+  class Server;
+  friend class Server;
+
+  struct Reply {
+    int status = 200;
+    std::string content_type = "application/x-protobuf";
+    std::string body;
+    std::string retry_after;
+  };
+  // Called by the server thread for each complete request.
+  Reply handle(const std::string& method, const std::string& target, std::map<std::string, std::string> headers,
+               const std::string& body);
+  std::chrono::milliseconds delay() const;
+  void count_connection();
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable posted_;
+  std::uint16_t port_ = 0;
+  std::unique_ptr<Server> server_;
+  std::vector<ReceivedRequest> requests_;
+  std::vector<std::chrono::steady_clock::time_point> post_times_;
+  std::size_t connections_ = 0;
+  int fail_count_ = 0;
+  int fail_status_ = 503;
+  std::string fail_retry_after_;
+  std::string fail_message_;
+  std::int64_t partial_rejected_ = 0;
+  std::string partial_message_;
+  std::chrono::milliseconds delay_{0};
+  std::size_t oversized_reply_ = 0;
+};
+
+}  // namespace spanring::test
