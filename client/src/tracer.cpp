@@ -203,7 +203,7 @@ std::vector<std::pair<std::string, std::string>> env_resource(std::string& warni
 }
 
 bool parse_size(const std::string& s, std::uint64_t& out) {
-  if (s.empty()) return false;
+  if (s.empty() || s[0] < '0' || s[0] > '9') return false;  // strtoull would accept "-1"
   char* end = nullptr;
   errno = 0;
   const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
@@ -215,6 +215,7 @@ bool parse_size(const std::string& s, std::uint64_t& out) {
   else if (suffix == "M" || suffix == "MiB") mult = 1ull << 20;
   else if (suffix == "G" || suffix == "GiB") mult = 1ull << 30;
   else return false;
+  if (v > ~0ull / mult) return false;
   out = v * mult;
   return true;
 }
@@ -288,7 +289,10 @@ thread_local RingReleaser t_releaser;
 
 void release_ring(detail::ThreadRing& t) {
   Global& g = global();
-  if (t.ring != nullptr && t.pid == static_cast<std::uint32_t>(::getpid()) && g.header) {
+  // Only a ring of the current segment is handed back: a claim in a segment from an earlier
+  // init (or the parent's, after fork) is simply forgotten.
+  const bool current = t.ring != nullptr && g.rings != nullptr && t.ring >= g.rings && t.ring < g.rings + g.ring_count;
+  if (current && t.pid == static_cast<std::uint32_t>(::getpid())) {
     std::uint32_t expected = t.tid;
     // release: our writes to head and the records happen-before the next owner's claim.
     if (t.ring->owner_tid.compare_exchange_strong(expected, 0, std::memory_order_release, std::memory_order_relaxed))
@@ -466,6 +470,8 @@ InitStatus init(const Options& options) {
   }
   bool use_tsc = options.prefer_tsc;
   if (const std::string c = env("SPANRING_CLOCK"); c == "monotonic") use_tsc = false;
+  else if (c == "tsc") use_tsc = true;
+  else if (!c.empty()) return fail(InitCode::kInvalidArgument, "SPANRING_CLOCK='" + c + "' must be tsc or monotonic");
   use_tsc = use_tsc && tsc_invariant();
 
   const auto pid = static_cast<std::uint32_t>(::getpid());

@@ -259,6 +259,8 @@ RejectReason decode_span(const std::uint8_t* data, std::size_t size, StringCache
     }
   }
   if (s.name.empty()) return kRejectBadField;  // OTLP: name is required
+  // A description belongs to ERROR only (an ERROR later overridden by OK loses it).
+  if (s.status != kStatusError) s.status_message = {};
   if (s.root_name_id < 0 && (!s.has_parent || (s.span_flags & kSpanFlagParentRemote))) {
     s.root_name = s.name;  // a local root with an inline name names itself
   }

@@ -85,7 +85,7 @@ INSTANTIATE_TEST_SUITE_P(Sources, Clock,
 class ClockVariable : public TracerTest {};
 
 // tracer.hpp: "SPANRING_CLOCK=monotonic|tsc overrides" prefer_tsc.
-TEST_F(ClockVariable, DISABLED_TscOverridesPreferTscFalse) {
+TEST_F(ClockVariable, TscOverridesPreferTscFalse) {
   ScopedEnv env("SPANRING_CLOCK", "tsc");
   Options o;
   o.prefer_tsc = false;

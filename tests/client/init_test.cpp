@@ -125,13 +125,13 @@ TEST_F(Init, RejectsOptionShmSizeTooSmallForTheRequestedRings) {
 }
 
 // A negative size must not wrap around to an enormous segment.
-TEST_F(Init, DISABLED_RejectsNegativeShmSize) {
+TEST_F(Init, RejectsNegativeShmSize) {
   ScopedEnv env("SPANRING_SHM_SIZE", "-1");
   expect_init_fails(Options{}, InitCode::kInvalidArgument, "SPANRING_SHM_SIZE='-1'");
 }
 
 // 2^64 / 2^30 = 2^34: a size that overflows once multiplied by its suffix.
-TEST_F(Init, DISABLED_RejectsShmSizeThatOverflows) {
+TEST_F(Init, RejectsShmSizeThatOverflows) {
   ScopedEnv env("SPANRING_SHM_SIZE", "17179869184G");
   expect_init_fails(Options{}, InitCode::kInvalidArgument, "SPANRING_SHM_SIZE='17179869184G'");
 }

@@ -197,7 +197,7 @@ TEST_F(RingClaim, RinglessThreadReclaimsARingWhoseOwnerDiedWithin256Drops) {
 // A thread still holding a ring of an earlier (shut down) segment gives it up when it starts
 // its first span in the new one; that must not count as a release in the new segment, whose
 // ringless threads would otherwise retry their claim for nothing.
-TEST_F(RingClaim, DISABLED_GivingUpARingOfAnEarlierSegmentIsNotAReleaseInTheNewOne) {
+TEST_F(RingClaim, GivingUpARingOfAnEarlierSegmentIsNotAReleaseInTheNewOne) {
   start_with_rings(1);
   write_spans(0, 1);  // this thread owns ring 0 of the first segment
   spanring::shutdown();

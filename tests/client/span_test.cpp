@@ -59,7 +59,7 @@ TEST_F(SpanApi, StatusErrorKeepsItsDescription) {
 }
 
 // An ERROR description must not survive a later OK (OK carries no description).
-TEST_F(SpanApi, DISABLED_StatusOkAfterErrorDropsTheErrorDescription) {
+TEST_F(SpanApi, StatusOkAfterErrorDropsTheErrorDescription) {
   {
     Span s("error.then.ok");
     s.set_status(StatusCode::kError, "boom");

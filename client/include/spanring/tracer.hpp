@@ -236,6 +236,9 @@ class Span {
   shm::SpanFixed& fixed() noexcept { return *reinterpret_cast<shm::SpanFixed*>(buf_); }
   const shm::SpanFixed& fixed() const noexcept { return *reinterpret_cast<const shm::SpanFixed*>(buf_); }
 
+  // An inline span name longer than this is cut (at a UTF-8 boundary) so it always fits.
+  static constexpr std::size_t kMaxNameBytes = 256;
+
   bool recording_ = false;
   std::uint16_t used_ = 0;             // bytes of buf_ in use
   std::uint16_t trace_state_at_ = 0;   // offset of the kItemTraceState item, 0 = none
@@ -292,7 +295,7 @@ inline bool Span::put_str(std::uint16_t ref, std::string_view s) noexcept {
   }
   if (used_ + 2u + n > shm::kMaxSpanBytes) return false;
   detail::store_u16(buf_ + used_, static_cast<std::uint16_t>(n));
-  std::memcpy(buf_ + used_ + 2, s.data(), n);
+  if (n != 0) std::memcpy(buf_ + used_ + 2, s.data(), n);  // s.data() may be null when empty
   used_ = static_cast<std::uint16_t>(used_ + 2 + n);
   return true;
 }
@@ -345,7 +348,13 @@ inline bool Span::start(std::uint16_t name_ref, std::string_view name, SpanKind 
   trace_state_at_ = 0;
   recording_ = true;
   buf_[used_++] = shm::kItemName;
-  put_str(name_ref, name.empty() ? std::string_view("unnamed") : name);
+  if (name.empty()) name = "unnamed";
+  if (name_ref == 0 && name.size() > kMaxNameBytes) [[unlikely]] {
+    std::size_t n = kMaxNameBytes;  // leave room for attributes; cut at a character boundary
+    while (n > 0 && (static_cast<unsigned char>(name[n]) & 0xC0) == 0x80) --n;
+    name = name.substr(0, n);
+  }
+  put_str(name_ref, name);
   f.start_time = detail::now();
   return true;
 }

@@ -147,7 +147,8 @@ class SegmentReader {
   std::uint64_t head(std::uint32_t ring) const noexcept;
   std::uint64_t tail(std::uint32_t ring) const noexcept;
 
-  // Decodes the spans in [from, head) of `ring`, at most `max_records` records, calling
+  // Decodes the spans in [from, head) of `ring`, stopping at the first span boundary at or
+  // after `max_records` records (a span is never split, so up to count-1 more), calling
   // fn(const SpanView&) for each valid one. Returns the position after the last record
   // consumed (valid or rejected). Does not move the ring's tail: call commit() once the spans
   // are safe (the agent: once the backend accepted them).

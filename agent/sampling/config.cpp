@@ -1,0 +1,598 @@
+// The `sampling:` YAML section, the strategies file it may name, and Jaeger's merge rules.
+//
+// Like agent/config/config.cpp, the YAML is walked with a list of known keys per map instead of
+// yaml-cpp's as<T>(): as<T>() accepts "yes" for a bool and throws without a key path.
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sampling/config.hpp"
+#include "sampling/config_internal.hpp"
+#include "sampling/remote.hpp"
+
+namespace spanring::agent {
+
+const char* to_string(StrategyType type) noexcept {
+  return type == StrategyType::kRateLimiting ? "ratelimiting" : "probabilistic";
+}
+
+const ServiceStrategy& SamplingConfig::strategy_for(std::string_view service) const noexcept {
+  for (const NamedStrategy& s : services) {
+    if (s.service == service) return s.strategy;
+  }
+  return default_strategy;
+}
+
+namespace sampling_detail {
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string position(const std::string& source, int line, int column) {
+  if (line <= 0) return source;
+  return source + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+void resolve_strategies(const RawStrategies& raw, const ServiceStrategy& default_strategy,
+                        double global_default_probability, double lower_bound,
+                        std::vector<NamedStrategy>& out_services, ServiceStrategy& out_default) {
+  const auto finish = [&](ServiceStrategy s) {
+    if (s.per_operation) {
+      s.default_probability =
+          s.type == StrategyType::kProbabilistic ? s.param : global_default_probability;
+      s.lower_bound_per_second = lower_bound;
+    } else {
+      s.default_probability = s.type == StrategyType::kProbabilistic ? s.param : 1.0;
+      s.lower_bound_per_second = 0;
+    }
+    return s;
+  };
+  out_default = finish(default_strategy);
+  out_services.clear();
+  for (const NamedStrategy& named : raw.services) {
+    ServiceStrategy s = finish(named.strategy);
+    if (out_default.per_operation) {
+      if (!s.per_operation) {
+        // Jaeger: a probabilistic service without its own list takes the default's list, with
+        // its own rate for unlisted operations; a rate-limiting one stays rate-limiting.
+        if (s.type == StrategyType::kProbabilistic) {
+          s.per_operation = true;
+          s.operations = out_default.operations;
+          s.lower_bound_per_second = out_default.lower_bound_per_second;
+        }
+      } else {
+        for (const OperationStrategy& op : out_default.operations) {
+          bool listed = false;
+          for (const OperationStrategy& own : s.operations) listed = listed || own.operation == op.operation;
+          if (!listed) s.operations.push_back(op);
+        }
+      }
+    }
+    out_services.push_back(NamedStrategy{named.service, std::move(s)});
+  }
+}
+
+}  // namespace sampling_detail
+
+namespace {
+
+using sampling_detail::quote;
+using sampling_detail::RawStrategies;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null: return "null";
+    case YAML::NodeType::Scalar: return quote(node.Scalar());
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Undefined: break;
+  }
+  return "nothing";
+}
+
+// YAML::Clone() drops marks (every node reads 0:0, pos 0). Real marks put at most the document
+// root and its first key at offset 0, so a tree where nothing is past offset 0 has none.
+bool has_marks(const YAML::Node& node) {
+  if (!node.IsDefined()) return false;
+  if (node.Mark().pos > 0) return true;
+  if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (has_marks(it->first) || has_marks(it->second)) return true;
+    }
+  } else if (node.IsSequence()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (has_marks(*it)) return true;
+    }
+  }
+  return false;
+}
+
+// "10s", "500ms", "1m", "2h", "250us", "100ns", "1.5s", or a bare integer of milliseconds: the
+// forms agent/config accepts, so one file reads the same everywhere.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  text = trim(text);
+  std::size_t digits = 0;
+  while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;
+  if (digits == 0) return std::nullopt;
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, value);
+  if (ec != std::errc() || end != text.data() + digits || !std::isfinite(value)) return std::nullopt;
+  const std::string_view unit = text.substr(digits);
+  double ms = 0;
+  if (unit.empty()) {
+    if (text.find('.') != std::string_view::npos) return std::nullopt;
+    ms = value;
+  } else if (unit == "ns") {
+    ms = value / 1e6;
+  } else if (unit == "us") {
+    ms = value / 1e3;
+  } else if (unit == "ms") {
+    ms = value;
+  } else if (unit == "s") {
+    ms = value * 1e3;
+  } else if (unit == "m") {
+    ms = value * 60e3;
+  } else if (unit == "h") {
+    ms = value * 3600e3;
+  } else {
+    return std::nullopt;
+  }
+  if (ms > 1e15) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(ms)));
+}
+
+struct Entry {
+  std::string key;
+  YAML::Node value;
+  YAML::Mark key_mark;
+  YAML::Mark mark;  // the value's, or the key's when the value is empty (see value_mark)
+  std::string path;
+};
+
+class YamlParser {
+ public:
+  YamlParser(std::string file, bool marks, std::vector<std::string>& errors)
+      : file_(std::move(file)), marks_(marks), errors_(errors) {}
+
+  void error(const YAML::Mark& mark, const std::string& path, const std::string& problem) {
+    const bool known = marks_ && !mark.is_null();
+    errors_.push_back(sampling_detail::position(file_, known ? mark.line + 1 : 0, mark.column + 1) +
+                      ": " + path + ": " + problem);
+  }
+
+  // The keys of a map, each at most once and each in `known`; false if `node` is not a map.
+  bool fields(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,
+              std::initializer_list<std::string_view> known, std::vector<Entry>& out) {
+    if (!node.IsMap()) {
+      error(mark, path, "expected a map of keys, got " + describe(node));
+      return false;
+    }
+    std::map<std::string, int> first_line;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const YAML::Node key = it->first;
+      const YAML::Node value = it->second;
+      if (!key.IsScalar()) {
+        error(key.Mark(), path, "expected a key name, got " + describe(key));
+        continue;
+      }
+      const std::string child = path + "." + key.Scalar();
+      const auto [seen, inserted] = first_line.emplace(key.Scalar(), key.Mark().line + 1);
+      if (!inserted) {
+        // yaml-cpp keeps both entries; taking either silently would hide an editing mistake.
+        error(key.Mark(), child,
+              marks_ ? "duplicate key (first at line " + std::to_string(seen->second) + ")" : "duplicate key");
+        continue;
+      }
+      bool is_known = false;
+      for (std::string_view k : known) is_known = is_known || k == key.Scalar();
+      if (!is_known) {
+        std::string list;
+        for (std::string_view k : known) {
+          if (!list.empty()) list += ", ";
+          list += k;
+        }
+        error(key.Mark(), child, "unknown key; expected one of " + list);
+        continue;
+      }
+      // An empty value is marked at the next token, often on the next line: report its key.
+      const YAML::Mark value_mark = value.IsNull() || value.Mark().is_null() ? key.Mark() : value.Mark();
+      out.push_back(Entry{key.Scalar(), value, key.Mark(), value_mark, child});
+    }
+    return true;
+  }
+
+  const std::string* scalar(const Entry& e, std::string_view expected) {
+    if (e.value.IsScalar()) return &e.value.Scalar();
+    error(e.mark, e.path, std::string(expected) + ", got " + describe(e.value));
+    return nullptr;
+  }
+
+  std::optional<double> number(const Entry& e) {
+    const std::string* text = scalar(e, "expected a number");
+    if (text == nullptr) return std::nullopt;
+    const std::string_view t = trim(*text);
+    double value = 0;
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+    if (t.empty() || ec != std::errc() || end != t.data() + t.size() || !std::isfinite(value)) {
+      error(e.mark, e.path, "expected a number, got " + quote(*text));
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  std::optional<double> probability(const Entry& e) {
+    const auto v = number(e);
+    if (!v) return std::nullopt;
+    if (*v < 0 || *v > 1) {
+      error(e.mark, e.path, "must be in [0, 1], got " + std::string(trim(e.value.Scalar())));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<double> rate(const Entry& e) {
+    const auto v = number(e);
+    if (!v) return std::nullopt;
+    if (*v < 0) {
+      error(e.mark, e.path, "must be >= 0 (traces per second), got " + std::string(trim(e.value.Scalar())));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<bool> boolean(const Entry& e) {
+    static constexpr std::string_view kExpected = "expected true or false";
+    const std::string* text = scalar(e, kExpected);
+    if (text == nullptr) return std::nullopt;
+    const std::string l = lower(trim(*text));
+    if (l == "true" || l == "false") return l == "true";
+    error(e.mark, e.path, std::string(kExpected) + ", got " + quote(*text));
+    return std::nullopt;
+  }
+
+  std::optional<std::string> string(const Entry& e, bool allow_empty = false) {
+    const std::string* text = scalar(e, "expected a string");
+    if (text == nullptr) return std::nullopt;
+    if (!allow_empty && trim(*text).empty()) {
+      error(e.mark, e.path, "must not be empty");
+      return std::nullopt;
+    }
+    return *text;
+  }
+
+  std::optional<std::chrono::milliseconds> duration(const Entry& e) {
+    static constexpr std::string_view kExpected = "expected a duration like 60s or 500ms";
+    const std::string* text = scalar(e, kExpected);
+    if (text == nullptr) return std::nullopt;
+    const auto d = parse_duration(*text);
+    if (!d) {
+      error(e.mark, e.path, std::string(kExpected) + ", got " + quote(*text));
+      return std::nullopt;
+    }
+    if (d->count() <= 0) {
+      error(e.mark, e.path, "must be > 0, got " + quote(*text));
+      return std::nullopt;
+    }
+    return d;
+  }
+
+  std::optional<StrategyType> type(const Entry& e) {
+    static constexpr std::string_view kExpected = "expected probabilistic, rate_limiting or ratelimiting";
+    const std::string* text = scalar(e, kExpected);
+    if (text == nullptr) return std::nullopt;
+    const std::string l = lower(trim(*text));
+    if (l == "probabilistic") return StrategyType::kProbabilistic;
+    if (l == "rate_limiting" || l == "ratelimiting") return StrategyType::kRateLimiting;
+    error(e.mark, e.path, std::string(kExpected) + ", got " + quote(*text));
+    return std::nullopt;
+  }
+
+  void missing(const YAML::Mark& mark, const std::string& path, std::string_view key) {
+    error(mark, path, "missing required key \"" + std::string(key) + "\"");
+  }
+
+  // A strategy map: `service` (list entries only), type, param, operation_strategies.
+  bool strategy(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,
+                bool with_service, NamedStrategy& out) {
+    std::vector<Entry> entries;
+    const bool ok = with_service
+                        ? fields(node, mark, path, {"service", "type", "param", "operation_strategies"}, entries)
+                        : fields(node, mark, path, {"type", "param", "operation_strategies"}, entries);
+    if (!ok) return false;
+    const std::size_t before = errors_.size();
+    bool has_service = false, has_type = false;
+    const Entry* param = nullptr;
+    for (const Entry& e : entries) {
+      if (e.key == "service") {
+        if (auto s = string(e)) out.service = *s;
+        has_service = true;
+      } else if (e.key == "type") {
+        if (auto t = type(e)) out.strategy.type = *t;
+        has_type = true;
+      } else if (e.key == "param") {
+        param = &e;
+      } else if (e.key == "operation_strategies") {
+        operations(e, out.strategy);
+      }
+    }
+    if (with_service && !has_service) missing(mark, path, "service");
+    if (!has_type) missing(mark, path, "type");
+    if (param == nullptr) {
+      missing(mark, path, "param");
+    } else if (has_type) {
+      const auto v = out.strategy.type == StrategyType::kProbabilistic ? probability(*param) : rate(*param);
+      if (v) out.strategy.param = *v;
+    }
+    return errors_.size() == before;
+  }
+
+  void operations(const Entry& e, ServiceStrategy& out) {
+    if (e.value.IsNull()) return;  // `operation_strategies:` with nothing: none
+    if (!e.value.IsSequence()) {
+      error(e.mark, e.path, "expected a list of {operation, type, param}, got " + describe(e.value));
+      return;
+    }
+    out.per_operation = true;
+    std::map<std::string, int> first_line;
+    for (std::size_t i = 0; i < e.value.size(); ++i) {
+      const YAML::Node node = e.value[i];
+      const std::string path = e.path + "[" + std::to_string(i) + "]";
+      std::vector<Entry> entries;
+      if (!fields(node, node.Mark(), path, {"operation", "type", "param"}, entries)) continue;
+      OperationStrategy op;
+      bool saw_op = false, op_ok = false, saw_type = false, probabilistic = false;
+      const Entry* param = nullptr;
+      for (const Entry& f : entries) {
+        if (f.key == "operation") {
+          saw_op = true;
+          if (auto s = string(f, true)) {
+            op.operation = *s;
+            const auto [seen, inserted] = first_line.emplace(op.operation, f.mark.line + 1);
+            op_ok = inserted;
+            if (!inserted) {
+              error(f.mark, f.path,
+                    "duplicate operation " + quote(op.operation) +
+                        (marks_ ? " (first at line " + std::to_string(seen->second) + ")" : ""));
+            }
+          }
+        } else if (f.key == "type") {
+          saw_type = true;
+          if (auto t = type(f)) {
+            probabilistic = *t == StrategyType::kProbabilistic;
+            if (!probabilistic) {
+              error(f.mark, f.path,
+                    "operation strategies can only be probabilistic (Jaeger skips this entry), got " +
+                        quote(f.value.Scalar()));
+            }
+          }
+        } else if (f.key == "param") {
+          param = &f;
+        }
+      }
+      if (!saw_op) missing(node.Mark(), path, "operation");
+      if (!saw_type) missing(node.Mark(), path, "type");
+      if (param == nullptr) missing(node.Mark(), path, "param");
+      std::optional<double> p;
+      if (param != nullptr) p = probability(*param);
+      if (op_ok && probabilistic && p) {
+        op.probability = *p;
+        out.operations.push_back(std::move(op));
+      }
+    }
+  }
+
+  bool marks() const noexcept { return marks_; }
+
+ private:
+  std::string file_;
+  bool marks_;
+  std::vector<std::string>& errors_;
+};
+
+std::string resolve_path(const std::string& file_name, const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.is_absolute() || file_name.empty() || file_name.front() == '(') return path;
+  const std::filesystem::path dir = std::filesystem::path(file_name).parent_path();
+  return dir.empty() ? path : (dir / p).lexically_normal().string();
+}
+
+}  // namespace
+
+bool parse_sampling_config(const YAML::Node& sampling, const std::string& file_name,
+                           SamplingConfig& out, std::vector<std::string>& errors) {
+  out = SamplingConfig{};
+  if (!sampling.IsDefined() || sampling.IsNull()) return true;
+  const std::size_t before = errors.size();
+  YamlParser p(file_name, has_marks(sampling), errors);
+
+  std::vector<Entry> entries;
+  if (!p.fields(sampling, sampling.Mark(), "sampling",
+                {"parent_based", "strategies", "default_strategy", "default_lower_bound_traces_per_second",
+                 "strategies_file", "remote", "decision_cache"},
+                entries)) {
+    return false;
+  }
+  RawStrategies inline_raw;
+  std::string strategies_file;
+  YAML::Mark file_mark;
+  std::string file_key_path;
+  for (const Entry& e : entries) {
+    if (e.key == "parent_based") {
+      if (auto b = p.boolean(e)) out.parent_based = *b;
+    } else if (e.key == "strategies") {
+      if (e.value.IsNull()) continue;
+      if (!e.value.IsSequence()) {
+        p.error(e.mark, e.path, "expected a list of strategies, got " + describe(e.value));
+        continue;
+      }
+      std::map<std::string, int> first_line;
+      for (std::size_t i = 0; i < e.value.size(); ++i) {
+        const YAML::Node node = e.value[i];
+        const std::string path = e.path + "[" + std::to_string(i) + "]";
+        NamedStrategy s;
+        if (!p.strategy(node, node.Mark(), path, true, s)) continue;
+        const auto [seen, inserted] = first_line.emplace(s.service, node.Mark().line + 1);
+        if (!inserted) {
+          YAML::Mark m = node["service"].Mark();
+          p.error(m, path + ".service",
+                  "duplicate service " + quote(s.service) +
+                      (p.marks() ? " (first at line " + std::to_string(seen->second) + ")" : ""));
+          continue;
+        }
+        inline_raw.services.push_back(std::move(s));
+      }
+    } else if (e.key == "default_strategy") {
+      NamedStrategy s;
+      if (p.strategy(e.value, e.mark, e.path, false, s)) {
+        inline_raw.has_default = true;
+        inline_raw.default_strategy = std::move(s.strategy);
+      }
+    } else if (e.key == "default_lower_bound_traces_per_second") {
+      if (auto r = p.rate(e)) {
+        inline_raw.has_lower_bound = true;
+        inline_raw.lower_bound = *r;
+      }
+    } else if (e.key == "strategies_file") {
+      if (auto s = p.string(e)) {
+        strategies_file = *s;
+        file_mark = e.mark;
+        file_key_path = e.path;
+      }
+    } else if (e.key == "remote") {
+      std::vector<Entry> remote;
+      if (!p.fields(e.value, e.mark, e.path, {"endpoint", "poll_interval", "timeout"}, remote)) continue;
+      bool has_endpoint = false;
+      for (const Entry& r : remote) {
+        if (r.key == "endpoint") {
+          has_endpoint = true;
+          if (auto s = p.string(r)) {
+            if (parse_http_endpoint(*s)) {
+              out.remote.endpoint = *s;
+            } else {
+              p.error(r.mark, r.path,
+                      "expected an http:// URL like http://127.0.0.1:5778/sampling, got " + quote(*s));
+            }
+          }
+        } else if (r.key == "poll_interval") {
+          if (auto d = p.duration(r)) out.remote.poll_interval = *d;
+        } else if (r.key == "timeout") {
+          if (auto d = p.duration(r)) out.remote.timeout = *d;
+        }
+      }
+      if (!has_endpoint) p.missing(e.mark, e.path, "endpoint");
+    } else if (e.key == "decision_cache") {
+      std::vector<Entry> cache;
+      if (!p.fields(e.value, e.mark, e.path, {"capacity", "ttl"}, cache)) continue;
+      for (const Entry& c : cache) {
+        if (c.key == "capacity") {
+          const auto v = p.number(c);
+          if (!v) continue;
+          if (*v < 1 || *v > (1 << 24) || *v != std::floor(*v)) {
+            p.error(c.mark, c.path, "must be an integer from 1 to 16777216, got " + std::string(trim(c.value.Scalar())));
+          } else {
+            out.decision_cache_capacity = static_cast<std::size_t>(*v);
+          }
+        } else if (c.key == "ttl") {
+          if (auto d = p.duration(c)) out.decision_cache_ttl_seconds = static_cast<double>(d->count()) / 1e3;
+        }
+      }
+    }
+  }
+
+  RawStrategies file_raw;
+  bool have_file = false;
+  if (!strategies_file.empty()) {
+    const std::string path = resolve_path(file_name, strategies_file);
+    out.strategies_file = path;
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    if (in) text << in.rdbuf();
+    if (!in || in.bad()) {
+      p.error(file_mark, file_key_path, "cannot read " + quote(path));
+    } else {
+      ServiceStrategy unused;
+      sampling_detail::JsonForm form{};
+      if (sampling_detail::parse_json(text.str(), path, file_raw, unused, form, errors)) {
+        if (form == sampling_detail::JsonForm::kRemoteResponse) {
+          p.error(file_mark, file_key_path,
+                  quote(path) + " is a remote sampling response, not a strategies file (expected "
+                  "service_strategies / default_strategy)");
+        } else {
+          have_file = true;
+        }
+      }
+    }
+  }
+  if (errors.size() != before) return false;
+
+  // File entries win per service; the file's default and lower bound win over the inline ones.
+  RawStrategies combined = inline_raw;
+  if (have_file) {
+    for (NamedStrategy& s : file_raw.services) {
+      bool replaced = false;
+      for (NamedStrategy& existing : combined.services) {
+        if (existing.service == s.service) {
+          existing = s;
+          replaced = true;
+        }
+      }
+      if (!replaced) combined.services.push_back(s);
+    }
+  }
+  const double global_default = have_file ? kJaegerDefaultSamplingProbability : 1.0;
+  ServiceStrategy default_strategy;
+  default_strategy.param = global_default;
+  if (have_file && file_raw.has_default) {
+    default_strategy = file_raw.default_strategy;
+  } else if (inline_raw.has_default) {
+    default_strategy = inline_raw.default_strategy;
+  }
+  const double lower_bound = have_file && file_raw.has_lower_bound ? file_raw.lower_bound : inline_raw.lower_bound;
+  sampling_detail::resolve_strategies(combined, default_strategy, global_default, lower_bound, out.services,
+                                      out.default_strategy);
+  return true;
+}
+
+}  // namespace spanring::agent
