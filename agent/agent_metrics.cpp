@@ -45,8 +45,10 @@ void AgentMetrics::refresh() {
     mirror(registry_.counter("spanring_spans_created", "Spans engines created (written to rings or dropped there).", svc), s.created);
     mirror(registry_.counter("spanring_spans_received", "Spans the agent read and decoded from rings.", svc), s.received);
     mirror(registry_.counter("spanring_spans_exported", "Spans the backend accepted.", svc), s.exported);
-    mirror(registry_.counter("spanring_spans_sampled_out", "Spans not exported because sampling dropped their trace.", svc),
-           s.sampled_out);
+    for (std::size_t r = 0; r < kSampleReasonCount; ++r)
+      mirror(registry_.counter("spanring_spans_sampled_out", "Spans not exported because sampling dropped their trace, by reason.",
+                               {{"service", s.name}, {"reason", to_string(static_cast<SampleReason>(r))}}),
+             s.sampled_out_by[r]);
     for (std::uint32_t r = 0; r < kDropReasonCount; ++r)
       mirror(registry_.counter("spanring_spans_dropped", "Spans lost, by reason.",
                                {{"service", s.name}, {"reason", to_string(static_cast<DropReason>(r))}}),

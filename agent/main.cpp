@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <sys/stat.h>
 
 #include "agent/config/config.hpp"
 #include "core/agent.hpp"
@@ -22,6 +23,9 @@
 #include "agent_metrics.hpp"
 #include "sinks/console_exporter.hpp"
 #include "sinks/file_exporter.hpp"
+#include "sampling/config.hpp"
+#include "sampling/remote.hpp"
+#include "sampling/sampler.hpp"
 
 namespace sa = spanring::agent;
 using namespace std::chrono_literals;
@@ -174,6 +178,11 @@ int main(int argc, char** argv) {
     for (const auto& e : errors) std::fprintf(stderr, "spanring-agent: %s\n", e.c_str());
     return 1;
   }
+  sa::SamplingConfig sampling;
+  if (!sa::parse_sampling_config(config.sampling, config.source, sampling, errors)) {
+    for (const auto& e : errors) std::fprintf(stderr, "spanring-agent: %s\n", e.c_str());
+    return 1;
+  }
   if (cl.check_config) {
     std::printf("%s: configuration is valid\n", config.source.c_str());
     return 0;
@@ -192,6 +201,27 @@ int main(int argc, char** argv) {
   }
   agent.set_exporter(std::move(exporter));
 
+  // Sampling, and the Jaeger remote strategies poller when configured.
+  std::unique_ptr<sa::RemoteSamplingPoller> poller;
+  auto start_poller = [&](const sa::SamplingConfig& sc) {
+    if (poller) poller->stop();
+    poller.reset();
+    if (sc.remote.endpoint.empty()) return;
+    poller = std::make_unique<sa::RemoteSamplingPoller>(
+        io, sc.remote,
+        [&](std::string service, sa::ServiceStrategy strategy) {
+          agent.sampler()->set_remote_strategy(service, std::move(strategy));
+        },
+        [](std::string message) { SPANRING_LOG_WARN("remote sampling: %s (last good strategies kept)", message.c_str()); });
+    for (const auto& svc : agent.services()) poller->add_service(svc.name);
+    poller->start();
+  };
+  agent.set_sampler(std::make_unique<sa::Sampler>(sampling));
+  agent.on_new_service([&](const std::string& service) {
+    if (poller) poller->add_service(service);
+  });
+  start_poller(sampling);
+
   std::unique_ptr<sa::AgentMetrics> metrics;
   if (!config.metrics.listen.empty()) {
     metrics = std::make_unique<sa::AgentMetrics>(io, agent);
@@ -205,6 +235,7 @@ int main(int argc, char** argv) {
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   boost::asio::signal_set hup(io, SIGHUP);
   boost::asio::steady_timer watchdog(io);
+  boost::asio::steady_timer file_watch(io);
   const auto watchdog_every = sa::sd_watchdog_interval();
 
   stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -215,29 +246,67 @@ int main(int argc, char** argv) {
     agent.stop(std::chrono::steady_clock::now() + ms(config.shutdown.deadline), [&] {
       hup.cancel();
       watchdog.cancel();
+      file_watch.cancel();
+      if (poller) poller->stop();
       if (metrics) metrics->stop();
       io.stop();
     });
   });
 
+  // Reload (SIGHUP, or the config file changed): an invalid file is reported and the running
+  // config stays; a valid one takes effect between two spans, so nothing is dropped or
+  // duplicated. Sampling and the log level apply at once; other sections need a restart.
+  auto reload = [&](const char* why) {
+    sa::sd_notify("RELOADING=1");
+    sa::AgentConfig next;
+    sa::SamplingConfig next_sampling;
+    std::vector<std::string> errs, warns;
+    const bool valid = sa::load_config(cl.config_path, next, errs, warns) &&
+                       sa::parse_sampling_config(next.sampling, next.source, next_sampling, errs);
+    if (valid) {
+      sa::set_log_level(next.log.level);
+      config.log = next.log;
+      const bool remote_changed = !(next_sampling.remote == sampling.remote);
+      agent.sampler()->update(next_sampling);
+      if (remote_changed) start_poller(next_sampling);
+      sampling = std::move(next_sampling);
+      SPANRING_LOG_INFO("%s: reloaded %s (sampling and log level applied; other changes need a restart)", why,
+                        next.source.c_str());
+    } else {
+      for (const auto& e : errs) SPANRING_LOG_ERROR("%s: reload rejected, running config kept: %s", why, e.c_str());
+    }
+    sa::sd_notify("READY=1");
+  };
   std::function<void()> wait_hup = [&] {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
-      sa::sd_notify("RELOADING=1");
-      sa::AgentConfig next;
-      std::vector<std::string> errs, warns;
-      if (sa::load_config(cl.config_path, next, errs, warns)) {
-        sa::set_log_level(next.log.level);
-        config.log = next.log;
-        SPANRING_LOG_INFO("SIGHUP: reloaded %s (log level applied; other changes need a restart)", next.source.c_str());
-      } else {
-        for (const auto& e : errs) SPANRING_LOG_ERROR("reload rejected, running config kept: %s", e.c_str());
-      }
-      sa::sd_notify("READY=1");
+      reload("SIGHUP");
       wait_hup();
     });
   };
   wait_hup();
+
+  // The config file's modification time, checked every 2 s (no inotify: the file may be
+  // replaced by a rename, as editors and configuration managers do).
+  auto file_stamp = [&]() -> std::pair<long long, long long> {
+    struct stat st;
+    if (cl.config_path.empty() || ::stat(cl.config_path.c_str(), &st) != 0) return {0, 0};
+    return {static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec, static_cast<long long>(st.st_ino)};
+  };
+  auto stamp = file_stamp();
+  std::function<void()> watch = [&] {
+    if (cl.config_path.empty()) return;
+    file_watch.expires_after(2s);
+    file_watch.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (const auto now = file_stamp(); now != stamp) {
+        stamp = now;
+        reload("config file changed");
+      }
+      watch();
+    });
+  };
+  watch();
 
   std::function<void()> ping = [&] {
     if (watchdog_every.count() == 0) return;

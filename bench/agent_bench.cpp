@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <thread>
@@ -86,6 +87,9 @@ void write_spans(spanring::Span& parent, std::int64_t n) {
 
 struct AgentRig {
   boost::asio::io_context io;
+  // Keeps poll()/run_one_for() usable between iterations: an io_context that runs out of
+  // work stops until restart().
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
   sa::Agent agent;
   std::uint64_t resolved_spans = 0;
   AgentRig(const std::string& endpoint, std::chrono::milliseconds batch_timeout)

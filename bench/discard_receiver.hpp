@@ -9,7 +9,9 @@
 #include <atomic>
 #include <functional>
 #include <string>
+#include <memory>
 #include <thread>
+#include <vector>
 
 namespace spanring::bench {
 
@@ -39,29 +41,44 @@ class DiscardReceiver {
 
  private:
   void serve() {
-    namespace http = boost::beast::http;
+    std::vector<std::thread> connections;
+    std::vector<std::shared_ptr<boost::asio::ip::tcp::socket>> sockets;
     while (!stop_) {
-      boost::asio::ip::tcp::socket sock(io_);
+      auto sock = std::make_shared<boost::asio::ip::tcp::socket>(io_);
       boost::system::error_code ec;
-      acceptor_.accept(sock, ec);
+      acceptor_.accept(*sock, ec);
       if (ec || stop_) continue;
-      boost::beast::flat_buffer buf;
-      for (;;) {
-        http::request_parser<http::string_body> parser;
-        parser.body_limit(256u << 20);
-        http::read(sock, buf, parser, ec);
-        if (ec) break;
-        const auto& req = parser.get();
-        bytes_ += req.body().size();
-        if (on_body_) on_body_(req.body());
-        ++requests_;
-        http::response<http::string_body> res{http::status::ok, req.version()};
-        res.set(http::field::content_type, "application/x-protobuf");
-        res.keep_alive(req.keep_alive());
-        res.prepare_payload();
-        http::write(sock, res, ec);
-        if (ec || !req.keep_alive()) break;
-      }
+      sockets.push_back(sock);
+      // One thread per connection: a client that opens a second connection (after a timeout,
+      // say) is served at once instead of waiting behind the first.
+      connections.emplace_back([this, sock] { serve_connection(*sock); });
+    }
+    for (auto& s : sockets) {
+      boost::system::error_code ec;
+      s->shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    }
+    for (auto& t : connections) t.join();
+  }
+
+  void serve_connection(boost::asio::ip::tcp::socket& sock) {
+    namespace http = boost::beast::http;
+    boost::beast::flat_buffer buf;
+    boost::system::error_code ec;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(256u << 20);
+      http::read(sock, buf, parser, ec);
+      if (ec) return;
+      const auto& req = parser.get();
+      bytes_ += req.body().size();
+      if (on_body_) on_body_(req.body());
+      ++requests_;
+      http::response<http::string_body> res{http::status::ok, req.version()};
+      res.set(http::field::content_type, "application/x-protobuf");
+      res.keep_alive(req.keep_alive());
+      res.prepare_payload();
+      http::write(sock, res, ec);
+      if (ec || !req.keep_alive()) return;
     }
   }
 

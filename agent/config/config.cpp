@@ -225,8 +225,9 @@ class FileLoader {
         {"state", [&](const Item& i) {
            section(i, {{"remove_drained_segments", boolean(cfg.state.remove_drained_segments)}});
          }},
-        // Placeholder for the sampling issue: stored, not interpreted.
-        {"sampling", [&](const Item& i) { cfg.sampling = YAML::Clone(i.value); }},
+        // Interpreted by the sampling library (agent/sampling/config.hpp); kept as the node
+        // itself, not a clone, so its errors can still name line and column.
+        {"sampling", [&](const Item& i) { cfg.sampling = i.value; }},
     });
   }
 

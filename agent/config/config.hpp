@@ -146,8 +146,8 @@ struct AgentConfig {
   ShutdownConfig shutdown;
   LogConfig log;
   StateConfig state;
-  // Placeholder for the sampling issue: any YAML is accepted and kept unvalidated. A null
-  // node when the file has no `sampling` key. Cloned, so it does not keep the file's document.
+  // The `sampling` section, validated and interpreted by agent/sampling (parse_sampling_config);
+  // a null node when the file has none. The node keeps its marks for file:line:col errors.
   YAML::Node sampling;
   std::string source = "(defaults)";  // the config file's path, or "(defaults)"
 };

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/log.hpp"
+#include "sampling/sampler.hpp"
 
 namespace spanring::agent {
 
@@ -42,6 +43,7 @@ struct Agent::Source {
   std::string name;
   shm::SegmentReader reader;
   std::size_t service = 0;
+  std::size_t sampling_slot = 0;  // Sampler::service_slot, when sampling is on
   ProcessIdentity identity;
   otlp::resource::v1::Resource resource;
   std::vector<std::uint64_t> read_pos;  // per ring: read, maybe not yet committed
@@ -107,6 +109,14 @@ Agent::~Agent() = default;
 
 void Agent::set_exporter(std::unique_ptr<Exporter> exporter) { exporter_ = std::move(exporter); }
 
+void Agent::set_sampler(std::unique_ptr<Sampler> sampler) {
+  if (sampler_)
+    for (auto& [name, s] : sources_) sampler_->release_slot(s->sampling_slot);
+  sampler_ = std::move(sampler);
+  if (sampler_)
+    for (auto& [name, s] : sources_) s->sampling_slot = sampler_->service_slot(s->identity.service_name);
+}
+
 ResultCallback Agent::make_result_callback() {
   return [this](const ExportResult& r) { on_export_result(r); };
 }
@@ -116,6 +126,7 @@ std::size_t Agent::service_index(const std::string& name) {
   services_.push_back(ServiceStats{});
   services_.back().name = name;
   service_by_name_.emplace(name, services_.size() - 1);
+  if (on_new_service_) on_new_service_(name);
   return services_.size() - 1;
 }
 
@@ -196,6 +207,7 @@ void Agent::attach(const std::string& name) {
   s->identity.attributes = s->reader.resource();
   make_resource(s->identity, s->resource);
   s->service = service_index(s->identity.service_name);
+  if (sampler_) s->sampling_slot = sampler_->service_slot(s->identity.service_name);
   s->read_pos.resize(s->reader.ring_count());
   std::uint64_t unread = 0;
   for (std::uint32_t r = 0; r < s->reader.ring_count(); ++r) {
@@ -252,7 +264,17 @@ void Agent::account_engine_counters(Source& s) {
 }
 
 void Agent::add_span(Source& s, const shm::SpanView& span) {
-  ++services_[s.service].received;
+  ServiceStats& st = services_[s.service];
+  ++st.received;
+  SamplingDecision decision;
+  if (sampler_) {
+    decision = sampler_->decide(s.sampling_slot, span);
+    if (!decision.keep) {
+      ++st.sampled_out;
+      ++st.sampled_out_by[static_cast<std::size_t>(decision.reason)];
+      return;
+    }
+  }
   if (batch_spans_ == 0) batch_opened_ = Clock::now();
   if (s.batch_seq != batch_seq_) {
     auto* rs = request_.add_resource_spans();
@@ -262,7 +284,21 @@ void Agent::add_span(Source& s, const shm::SpanView& span) {
     s.scope->mutable_scope()->set_version(kSdkVersion);
     s.batch_seq = batch_seq_;
   }
-  to_otlp(span, *s.scope->add_spans());
+  auto* out = s.scope->add_spans();
+  to_otlp(span, *out);
+  if (sampler_) {
+    const SamplingAnnotation a = annotate(decision, is_local_root(span), span.trace_state, trace_state_scratch_);
+    if (a.trace_state_changed) out->set_trace_state(trace_state_scratch_);
+    if (a.add_sampler_tags) {
+      // Jaeger's adaptive sampling reads these from root spans (SPEC §7.d).
+      auto* type = out->add_attributes();
+      type->set_key("sampler.type");
+      type->mutable_value()->set_string_value(a.sampler_type);
+      auto* param = out->add_attributes();
+      param->set_key("sampler.param");
+      param->mutable_value()->set_double_value(a.sampler_param);
+    }
+  }
   ++batch_spans_;
   if (batch_services_.empty() || batch_services_.back().first != s.service) batch_services_.emplace_back(s.service, 0);
   ++batch_services_.back().second;
@@ -410,6 +446,7 @@ void Agent::retire_resolved() {
     SPANRING_LOG_INFO("segment %s drained%s", s.name.c_str(), options_.remove_drained_segments ? " and removed" : "");
     // Keep the name as skipped while the file may linger (remove disabled): not re-attached.
     if (!options_.remove_drained_segments) skipped_.emplace(s.name, "drained");
+    if (sampler_) sampler_->release_slot(s.sampling_slot);
     sources_by_id_.erase(s.id);
     it = sources_.erase(it);
   }

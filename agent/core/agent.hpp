@@ -32,9 +32,12 @@
 #include "core/exporter.hpp"
 #include "core/otlp_convert.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "sampling/decision.hpp"
 #include "spanring/shm/reader.hpp"
 
 namespace spanring::agent {
+
+class Sampler;
 
 struct CoreOptions {
   std::string shm_dir = "/dev/shm";
@@ -71,6 +74,7 @@ struct ServiceStats {
   std::uint64_t received = 0;  // spans the agent read and decoded
   std::uint64_t exported = 0;  // accepted by the backend
   std::uint64_t sampled_out = 0;
+  std::uint64_t sampled_out_by[kSampleReasonCount] = {};  // by SampleReason
   std::uint64_t dropped[kDropReasonCount] = {};
   double ring_fill = 0;        // max over the service's rings of unread/capacity, 0..1
   std::uint32_t segments = 0;  // live segments
@@ -89,6 +93,12 @@ class Agent {
   // The exporter must report results through on_export_result() (see make_result_callback).
   void set_exporter(std::unique_ptr<Exporter> exporter);
   ResultCallback make_result_callback();
+  // Sampling (none: keep every span). The sampler stays owned by the agent; reconfigure it
+  // through sampler() on the agent's thread.
+  void set_sampler(std::unique_ptr<Sampler> sampler);
+  Sampler* sampler() noexcept { return sampler_.get(); }
+  // Called once per new service name (e.g. to poll its remote sampling strategy).
+  void on_new_service(std::function<void(const std::string&)> fn) { on_new_service_ = std::move(fn); }
 
   // Starts discovery and draining (the first scan runs at once).
   void start();
@@ -131,6 +141,9 @@ class Agent {
   boost::asio::io_context& io_;
   CoreOptions options_;
   std::unique_ptr<Exporter> exporter_;
+  std::unique_ptr<Sampler> sampler_;
+  std::function<void(const std::string&)> on_new_service_;
+  std::string trace_state_scratch_;  // reused by sampling annotations
   boost::asio::steady_timer scan_timer_;
   boost::asio::steady_timer poll_timer_;
   std::chrono::milliseconds poll_interval_;

@@ -155,12 +155,13 @@ TEST(LoadConfig, FileSetsEveryKey) {
   EXPECT_EQ(c.source, testdata("full.yaml"));
 }
 
-TEST(LoadConfig, SamplingSectionIsKeptWithoutValidation) {
+TEST(LoadConfig, SamplingSectionIsKeptWithItsPositionsForTheSamplingParser) {
   const Loaded loaded = load(testdata("sampling_placeholder.yaml"));
   ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
   ASSERT_TRUE(loaded.config.sampling.IsMap());
-  EXPECT_EQ(loaded.config.sampling["default_rate"].Scalar(), "0.5");
-  EXPECT_EQ(loaded.config.sampling["services"][0]["rate"].Scalar(), "1.5");
+  const YAML::Node param = loaded.config.sampling["strategies"][0]["param"];
+  EXPECT_EQ(param.Scalar(), "0.5");
+  EXPECT_EQ(param.Mark().line, 4);  // 0-based: the fifth line of the file
 }
 
 TEST(LoadConfig, EmptyListenDisablesTheMetricsEndpoint) {
