@@ -24,6 +24,7 @@
 #include "core/agent.hpp"
 #include "discard_receiver.hpp"
 #include "export/export.hpp"
+#include "sampling/sampler.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "spanring/shm/segment.hpp"
 #include "spanring/tracer.hpp"
@@ -85,6 +86,14 @@ void write_spans(spanring::Span& parent, std::int64_t n) {
   }
 }
 
+// n spans in traces of 10: a root and 9 children each, so sampling has n/10 traces to decide.
+void write_traces(std::int64_t n) {
+  for (std::int64_t t = 0; t < n / 10; ++t) {
+    spanring::Span root(kName, spanring::Span::NewRoot{}, spanring::SpanKind::kServer);
+    write_spans(root, 9);
+  }
+}
+
 struct AgentRig {
   boost::asio::io_context io;
   // Keeps poll()/run_one_for() usable between iterations: an io_context that runs out of
@@ -114,23 +123,38 @@ struct AgentRig {
   }
 };
 
-void BM_AgentDrainExport(benchmark::State& state) {
+// Shared by the plain and the sampled drain benchmarks. The plain one drains children of one
+// live parent; with `sampling` < 1 the spans form traces of 10 (so 1% keeps ~1% of traces).
+void drain_export(benchmark::State& state, double sampling) {
   engine();
   spanring::bench::DiscardReceiver receiver;
   AgentRig rig(receiver.endpoint(), std::chrono::milliseconds(1000));
+  if (sampling < 1.0) {
+    sa::SamplingConfig sc;
+    sc.default_strategy.type = sa::StrategyType::kProbabilistic;
+    sc.default_strategy.param = sampling;
+    rig.agent.set_sampler(std::make_unique<sa::Sampler>(sc));
+  }
   rig.agent.scan_now();
   spanring::Span parent(kName, spanring::Span::NewRoot{});
   constexpr std::int64_t kSpans = 100'000;
   std::uint64_t total = 0;
   for (auto _ : state) {
-    write_spans(parent, kSpans);
-    const std::uint64_t target = rig.resolved_spans + kSpans;
+    if (sampling < 1.0) write_traces(kSpans);
+    else write_spans(parent, kSpans);
     const auto t0 = std::chrono::steady_clock::now();
-    while (rig.resolved_spans < target) {
+    // Done when every span is exported or sampled out.
+    auto settled = [&] {
+      std::uint64_t n = rig.resolved_spans;
+      for (const auto& s : rig.agent.services()) n += s.sampled_out;
+      return n;
+    };
+    const std::uint64_t target = settled() + kSpans;
+    while (settled() < target) {
       rig.agent.drain_now();
       rig.agent.flush_batch();
       rig.io.poll();
-      if (rig.resolved_spans < target) rig.io.run_one_for(std::chrono::milliseconds(1));
+      if (settled() < target) rig.io.run_one_for(std::chrono::milliseconds(1));
     }
     state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     total += kSpans;
@@ -138,10 +162,18 @@ void BM_AgentDrainExport(benchmark::State& state) {
   state.counters["spans_per_s"] = benchmark::Counter(double(total), benchmark::Counter::kIsRate);
   state.counters["wire_bytes_per_span"] = double(receiver.bytes()) / double(total);
   state.SetItemsProcessed(std::int64_t(total));
-  for (const auto& s : rig.agent.services())
+  for (const auto& s : rig.agent.services()) {
     if (s.dropped_total() != 0) state.SkipWithError("agent dropped spans");
+    if (sampling < 1.0) state.counters["kept_fraction"] = double(s.exported) / double(s.received);
+  }
 }
+
+void BM_AgentDrainExport(benchmark::State& state) { drain_export(state, 1.0); }
 BENCHMARK(BM_AgentDrainExport)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// The same at 1% probabilistic sampling: decode + decide for every span, export for 1%.
+void BM_AgentDrainSampled1pct(benchmark::State& state) { drain_export(state, 0.01); }
+BENCHMARK(BM_AgentDrainSampled1pct)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 double thread_cpu_seconds() {
   timespec ts;

@@ -152,10 +152,15 @@ void Agent::schedule_poll(std::chrono::milliseconds delay) {
     if (ec || stopping_) return;
     const std::uint64_t n = drain_now();
     if (batch_spans_ > 0 && Clock::now() - batch_opened_ >= options_.batch_timeout) flush_batch();
-    // Adaptive polling: straight back to the minimum while spans flow, doubling towards the
-    // maximum while idle, so an idle agent wakes ~10 times a second and a busy one keeps up.
-    if (n > 0) poll_interval_ = options_.min_poll_interval;
-    else poll_interval_ = std::min(options_.max_poll_interval, std::max(poll_interval_ * 2, std::chrono::milliseconds(1)));
+    // Adaptive polling: poll just often enough that the fullest ring stays below 1/8 of its
+    // capacity between passes. A pass that found a ring more than 1/8 full halves the interval
+    // (down to the minimum); one that found every ring under 1/32 full, or nothing at all,
+    // doubles it (up to the maximum). An idle agent wakes ~10 times a second; at 10k spans/s
+    // it settles near 100 wake-ups a second instead of 1000.
+    static_cast<void>(n);
+    if (last_max_fill_ > 1.0 / 8) poll_interval_ = std::max(options_.min_poll_interval, poll_interval_ / 2);
+    else if (last_max_fill_ < 1.0 / 32)
+      poll_interval_ = std::min(options_.max_poll_interval, std::max(poll_interval_ * 2, std::chrono::milliseconds(1)));
     auto delay_next = poll_interval_;
     if (batch_spans_ > 0) {
       const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(batch_opened_ + options_.batch_timeout - Clock::now());
@@ -306,10 +311,13 @@ void Agent::add_span(Source& s, const shm::SpanView& span) {
 
 std::uint64_t Agent::drain_now() {
   std::uint64_t total = 0;
+  last_max_fill_ = 0;
   for (auto& [name, sp] : sources_) {
     Source& s = *sp;
     s.reader.clock().refresh();
+    const double capacity = s.reader.header().ring_capacity;
     for (std::uint32_t r = 0; r < s.reader.ring_count(); ++r) {
+      last_max_fill_ = std::max(last_max_fill_, double(s.reader.head(r) - s.read_pos[r]) / capacity);
       std::uint64_t budget = options_.max_spans_per_pass;  // records; bounds one pass
       while (budget > 0) {
         // Never read more records than the open batch has room for spans (a span takes at

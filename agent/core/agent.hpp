@@ -147,6 +147,7 @@ class Agent {
   boost::asio::steady_timer scan_timer_;
   boost::asio::steady_timer poll_timer_;
   std::chrono::milliseconds poll_interval_;
+  double last_max_fill_ = 0;  // fullest ring seen by the last pass (unread / capacity)
   bool started_ = false, stopping_ = false;
 
   std::map<std::string, std::unique_ptr<Source>> sources_;  // by segment name

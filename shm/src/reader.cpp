@@ -291,7 +291,7 @@ void ClockConverter::refresh() noexcept {
   // Bracket the REALTIME read between two reads of the other clock and keep the tightest of a
   // few tries, so a preemption between the reads does not skew the offset.
   std::uint64_t best = ~0ull;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 3; ++i) {
     const std::uint64_t t0 = __rdtsc();
     const std::uint64_t raw0 = clock_ns(CLOCK_MONOTONIC_RAW);
     const std::uint64_t mono = clock_ns(CLOCK_MONOTONIC);
