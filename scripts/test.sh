@@ -13,6 +13,18 @@ echo "== build (build/)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j "$jobs"
 
+# The independent OTLP sink (official OpenTelemetry JS decoding), when Node >= 20.6 is here.
+sink_src=../shared/tools/otlp-sink
+if [[ -d $sink_src ]] && command -v node >/dev/null && command -v npm >/dev/null &&
+   node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=6)?0:1)'; then
+  if [[ ! -d build/otlp-sink/node_modules ]]; then
+    rm -rf build/otlp-sink && cp -r "$sink_src" build/otlp-sink
+    (cd build/otlp-sink && npm ci --silent --no-audit --no-fund) || { echo "otlp-sink: npm ci failed; its test will skip"; rm -rf build/otlp-sink/node_modules; }
+  fi
+else
+  echo "otlp-sink: Node >= 20.6 or ../shared/tools/otlp-sink not found; EndToEnd.IndependentOtlpSinkDecodesTheExport will skip"
+fi
+
 echo "== tests"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
 

@@ -397,3 +397,117 @@ TEST_F(EndToEnd, EngineKilledMidRunLeavesItsCompletedSpansToTheAgent) {
 }
 
 }  // namespace
+
+namespace {
+
+// Groups received spans by trace: every exported trace must be complete (a root, and every
+// parent present), which is what "no partial traces" means at the receiver.
+void expect_complete_traces(const spanring::test::OtlpReceiver& receiver, std::size_t& traces) {
+  std::map<std::string, std::set<std::string>> spans_of;
+  std::map<std::string, std::vector<std::string>> parents_of;
+  std::map<std::string, int> roots;
+  for (const auto& rs : receiver.spans()) {
+    const std::string t = hex(rs.span.trace_id());
+    spans_of[t].insert(hex(rs.span.span_id()));
+    if (rs.span.parent_span_id().empty()) ++roots[t];
+    else parents_of[t].push_back(hex(rs.span.parent_span_id()));
+  }
+  for (const auto& [t, ids] : spans_of) {
+    EXPECT_EQ(roots[t], 1) << "trace " << t << " arrived without its root";
+    for (const auto& p : parents_of[t]) EXPECT_TRUE(ids.count(p)) << "trace " << t << " is missing span " << p;
+  }
+  traces = spans_of.size();
+}
+
+TEST_F(EndToEnd, TenPercentSamplingExportsWholeTracesAndTheAccountingCloses) {
+  spanring::test::OtlpReceiver receiver;
+  auto agent = start_agent(write_config(receiver.endpoint(),
+                                        "sampling:\n  default_strategy:\n    type: probabilistic\n    param: 0.1\n"));
+  const auto created = run_loadgen({"--service", service("llm"), "--rate", "400", "--duration", "1", "--quiet"});
+  const std::uint64_t n = total(created);
+  std::this_thread::sleep_for(1500ms);
+  const auto summary = stop_agent(*agent);
+  const ServiceCounts& c = summary.at(service("llm"));
+  EXPECT_EQ(c.created, n);
+  EXPECT_EQ(c.created, c.exported + c.sampled_out + c.dropped);
+  EXPECT_EQ(c.exported, receiver.span_count());
+  std::size_t traces = 0;
+  expect_complete_traces(receiver, traces);
+  // 400 traces at p = 0.1: the kept count is binomial(400, 0.1), mean 40, sigma 6.
+  EXPECT_GT(traces, 10u);
+  EXPECT_LT(traces, 80u);
+  for (const auto& rs : receiver.spans()) {
+    EXPECT_NE(rs.span.trace_state().find("ot=th:e666"), std::string::npos) << rs.span.trace_state();
+    if (!rs.span.parent_span_id().empty()) continue;
+    bool type = false, param = false;
+    for (const auto& kv : rs.span.attributes()) {
+      type |= kv.key() == "sampler.type" && kv.value().string_value() == "probabilistic";
+      param |= kv.key() == "sampler.param" && kv.value().double_value() == 0.1;
+    }
+    EXPECT_TRUE(type && param) << "root spans carry Jaeger's sampler.type/param";
+  }
+}
+
+TEST_F(EndToEnd, ReloadKeepsTheRunningConfigOnErrorAndAppliesAValidOne) {
+  spanring::test::OtlpReceiver receiver;
+  const fs::path config = write_config(receiver.endpoint(),
+                                       "sampling:\n  default_strategy:\n    type: probabilistic\n    param: 0.0\n");
+  auto agent = start_agent(config);
+  // Invalid: the probability is out of range. The agent says where, and keeps dropping all.
+  {
+    std::string text = read_file(config);
+    text.replace(text.find("param: 0.0"), 10, "param: 1.5");
+    std::ofstream(config) << text;
+  }
+  agent->signal_group(SIGHUP);
+  std::string err;
+  for (int i = 0; i < 200 && (err = read_file(dir_ / "agent.err")).find("reload rejected") == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_NE(err.find("reload rejected"), std::string::npos);
+  EXPECT_NE(err.find("agent.yaml:"), std::string::npos) << err;
+  EXPECT_NE(err.find("1.5"), std::string::npos) << err;
+  run_loadgen({"--service", service("a"), "--rate", "200", "--duration", "0.3", "--quiet"}, "loadgen1");
+  std::this_thread::sleep_for(1200ms);
+  EXPECT_EQ(receiver.span_count(), 0u) << "the old config (drop everything) stayed in force";
+  // Valid: keep everything from now on.
+  {
+    std::string text = read_file(config);
+    text.replace(text.find("param: 1.5"), 10, "param: 1.0");
+    std::ofstream(config) << text;
+  }
+  agent->signal_group(SIGHUP);
+  for (int i = 0; i < 200 && read_file(dir_ / "agent.err").find("SIGHUP: reloaded") == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  const auto created = run_loadgen({"--service", service("b"), "--rate", "200", "--duration", "0.3", "--quiet"}, "loadgen2");
+  ASSERT_TRUE(wait_for_spans(receiver, total(created), 20s));
+  const auto summary = stop_agent(*agent);
+  EXPECT_EQ(summary.at(service("b")).exported, total(created));
+  EXPECT_EQ(summary.at(service("a")).exported, 0u);
+  EXPECT_EQ(summary.at(service("a")).sampled_out, summary.at(service("a")).created);
+}
+
+// The same export, decoded by the official OpenTelemetry JS code (../shared/tools/otlp-sink),
+// when Node and the sink's packages are available.
+TEST_F(EndToEnd, IndependentOtlpSinkDecodesTheExport) {
+  const fs::path sink_dir = SPANRING_OTLP_SINK_DIR;
+  if (!fs::exists(sink_dir / "node_modules")) GTEST_SKIP() << "otlp-sink not installed at " << sink_dir << " (needs node + npm ci)";
+  Process sink({"/usr/bin/env", "node", (sink_dir / "sink.mjs").string(), "--http-port", "0", "--grpc-port", "off", "--out",
+                (dir_ / "spans.jsonl").string()},
+               dir_ / "sink.out", dir_ / "sink.err");
+  std::string ready;
+  for (int i = 0; i < 500 && (ready = read_file(dir_ / "sink.err")).find("\"ready\":true") == std::string::npos; ++i)
+    std::this_thread::sleep_for(20ms);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(ready, m, std::regex(R"re("http":(\d+))re"))) << ready;
+  auto agent = start_agent(write_config("http://127.0.0.1:" + m[1].str() + "/v1/traces"));
+  const auto created = run_loadgen({"--service", service("llm"), "--rate", "100", "--duration", "0.5", "--quiet"});
+  std::this_thread::sleep_for(1500ms);
+  const auto summary = stop_agent(*agent);
+  ASSERT_EQ(summary.at(service("llm")).exported, total(created));
+  Process check({"/usr/bin/env", "node", (sink_dir / "check.mjs").string(), (dir_ / "spans.jsonl").string(),
+                 "--expect-spans", std::to_string(total(created)), "--service", service("llm"), "--require-parent-links"},
+                dir_ / "check.out", dir_ / "check.err");
+  EXPECT_EQ(check.wait(60s), 0) << read_file(dir_ / "check.out") << read_file(dir_ / "check.err");
+}
+
+}  // namespace
