@@ -134,7 +134,8 @@ bool run_service(const Config& config, int index, ServiceReport& report) {
   }
   llm::llm_keys();  // intern now, not inside the first request
 
-  const Shape shape = shape_for(config.spans_per_request, config.error_rate);
+  Shape shape = shape_for(config.spans_per_request, config.error_rate);
+  shape.simulate_work = config.simulate_work;
   const double thread_rate = config.rate / (double(config.services.size()) * config.threads);
   const std::uint64_t start = now_ns() + kStartDelayNs;
   const std::uint64_t end = start + static_cast<std::uint64_t>(config.duration_s * double(kNsPerSecond));

@@ -75,6 +75,8 @@ Options:
   --shm-size BYTES        segment size per service, bytes or with K/M/G (default: the client's,
                           SPANRING_SHM_SIZE, else 4 MiB)
   --quiet                 no start-up lines on stderr
+  --simulate-work         spans last plausible times (sleeps: cache hit 20us, SSD read 300us,
+                          attention 2-8ms, 20us per output token); for waterfalls, not load
   -h, --help              this text
 
 Output (stdout), one line per service in the order given, then a total:
@@ -95,6 +97,10 @@ ParseResult parse_options(int argc, char** argv, Config& config, std::string& er
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg == "-h" || arg == "--help") return ParseResult::kHelp;
+    if (arg == "--simulate-work") {
+      config.simulate_work = true;
+      continue;
+    }
     if (arg == "--quiet") {
       config.quiet = true;
       continue;

@@ -22,6 +22,7 @@ struct Config {
   std::uint64_t seed = 1;
   std::uint64_t shm_size = 0;  // 0: the client's default (or SPANRING_SHM_SIZE)
   bool quiet = false;
+  bool simulate_work = false;  // spans sleep for plausible durations (demo waterfalls)
 };
 
 enum class ParseResult { kRun, kHelp, kError };

@@ -1,6 +1,7 @@
 #include "trace_shape.hpp"
 
 #include <cmath>
+#include <ctime>
 
 #include "spanring/llm_attributes.hpp"
 #include "spanring/tracer.hpp"
@@ -72,6 +73,18 @@ Shape shape_for(int spans_per_request, double error_rate) noexcept {
   return s;
 }
 
+namespace {
+
+// Simulated work inside a span: a sleep, so the waterfall shows plausible proportions.
+void work(const Shape& shape, double micros) noexcept {
+  if (!shape.simulate_work || micros <= 0) return;
+  timespec ts{static_cast<time_t>(micros / 1e6), static_cast<long>(std::fmod(micros, 1e6) * 1000)};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+}  // namespace
+
 void simulate_request(const Shape& shape, Rng& rng, RequestTally& tally) noexcept {
   const llm::LlmKeys& k = llm::llm_keys();
   const SimValues& v = sim_values();
@@ -103,12 +116,14 @@ void simulate_request(const Shape& shape, Rng& rng, RequestTally& tally) noexcep
     const bool hit = rng.chance(kHitRate);
     lookup.set_attribute(k.cache_hit, hit);
     lookup.set_attribute(k.cache_layer, layer);
+    work(shape, 20);
     if (!hit) continue;  // a miss has no tier: the blocks were found nowhere
     const bool cold = rng.chance(kColdShare);
     lookup.set_attribute(k.cache_tier, cold ? k.tier_cold : k.tier_hot);
     if (cold) {
       Span read(k.ssd_read, lookup);
       count(read, tally);
+      work(shape, 300);
     }
   }
 
@@ -122,19 +137,23 @@ void simulate_request(const Shape& shape, Rng& rng, RequestTally& tally) noexcep
     {
       Span score(k.score_calculation, eviction);
       count(score, tally);
+      work(shape, 50);
     }
     {
       Span write(k.ssd_write, eviction);
       count(write, tally);
+      work(shape, 200);
     }
     Span cleanup(k.cleanup, eviction);
     count(cleanup, tally);
+    work(shape, 20);
   }
 
   std::int64_t output_tokens = 0;
   {
     Span attention(k.attention_compute, root);
     count(attention, tally);
+    work(shape, 2000 + 6000 * rng.uniform());
     if (failed) attention.set_status(StatusCode::kError, kFailures[failure].message);
   }
   if (failed) {
@@ -145,6 +164,7 @@ void simulate_request(const Shape& shape, Rng& rng, RequestTally& tally) noexcep
     Span response(k.response_generation, root);
     count(response, tally);
     output_tokens = 1 + static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(max_tokens)));
+    work(shape, 20.0 * static_cast<double>(std::min<std::int64_t>(output_tokens, 512)));
   }
   root.set_attribute(k.usage_output_tokens, output_tokens);
 

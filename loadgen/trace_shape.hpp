@@ -33,6 +33,7 @@ struct Shape {
   int layers = 4;              // cache_lookup spans per request
   double evictions = 1.0;      // expected eviction subtrees (4 spans each) per request
   double error_rate = 0.02;
+  bool simulate_work = false;  // sleep inside spans for plausible durations
 };
 Shape shape_for(int spans_per_request, double error_rate) noexcept;
 

@@ -48,7 +48,7 @@ metrics_addr=$(sed -n 's/.*metrics=\([0-9.:]*\).*/\1/p' "$agent_log" | head -1)
 
 echo "== running spanring-loadgen: 2 services, ${rate} requests/s, ${seconds}s"
 build/loadgen/spanring-loadgen --service demo-llm-server --service demo-kv-cache \
-  --rate "$rate" --duration "$seconds" --error-rate 0.1 --quiet | tee "$work/loadgen.out"
+  --rate "$rate" --duration "$seconds" --error-rate 0.1 --simulate-work --quiet | tee "$work/loadgen.out"
 
 sleep 1.5  # the agent's batch timeout and the console's hold time
 if [[ -n "$metrics_addr" ]]; then
