@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -508,6 +509,37 @@ TEST_F(EndToEnd, IndependentOtlpSinkDecodesTheExport) {
                  "--expect-spans", std::to_string(total(created)), "--service", service("llm"), "--require-parent-links"},
                 dir_ / "check.out", dir_ / "check.err");
   EXPECT_EQ(check.wait(60s), 0) << read_file(dir_ / "check.out") << read_file(dir_ / "check.err");
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(EndToEnd, SegmentOfAnotherAbiVersionIsSkippedWithOneLogLine) {
+  // A segment from a future producer: valid magic, ABI major 2, marked ready.
+  const std::string name = "spanring." + tag_ + "-future.1";
+  {
+    std::vector<char> bytes(64 * 1024, 0);
+    const std::uint64_t magic = 0x31474e49524e5053ull;
+    const std::uint16_t major = 2;
+    const std::uint32_t ready = 1;
+    std::memcpy(bytes.data(), &magic, 8);
+    std::memcpy(bytes.data() + 8, &major, 2);
+    std::memcpy(bytes.data() + 2624, &ready, 4);  // offsetof(SegmentHeader, ready) in ABI 1
+    std::ofstream(fs::path("/dev/shm") / name, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+  }
+  spanring::test::OtlpReceiver receiver;
+  auto agent = start_agent(write_config(receiver.endpoint()));
+  std::this_thread::sleep_for(600ms);  // several scans (scan_interval 100ms)
+  stop_agent(*agent);
+  const std::string log = read_file(dir_ / "agent.err");
+  std::size_t lines = 0;
+  for (std::size_t at = log.find("skipping segment " + name); at != std::string::npos;
+       at = log.find("skipping segment " + name, at + 1))
+    ++lines;
+  EXPECT_EQ(lines, 1u) << log;
+  EXPECT_NE(log.find("ABI major 2"), std::string::npos) << log;
+  EXPECT_TRUE(fs::exists(fs::path("/dev/shm") / name)) << "a segment the agent cannot read is left alone";
 }
 
 }  // namespace

@@ -287,6 +287,7 @@ static_assert(offsetof(SegmentHeader, magic) == 0);
 static_assert(offsetof(SegmentHeader, abi_major) == 8);
 static_assert(offsetof(SegmentHeader, header_size) == 12);
 static_assert(offsetof(SegmentHeader, service_name) == 128);
+static_assert(offsetof(SegmentHeader, ready) == 2624);  // readers of any ABI version look here
 static_assert(sizeof(RingHeader) == 192);
 static_assert(offsetof(RingHeader, head) == 64);
 static_assert(offsetof(RingHeader, tail) == 128);
