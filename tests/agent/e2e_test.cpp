@@ -147,6 +147,7 @@ class EndToEnd : public ::testing::Test {
     // Segments a failed test left behind.
     for (const auto& e : fs::directory_iterator("/dev/shm"))
       if (e.path().filename().string().rfind("spanring." + tag_, 0) == 0) fs::remove(e.path());
+    fs::remove(fs::path("/dev/shm") / ("spanring-agent." + tag_ + "-lock"));  // the agent's lock file
     if (HasFailure() || std::getenv("SPANRING_E2E_KEEP")) {
       std::printf("logs kept in %s\n", dir_.c_str());
       return;
