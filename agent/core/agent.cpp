@@ -1,6 +1,7 @@
 #include "core/agent.hpp"
 
 #include <dirent.h>
+#include <sys/inotify.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -102,6 +103,8 @@ Agent::Agent(boost::asio::io_context& io, CoreOptions options)
       options_(std::move(options)),
       scan_timer_(io),
       poll_timer_(io),
+      rescan_timer_(io),
+      inotify_(io),
       poll_interval_(options_.min_poll_interval),
       host_name_(options_.host_name.empty() ? local_host_name() : options_.host_name) {}
 
@@ -132,9 +135,46 @@ std::size_t Agent::service_index(const std::string& name) {
 
 void Agent::start() {
   started_ = true;
+  watch_directory();
   scan_now();
   schedule_scan();
   schedule_poll(std::chrono::milliseconds(0));
+}
+
+// New segments are noticed at once through inotify (a new engine's ring fills in
+// milliseconds under load); the periodic scan stays as the fallback, and for liveness.
+void Agent::watch_directory() {
+  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) {
+    SPANRING_LOG_WARN("inotify unavailable (%s): new segments are found by the periodic scan only", std::strerror(errno));
+    return;
+  }
+  if (::inotify_add_watch(fd, options_.shm_dir.c_str(), IN_CREATE | IN_MOVED_TO) < 0) {
+    SPANRING_LOG_WARN("cannot watch %s (%s): new segments are found by the periodic scan only", options_.shm_dir.c_str(),
+                      std::strerror(errno));
+    ::close(fd);
+    return;
+  }
+  inotify_.assign(fd);
+  read_directory_events();
+}
+
+void Agent::read_directory_events() {
+  inotify_.async_read_some(boost::asio::buffer(inotify_buf_), [this](const boost::system::error_code& ec, std::size_t) {
+    if (ec || stopping_) return;
+    schedule_rescan(std::chrono::milliseconds(0));  // which file does not matter: scan all
+    read_directory_events();
+  });
+}
+
+void Agent::schedule_rescan(std::chrono::milliseconds delay) {
+  if (rescan_pending_ || stopping_) return;
+  rescan_pending_ = true;
+  rescan_timer_.expires_after(delay);
+  rescan_timer_.async_wait([this](const boost::system::error_code& ec) {
+    rescan_pending_ = false;
+    if (!ec && !stopping_) scan_now();
+  });
 }
 
 void Agent::schedule_scan() {
@@ -195,7 +235,12 @@ void Agent::attach(const std::string& name) {
   auto s = std::make_unique<Source>();
   std::string message;
   const shm::SegmentError e = s->reader.open(name, message);
-  if (e == shm::SegmentError::kNotReady) return;  // an engine still initialising: next scan
+  if (e == shm::SegmentError::kNotReady) {
+    // An engine still initialising (it fills the header right after creating the file):
+    // look again shortly rather than at the next periodic scan.
+    schedule_rescan(std::chrono::milliseconds(10));
+    return;
+  }
   if (e != shm::SegmentError::kOk) {
     // One clear line per segment, not one per scan.
     SPANRING_LOG_WARN("skipping segment %s: %s (%s)", name.c_str(), shm::to_string(e), message.c_str());
@@ -220,10 +265,11 @@ void Agent::attach(const std::string& name) {
     unread += s->reader.count_spans(r, s->read_pos[r], s->reader.head(r));
   }
   // Spans consumed before we attached (by an earlier agent) belong to its accounting, not
-  // ours: start from the engine's counters minus what the rings still hold.
+  // ours: start from the engine's counters minus what the rings still hold. The engine's
+  // drops are all ours to report: no one else can (an earlier agent's counters died with it).
   s->seen_written = s->reader.spans_written() - std::min(unread, s->reader.spans_written());
-  s->seen_full = s->reader.spans_dropped_full();
-  s->seen_no_ring = s->reader.spans_dropped_no_ring();
+  s->seen_full = 0;
+  s->seen_no_ring = 0;
   SPANRING_LOG_INFO("attached %s: service=%s pid=%u rings=%u capacity=%u unread_spans=%llu", name.c_str(),
                     s->identity.service_name.c_str(), h.producer_pid, h.ring_count, h.ring_capacity,
                     static_cast<unsigned long long>(unread));
@@ -481,6 +527,9 @@ void Agent::stop(Clock::time_point deadline, std::function<void()> done) {
   if (stopping_) return;
   scan_timer_.cancel();
   poll_timer_.cancel();
+  rescan_timer_.cancel();
+  boost::system::error_code ignored;
+  inotify_.close(ignored);
   // Final drain: everything the rings hold now (bounded: rings are bounded and engines may
   // still write, so stop after a few passes).
   for (auto& [name, s] : sources_) check_liveness(*s);

@@ -18,7 +18,9 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -127,6 +129,9 @@ class Agent {
   struct Pending;
 
   void schedule_scan();
+  void schedule_rescan(std::chrono::milliseconds delay);
+  void watch_directory();
+  void read_directory_events();
   void schedule_poll(std::chrono::milliseconds delay);
   void attach(const std::string& name);
   void check_liveness(Source& s);
@@ -146,6 +151,10 @@ class Agent {
   std::string trace_state_scratch_;  // reused by sampling annotations
   boost::asio::steady_timer scan_timer_;
   boost::asio::steady_timer poll_timer_;
+  boost::asio::steady_timer rescan_timer_;
+  bool rescan_pending_ = false;
+  boost::asio::posix::stream_descriptor inotify_;  // segment directory events
+  std::array<char, 4096> inotify_buf_{};
   std::chrono::milliseconds poll_interval_;
   double last_max_fill_ = 0;  // fullest ring seen by the last pass (unread / capacity)
   bool started_ = false, stopping_ = false;

@@ -189,8 +189,10 @@ SegmentError attach_segment(std::string_view name, Mapping& out, std::string& me
     bip::shared_memory_object shm(bip::open_only, n.c_str(), bip::read_write);
     bip::offset_t size = 0;
     if (!shm.get_size(size) || size < static_cast<bip::offset_t>(kHeaderSize)) {
-      message = "/dev/shm/" + n + " is smaller than a segment header";
-      return SegmentError::kInvalidHeader;
+      // The producer creates the object empty, then sizes it: this is a segment being born
+      // (or one whose producer died in those microseconds), not a corrupt one.
+      message = "/dev/shm/" + n + " is not sized yet";
+      return SegmentError::kNotReady;
     }
     bip::mapped_region region(shm, bip::read_write, 0, static_cast<std::size_t>(size));
     Mapping m;

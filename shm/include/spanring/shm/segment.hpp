@@ -24,7 +24,8 @@ enum class SegmentError {
   kNotFound,         // reader: no such segment
   kInvalidHeader,    // reader: magic, sizes or offsets do not describe a valid segment
   kVersionMismatch,  // reader: ABI major differs; skip this segment
-  kNotReady,         // reader: producer has not finished creating it (or died doing so)
+  kNotReady,         // reader: producer has not finished creating it (or died doing so):
+                     // not sized yet, or `ready` still 0; try again later
 };
 
 const char* to_string(SegmentError e) noexcept;
