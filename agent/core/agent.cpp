@@ -106,9 +106,24 @@ Agent::Agent(boost::asio::io_context& io, CoreOptions options)
       rescan_timer_(io),
       inotify_(io),
       poll_interval_(options_.min_poll_interval),
-      host_name_(options_.host_name.empty() ? local_host_name() : options_.host_name) {}
+      host_name_(options_.host_name.empty() ? local_host_name() : options_.host_name) {
+  new_request();
+}
 
 Agent::~Agent() = default;
+
+void Agent::new_request() {
+  request_ = nullptr;
+  if (!arena_) {
+    google::protobuf::ArenaOptions o;
+    o.start_block_size = 256 << 10;  // a 512-span batch fits a few blocks
+    o.max_block_size = 1 << 20;
+    arena_ = std::make_unique<google::protobuf::Arena>(o);
+  } else {
+    arena_->Reset();
+  }
+  request_ = google::protobuf::Arena::CreateMessage<opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest>(arena_.get());
+}
 
 void Agent::set_exporter(std::unique_ptr<Exporter> exporter) { exporter_ = std::move(exporter); }
 
@@ -328,7 +343,7 @@ void Agent::add_span(Source& s, const shm::SpanView& span) {
   }
   if (batch_spans_ == 0) batch_opened_ = Clock::now();
   if (s.batch_seq != batch_seq_) {
-    auto* rs = request_.add_resource_spans();
+    auto* rs = request_->add_resource_spans();
     *rs->mutable_resource() = s.resource;
     s.scope = rs->add_scope_spans();
     s.scope->mutable_scope()->set_name(kSdkName);
@@ -422,8 +437,8 @@ void Agent::flush_batch() {
   ExportBatch b;
   b.id = batch_seq_;
   b.spans = spans;
-  request_.SerializeToString(&b.body);
-  request_.Clear();
+  request_->SerializeToString(&b.body);
+  new_request();
   ++batch_seq_;
   batch_spans_ = 0;
   Pending& entry = *p;

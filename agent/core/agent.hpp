@@ -33,6 +33,8 @@
 
 #include "core/exporter.hpp"
 #include "core/otlp_convert.hpp"
+#include <google/protobuf/arena.h>
+
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "sampling/decision.hpp"
 #include "spanring/shm/reader.hpp"
@@ -167,8 +169,12 @@ class Agent {
   std::vector<ServiceStats> services_;
   std::unordered_map<std::string, std::size_t> service_by_name_;
 
-  // The open batch. The request object is reused: Clear() keeps its sub-messages.
-  opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request_;
+  // The open batch, built in an arena that is reset after each batch is serialized: a span's
+  // messages and strings cost a pointer bump, not a malloc/free pair (half of the agent's
+  // time went to the allocator when the request was reused instead).
+  std::unique_ptr<google::protobuf::Arena> arena_;
+  opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest* request_ = nullptr;
+  void new_request();
   std::uint64_t batch_seq_ = 1;
   std::uint64_t batch_spans_ = 0;
   Clock::time_point batch_opened_{};
