@@ -53,6 +53,7 @@ struct Agent::Source {
   std::uint32_t pending = 0;            // Pending entries that still hold a mark for us
   // Engine counters as last accounted, and the reader's rejects as last accounted.
   std::uint64_t seen_written = 0, seen_full = 0, seen_no_ring = 0, seen_rejected = 0;
+  std::uint64_t baseline_written = 0;  // engine's spans_written at attach minus unread spans
   // Where this source's spans go in the open batch.
   std::uint64_t batch_seq = 0;
   otlp::trace::v1::ScopeSpans* scope = nullptr;
@@ -60,8 +61,9 @@ struct Agent::Source {
 
 // A batch handed to the exporter (or a pure position advance), waiting to be resolved.
 struct Agent::Pending {
-  std::uint64_t id = 0;
+  std::uint64_t id = 0;  // 0: only carries positions (no batch)
   bool resolved = false;
+  bool keep_in_rings = false;  // shutdown: do not commit these positions (nor any later)
   std::vector<std::pair<std::uint64_t, std::vector<std::uint64_t>>> marks;  // source id → positions
   std::vector<std::pair<std::size_t, std::uint64_t>> services;              // service → spans
 };
@@ -205,14 +207,13 @@ void Agent::schedule_poll(std::chrono::milliseconds delay) {
   poll_timer_.expires_after(delay);
   poll_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
-    const std::uint64_t n = drain_now();
+    drain_now();
     if (batch_spans_ > 0 && Clock::now() - batch_opened_ >= options_.batch_timeout) flush_batch();
     // Adaptive polling: poll just often enough that the fullest ring stays below 1/8 of its
     // capacity between passes. A pass that found a ring more than 1/8 full halves the interval
     // (down to the minimum); one that found every ring under 1/32 full, or nothing at all,
     // doubles it (up to the maximum). An idle agent wakes ~10 times a second; at 10k spans/s
     // it settles near 100 wake-ups a second instead of 1000.
-    static_cast<void>(n);
     if (last_max_fill_ > 1.0 / 8) poll_interval_ = std::max(options_.min_poll_interval, poll_interval_ / 2);
     else if (last_max_fill_ < 1.0 / 32)
       poll_interval_ = std::min(options_.max_poll_interval, std::max(poll_interval_ * 2, std::chrono::milliseconds(1)));
@@ -238,11 +239,10 @@ void Agent::scan_now() {
   closedir(d);
   for (const std::string& n : names)
     if (!sources_.count(n) && !skipped_.count(n)) attach(n);
-  // Forget skip notes of names that disappeared, so a new segment of that name is tried.
-  for (auto it = skipped_.begin(); it != skipped_.end();) {
-    if (std::find(names.begin(), names.end(), it->first) == names.end()) it = skipped_.erase(it);
-    else ++it;
-  }
+  // Forget notes about names that disappeared, so a new segment of that name is tried.
+  auto gone = [&](const std::string& n) { return std::find(names.begin(), names.end(), n) == names.end(); };
+  std::erase_if(skipped_, [&](const auto& kv) { return gone(kv.first); });
+  std::erase_if(not_ready_since_, [&](const auto& kv) { return gone(kv.first); });
   for (auto& [name, s] : sources_) check_liveness(*s);
 }
 
@@ -251,11 +251,15 @@ void Agent::attach(const std::string& name) {
   std::string message;
   const shm::SegmentError e = s->reader.open(name, message);
   if (e == shm::SegmentError::kNotReady) {
-    // An engine still initialising (it fills the header right after creating the file):
-    // look again shortly rather than at the next periodic scan.
-    schedule_rescan(std::chrono::milliseconds(10));
+    // An engine still initialising (it sizes and fills the segment right after creating it):
+    // look again shortly, for a second; after that only at the periodic scan, so a segment
+    // that never becomes ready (a crash during init, or a stray file) costs nothing.
+    const auto now = Clock::now();
+    const auto first = not_ready_since_.try_emplace(name, now).first->second;
+    if (now - first < std::chrono::seconds(1)) schedule_rescan(std::chrono::milliseconds(10));
     return;
   }
+  not_ready_since_.erase(name);
   if (e != shm::SegmentError::kOk) {
     // One clear line per segment, not one per scan.
     SPANRING_LOG_WARN("skipping segment %s: %s (%s)", name.c_str(), shm::to_string(e), message.c_str());
@@ -283,6 +287,7 @@ void Agent::attach(const std::string& name) {
   // ours: start from the engine's counters minus what the rings still hold. The engine's
   // drops are all ours to report: no one else can (an earlier agent's counters died with it).
   s->seen_written = s->reader.spans_written() - std::min(unread, s->reader.spans_written());
+  s->baseline_written = s->seen_written;
   s->seen_full = 0;
   s->seen_no_ring = 0;
   SPANRING_LOG_INFO("attached %s: service=%s pid=%u rings=%u capacity=%u unread_spans=%llu", name.c_str(),
@@ -408,15 +413,28 @@ std::uint64_t Agent::drain_now() {
 // export: a resolved entry carries them through the FIFO so they commit in order.
 void Agent::mark_progress() {
   if (batch_spans_ != 0) return;  // they ride with the open batch
-  auto p = std::make_unique<Pending>();
-  p->resolved = true;
-  for (auto& [name, s] : sources_)
-    if (s->dirty) {
+  // While a batch waits for its answer, consecutive mark-only entries fold into one (its
+  // positions only move forward), so a long retry does not grow the FIFO by one per poll.
+  Pending* p = nullptr;
+  if (!pending_.empty() && pending_.back()->resolved && pending_.back()->id == 0) p = pending_.back().get();
+  std::unique_ptr<Pending> fresh;
+  if (!p) {
+    fresh = std::make_unique<Pending>();
+    fresh->resolved = true;
+    p = fresh.get();
+  }
+  for (auto& [name, s] : sources_) {
+    if (!s->dirty) continue;
+    s->dirty = false;
+    auto it = std::find_if(p->marks.begin(), p->marks.end(), [&](const auto& m) { return m.first == s->id; });
+    if (it != p->marks.end()) {
+      it->second = s->read_pos;
+    } else {
       p->marks.emplace_back(s->id, s->read_pos);
       ++s->pending;
-      s->dirty = false;
     }
-  if (!p->marks.empty()) pending_.push_back(std::move(p));
+  }
+  if (fresh && !fresh->marks.empty()) pending_.push_back(std::move(fresh));
 }
 
 void Agent::flush_batch() {
@@ -444,9 +462,17 @@ void Agent::flush_batch() {
   Pending& entry = *p;
   pending_.push_back(std::move(p));
   if (!exporter_ || !exporter_->enqueue(std::move(b))) {
-    for (const auto& [svc, n] : entry.services) services_[svc].dropped[kDropQueueFull] += n;
     entry.resolved = true;
-    SPANRING_LOG_DEBUG("export queue full: dropped a batch of %llu spans", static_cast<unsigned long long>(spans));
+    if (stop_requested_) {
+      // Shutting down with a full queue: leave these spans in the rings (positions not
+      // committed) for the next agent instead of dropping them.
+      entry.keep_in_rings = true;
+      refused_while_stopping_ = true;
+      for (const auto& [svc, n] : entry.services) services_[svc].dropped[kDropShutdown] += n;
+    } else {
+      for (const auto& [svc, n] : entry.services) services_[svc].dropped[kDropQueueFull] += n;
+      SPANRING_LOG_DEBUG("export queue full: dropped a batch of %llu spans", static_cast<unsigned long long>(spans));
+    }
   }
   retire_resolved();
 }
@@ -460,6 +486,8 @@ void Agent::on_export_result(const ExportResult& r) {
     return;
   }
   entry->resolved = true;
+  // Not sent before the shutdown deadline: the spans stay in the rings for the next agent.
+  entry->keep_in_rings = r.outcome == ExportOutcome::kDroppedShutdown;
   if (latency_observer_) latency_observer_(std::chrono::duration<double>(r.latency).count());
   std::uint64_t rejected = r.outcome == ExportOutcome::kPartiallyRejected ? r.rejected_spans : 0;
   for (const auto& [svc, n] : entry->services) {
@@ -474,7 +502,7 @@ void Agent::on_export_result(const ExportResult& r) {
         rejected -= mine;
         break;
       }
-      case ExportOutcome::kDroppedShutdown: st.dropped[kDropShutdown] += n; break;
+      case ExportOutcome::kDroppedShutdown: st.dropped[kDropShutdown] += n; break;  // left in the rings
       case ExportOutcome::kDroppedQueueFull: st.dropped[kDropQueueFull] += n; break;
       default: st.dropped[kDropExportFailed] += n; break;
     }
@@ -491,6 +519,14 @@ void Agent::on_export_result(const ExportResult& r) {
 
 void Agent::retire_resolved() {
   while (!pending_.empty() && pending_.front()->resolved) {
+    // Positions are cumulative: once one batch stays in the rings, so must all after it.
+    if (pending_.front()->keep_in_rings) keeping_in_rings_ = true;
+    if (keeping_in_rings_) {
+      for (const auto& [id, positions] : pending_.front()->marks)
+        if (auto it = sources_by_id_.find(id); it != sources_by_id_.end()) --it->second->pending;
+      pending_.pop_front();
+      continue;
+    }
     for (const auto& [id, positions] : pending_.front()->marks) {
       auto it = sources_by_id_.find(id);
       if (it == sources_by_id_.end()) continue;
@@ -511,14 +547,32 @@ void Agent::retire_resolved() {
       continue;
     }
     account_engine_counters(s);
-    if (options_.remove_drained_segments) shm::remove_segment(s.name);
-    SPANRING_LOG_INFO("segment %s drained%s", s.name.c_str(), options_.remove_drained_segments ? " and removed" : "");
-    // Keep the name as skipped while the file may linger (remove disabled): not re-attached.
-    if (!options_.remove_drained_segments) skipped_.emplace(s.name, "drained");
+    reconcile_dead_producer(s);
+    bool removed = false;
+    if (options_.remove_drained_segments) {
+      removed = shm::remove_segment(s.name);
+      if (!removed)
+        SPANRING_LOG_WARN("segment %s drained, but cannot remove it: %s (an agent running as another user needs "
+                          "CAP_FOWNER to unlink in the sticky /dev/shm; see systemd/spanring-agent.service)",
+                          s.name.c_str(), std::strerror(errno));
+    }
+    SPANRING_LOG_INFO("segment %s drained%s", s.name.c_str(), removed ? " and removed" : "");
+    // A drained segment that stays on disk is not attached again.
+    if (!removed) skipped_.emplace(s.name, "drained");
     if (sampler_) sampler_->release_slot(s.sampling_slot);
     sources_by_id_.erase(s.id);
     it = sources_.erase(it);
   }
+}
+
+// A producer killed between publishing a span's records and counting it (or counting and
+// publishing) leaves the engine's spans_written one off from what the rings held. Once it is
+// gone and its rings are drained, whatever it counted as written but we could not read is
+// reported as invalid, so the accounting still closes.
+void Agent::reconcile_dead_producer(Source& s) {
+  const std::uint64_t counted = s.seen_written - s.baseline_written;
+  const std::uint64_t seen = s.reader.counters().spans_read + s.reader.counters().rejected_total();
+  if (counted > seen) services_[s.service].dropped[kDropInvalid] += counted - seen;
 }
 
 const std::vector<ServiceStats>& Agent::services() noexcept {
@@ -548,7 +602,8 @@ void Agent::stop(Clock::time_point deadline, std::function<void()> done) {
   // Final drain: everything the rings hold now (bounded: rings are bounded and engines may
   // still write, so stop after a few passes).
   for (auto& [name, s] : sources_) check_liveness(*s);
-  for (int i = 0; i < 8 && drain_now() > 0; ++i) {
+  stop_requested_ = true;
+  for (int i = 0; i < 8 && !refused_while_stopping_ && drain_now() > 0; ++i) {
   }
   flush_batch();
   stopping_ = true;

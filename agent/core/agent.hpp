@@ -118,7 +118,6 @@ class Agent {
 
   const std::vector<ServiceStats>& services() noexcept;  // refreshes ring_fill and segments
   std::uint64_t batches_in_flight() const noexcept { return pending_.size(); }
-  std::size_t segment_count() const noexcept { return sources_.size(); }
   std::uint64_t queued_spans() const noexcept { return exporter_ ? exporter_->queued_spans() : 0; }
   std::uint64_t queued_bytes() const noexcept { return exporter_ ? exporter_->queued_bytes() : 0; }
   // Export latency observer (seconds), for the metrics histogram.
@@ -142,7 +141,7 @@ class Agent {
   void mark_progress();
   void on_export_result(const ExportResult& r);
   void retire_resolved();
-  void maybe_remove(Source& s);
+  void reconcile_dead_producer(Source& s);
   std::size_t service_index(const std::string& name);
 
   boost::asio::io_context& io_;
@@ -160,10 +159,14 @@ class Agent {
   std::chrono::milliseconds poll_interval_;
   double last_max_fill_ = 0;  // fullest ring seen by the last pass (unread / capacity)
   bool started_ = false, stopping_ = false;
+  bool stop_requested_ = false;          // stop() began: a refused batch stays in the rings
+  bool refused_while_stopping_ = false;  // ...and one was: stop reading more
+  bool keeping_in_rings_ = false;        // a batch was left in the rings: commit nothing more
 
   std::map<std::string, std::unique_ptr<Source>> sources_;  // by segment name
   std::unordered_map<std::uint64_t, Source*> sources_by_id_;
   std::map<std::string, std::string> skipped_;  // segment → why (logged once)
+  std::map<std::string, Clock::time_point> not_ready_since_;  // segments being born
   std::uint64_t next_source_id_ = 1;
 
   std::vector<ServiceStats> services_;

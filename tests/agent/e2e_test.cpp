@@ -544,3 +544,120 @@ TEST_F(EndToEnd, SegmentOfAnotherAbiVersionIsSkippedWithOneLogLine) {
 }
 
 }  // namespace
+
+namespace {
+
+const opentelemetry::proto::common::v1::AnyValue* attr(const google::protobuf::RepeatedPtrField<opentelemetry::proto::common::v1::KeyValue>& kvs,
+                                                      const std::string& key) {
+  const opentelemetry::proto::common::v1::AnyValue* found = nullptr;
+  for (const auto& kv : kvs)
+    if (kv.key() == key) {
+      EXPECT_EQ(found, nullptr) << "key " << key << " repeated";
+      found = &kv.value();
+    }
+  return found;
+}
+
+TEST_F(EndToEnd, EveryFieldOfASpanArrivesAsWritten) {
+  spanring::test::OtlpReceiver receiver;
+  auto agent = start_agent(write_config(receiver.endpoint()));
+  Process engine({SPANRING_FIELD_ENGINE_BIN, service("fields")}, dir_ / "engine.out", dir_ / "engine.err");
+  ASSERT_EQ(engine.wait(30s), 0) << read_file(dir_ / "engine.err");
+  std::map<std::string, std::string> wrote;
+  {
+    std::istringstream in(read_file(dir_ / "engine.out"));
+    std::string kv;
+    while (in >> kv) wrote[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+  }
+  ASSERT_TRUE(wait_for_spans(receiver, 3, 20s));
+  stop_agent(*agent);
+  const std::uint64_t t0 = std::stoull(wrote["t0"]), t1 = std::stoull(wrote["t1"]);
+  std::map<std::string, spanring::test::ReceivedSpan> by_id;
+  for (const auto& rs : receiver.spans()) by_id[hex(rs.span.span_id())] = rs;
+  ASSERT_EQ(by_id.size(), 3u);
+
+  const auto& root = by_id.at(wrote["root"]);
+  const auto& s = root.span;
+  EXPECT_EQ(s.name(), "field_root");
+  EXPECT_EQ(s.kind(), opentelemetry::proto::trace::v1::Span::SPAN_KIND_SERVER);
+  EXPECT_EQ(hex(s.trace_id()), "4bf92f3577b34da6a3ce929d0e0e4736");  // continued from the remote parent
+  EXPECT_EQ(hex(s.parent_span_id()), "00f067aa0ba902b7");
+  EXPECT_EQ(s.trace_state(), "vendor=abc,other=x");
+  EXPECT_EQ(s.flags(), 0x301u);  // sampled; parent is remote (bits 8 and 9)
+  EXPECT_GE(s.start_time_unix_nano(), t0 - 20'000) << "times are Unix ns, within 20 us of CLOCK_REALTIME";
+  EXPECT_LE(s.end_time_unix_nano(), t1 + 20'000);
+  EXPECT_LE(s.start_time_unix_nano(), s.end_time_unix_nano());
+  ASSERT_NE(attr(s.attributes(), "attr.bool"), nullptr);
+  EXPECT_TRUE(attr(s.attributes(), "attr.bool")->bool_value());
+  EXPECT_EQ(attr(s.attributes(), "attr.int")->int_value(), 43);  // last value of a repeated key
+  EXPECT_EQ(attr(s.attributes(), "attr.double")->double_value(), 2.5);
+  EXPECT_EQ(attr(s.attributes(), "attr.string")->string_value(), "hello \xc3\xa9");
+  EXPECT_EQ(attr(s.attributes(), "llm.interned_key")->int_value(), 7);
+  EXPECT_EQ(s.dropped_attributes_count(), 0u);
+  ASSERT_EQ(s.events_size(), 2);
+  EXPECT_EQ(s.events(0).name(), "token.first");
+  EXPECT_EQ(attr(s.events(0).attributes(), "token.index")->int_value(), 1);
+  EXPECT_EQ(attr(s.events(0).attributes(), "token.text")->string_value(), "Hi");
+  EXPECT_GE(s.events(0).time_unix_nano(), s.start_time_unix_nano());
+  EXPECT_LE(s.events(0).time_unix_nano(), s.end_time_unix_nano());
+  EXPECT_EQ(s.events(1).name(), "exception");
+  EXPECT_EQ(attr(s.events(1).attributes(), "exception.type")->string_value(), "OutOfMemory");
+  EXPECT_EQ(attr(s.events(1).attributes(), "exception.message")->string_value(), "kv cache exhausted");
+  ASSERT_EQ(s.links_size(), 1);
+  EXPECT_EQ(hex(s.links(0).trace_id()), "0af7651916cd43dd8448eb211c80319c");
+  EXPECT_EQ(hex(s.links(0).span_id()), "b7ad6b7169203331");
+  EXPECT_EQ(s.links(0).trace_state(), "lk=1");
+  EXPECT_EQ(s.links(0).flags(), 0x301u);
+  EXPECT_EQ(attr(s.links(0).attributes(), "link.reason")->string_value(), "batch");
+  EXPECT_EQ(s.status().code(), opentelemetry::proto::trace::v1::Status::STATUS_CODE_ERROR);
+  EXPECT_EQ(s.status().message(), "kv cache exhausted");
+  EXPECT_EQ(resource_value(root.resource, "deployment.environment"), "e2e");
+  EXPECT_EQ(resource_value(root.resource, "service.name"), service("fields"));
+
+  const auto& child = by_id.at(wrote["child"]).span;
+  EXPECT_EQ(child.name(), "field_child");
+  EXPECT_EQ(child.kind(), opentelemetry::proto::trace::v1::Span::SPAN_KIND_CLIENT);
+  EXPECT_EQ(child.trace_id(), s.trace_id());
+  EXPECT_EQ(hex(child.parent_span_id()), wrote["root"]);
+  EXPECT_EQ(child.trace_state(), "vendor=abc,other=x");  // inherited
+  EXPECT_EQ(child.flags(), 0x101u);                      // local parent
+  EXPECT_EQ(child.status().code(), opentelemetry::proto::trace::v1::Status::STATUS_CODE_OK);
+  EXPECT_TRUE(child.status().message().empty());
+
+  const auto& big = by_id.at(wrote["big"]).span;
+  EXPECT_GT(big.dropped_attributes_count(), 0u) << "what did not fit is reported, never silently lost";
+  EXPECT_EQ(std::uint32_t(big.attributes_size()) + big.dropped_attributes_count(), 10u);
+  for (const auto& kv : big.attributes()) EXPECT_EQ(kv.value().string_value(), std::string(200, 'v'));
+}
+
+TEST_F(EndToEnd, InvalidConfigAtStartExitsNonZeroNamingFileLineAndValue) {
+  const fs::path config = dir_ / "bad.yaml";
+  std::ofstream(config) << "exporter:\n  type: otlp\nsampling:\n  strategies:\n    - service: x\n      type: probabilistic\n      param: 1.5\n";
+  Process agent({SPANRING_AGENT_BIN, "--config", config.string()}, dir_ / "bad.out", dir_ / "bad.err");
+  EXPECT_EQ(agent.wait(10s), 1);
+  const std::string err = read_file(dir_ / "bad.err");
+  EXPECT_NE(err.find("bad.yaml:7:"), std::string::npos) << err;
+  EXPECT_NE(err.find("1.5"), std::string::npos) << err;
+}
+
+TEST_F(EndToEnd, ChangingTheConfigFileReloadsItWithoutASignal) {
+  spanring::test::OtlpReceiver receiver;
+  const fs::path config =
+      write_config(receiver.endpoint(), "sampling:\n  default_strategy:\n    type: probabilistic\n    param: 0.0\n");
+  auto agent = start_agent(config);
+  std::this_thread::sleep_for(1100ms);  // a later mtime than the first load
+  {
+    std::string text = read_file(config);
+    text.replace(text.find("param: 0.0"), 10, "param: 1.0");
+    std::ofstream(config) << text;
+  }
+  std::string err;
+  for (int i = 0; i < 500 && (err = read_file(dir_ / "agent.err")).find("config file changed: reloaded") == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_NE(err.find("config file changed: reloaded"), std::string::npos) << err;
+  const auto created = run_loadgen({"--service", service("after"), "--rate", "100", "--duration", "0.3", "--quiet"});
+  EXPECT_TRUE(wait_for_spans(receiver, total(created), 20s));
+  stop_agent(*agent);
+}
+
+}  // namespace
