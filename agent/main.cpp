@@ -77,7 +77,6 @@ std::chrono::milliseconds ms(D d) {
 
 sa::CoreOptions core_options(const sa::AgentConfig& c) {
   sa::CoreOptions o;
-  o.shm_dir = c.discovery.shm_dir;
   o.segment_prefix = c.discovery.segment_prefix;
   o.scan_interval = ms(c.discovery.scan_interval);
   o.min_poll_interval = ms(c.drain.min_poll_interval);
@@ -189,7 +188,7 @@ int main(int argc, char** argv) {
   }
   sa::set_log_level(config.log.level);
 
-  const int lock_fd = lock_directory(config.discovery.shm_dir, config.discovery.segment_prefix);
+  const int lock_fd = lock_directory("/dev/shm", config.discovery.segment_prefix);
   if (lock_fd < 0) return 1;
 
   boost::asio::io_context io;
@@ -317,8 +316,8 @@ int main(int argc, char** argv) {
   };
 
   agent.start();
-  SPANRING_LOG_INFO("spanring-agent started: config=%s shm_dir=%s exporter=%s metrics=%s", config.source.c_str(),
-                    config.discovery.shm_dir.c_str(), std::string(sa::to_string(config.exporter.type)).c_str(),
+  SPANRING_LOG_INFO("spanring-agent started: config=%s segments=/dev/shm/%s* exporter=%s metrics=%s", config.source.c_str(),
+                    config.discovery.segment_prefix.c_str(), std::string(sa::to_string(config.exporter.type)).c_str(),
                     config.metrics.listen.empty() ? "off" : (metrics ? metrics->address().c_str() : ""));
   sa::sd_notify("READY=1\nSTATUS=draining");
   ping();

@@ -16,11 +16,14 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
 
 #include "agent/config/config.hpp"
+#include "agent/config/quote.hpp"
+#include "agent/export/url.hpp"
 
 namespace spanring::agent {
 namespace {
@@ -39,30 +42,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-// Double-quoted, with the characters that would garble a one-line message escaped.
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
 }
 
 std::string describe(const YAML::Node& node) {
@@ -131,12 +110,15 @@ std::string enum_choices(const EnumName<E> (&names)[N]) {
 // ---- rules shared by the file, the environment and validate ------------------------------------
 
 std::optional<std::string> endpoint_problem(std::string_view url) {
-  if (is_http_url(url)) return std::nullopt;
+  const auto parsed = parse_http_url(url);
+  const auto* reason = std::get_if<std::string>(&parsed);
+  if (reason == nullptr) return std::nullopt;
   if (url.size() >= 8 && lower(url.substr(0, 8)) == "https://") {
     return "https is not supported (the agent has no TLS; send to a local collector over "
            "http://), got " + quote(url);
   }
-  return "expected an http:// URL like http://localhost:4318/v1/traces, got " + quote(url);
+  return "expected an http:// URL like http://localhost:4318/v1/traces, got " + quote(url) +
+         " (" + *reason + ")";
 }
 
 bool is_token_char(char c) {
@@ -197,8 +179,7 @@ class FileLoader {
     const Item item{root, "", root.Mark()};
     section(item, {
         {"discovery", [&](const Item& i) {
-           section(i, {{"shm_dir", string(cfg.discovery.shm_dir)},
-                       {"scan_interval", duration(cfg.discovery.scan_interval)},
+           section(i, {{"scan_interval", duration(cfg.discovery.scan_interval)},
                        {"segment_prefix", string(cfg.discovery.segment_prefix)}});
          }},
         {"drain", [&](const Item& i) {
@@ -657,10 +638,6 @@ class Validator {
 
   void run() {
     const AgentConfig& c = cfg_;
-    if (c.discovery.shm_dir.empty() || c.discovery.shm_dir.front() != '/') {
-      fail({"discovery.shm_dir"}, "must be an absolute directory path, got " +
-                                      quote(c.discovery.shm_dir));
-    }
     positive("discovery.scan_interval", c.discovery.scan_interval);
     if (c.discovery.segment_prefix.rfind("spanring.", 0) != 0 ||
         c.discovery.segment_prefix.find('/') != std::string::npos) {

@@ -28,7 +28,8 @@ namespace spanring::agent {
 using Duration = std::chrono::nanoseconds;
 
 struct DiscoveryConfig {
-  std::string shm_dir = "/dev/shm";  // absolute; segments are the spanring.* files in it
+  // Segments are always the spanring.* files in /dev/shm: engines create them with shm_open,
+  // which has no other directory, so the place is not configurable.
   Duration scan_interval = std::chrono::seconds(1);
   // Only segments whose names start with this are drained ("spanring.<service>.<pid>"), e.g.
   // "spanring.llm-" for one family of services. Must start with "spanring.".
@@ -61,7 +62,8 @@ struct RetryConfig {
 
 struct OtlpExporterConfig {
   // Full URL of the traces endpoint, http:// only (no TLS in the agent; put a local collector
-  // in front for TLS). Always is_http_url() after a successful load.
+  // in front for TLS). Always accepted by parse_http_url() (agent/export/url.hpp) after a
+  // successful load.
   std::string endpoint = "http://localhost:4318/v1/traces";
   std::map<std::string, std::string> headers;  // names are HTTP tokens, values have no CR/LF
   // Per export attempt (not for all retries together). Zero means no limit, as for
@@ -193,10 +195,6 @@ std::optional<Duration> parse_duration(std::string_view text);
 // Integer bytes or with a unit: KiB/MiB/GiB (powers of 1024) or KB/MB/GB (powers of 1000);
 // "B" is accepted too. Overflow is rejected.
 std::optional<std::uint64_t> parse_size(std::string_view text);
-
-// True for http://host[:port][/path[?query]] (no userinfo, no fragment, port 1-65535): the
-// endpoints the exporter can reach. The exporter parses the URL itself (export/url.hpp).
-bool is_http_url(std::string_view url);
 
 struct HostPort {
   std::string host;  // without brackets for IPv6 literals

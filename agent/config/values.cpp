@@ -1,5 +1,6 @@
-// Parsers for the value syntaxes the config accepts (durations, sizes, URLs, host:port). They
-// are strict: anything not clearly meant is rejected, so a typo is an error, not a surprise.
+// Parsers for the value syntaxes the config accepts (durations, sizes, host:port; URLs go through
+// the exporter's parse_http_url). They are strict: anything not clearly meant is rejected, so a
+// typo is an error, not a surprise.
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -56,43 +57,30 @@ bool valid_host(std::string_view host, bool bracketed) {
   return !bracketed || host.find(':') != std::string_view::npos;
 }
 
-// "host:port" / "[v6]:port". `port_required`: a URL may omit the port, a listen address may not.
-bool split_authority(std::string_view authority, bool port_required, bool allow_port_zero,
-                     std::string& host, std::optional<std::uint16_t>& port) {
+// "host:port" / "[v6]:port"; the port is required and may be 0 (any free port).
+bool split_host_port(std::string_view text, std::string& host, std::uint16_t& port) {
   std::string_view port_text;
-  bool has_port = false;
-  if (!authority.empty() && authority.front() == '[') {
-    const auto close = authority.find(']');
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
     if (close == std::string_view::npos) return false;
-    const std::string_view inside = authority.substr(1, close - 1);
+    const std::string_view inside = text.substr(1, close - 1);
     if (!valid_host(inside, true)) return false;
     host.assign(inside);
-    std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return false;
-      port_text = rest.substr(1);
-      has_port = true;
-    }
+    const std::string_view rest = text.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') return false;
+    port_text = rest.substr(1);
   } else {
-    const auto colon = authority.find(':');
-    const std::string_view host_text = authority.substr(0, colon);
+    const auto colon = text.find(':');
+    if (colon == std::string_view::npos) return false;
+    const std::string_view host_text = text.substr(0, colon);
     if (!valid_host(host_text, false)) return false;
     host.assign(host_text);
-    if (colon != std::string_view::npos) {
-      port_text = authority.substr(colon + 1);
-      has_port = true;
-    }
-  }
-  if (!has_port) {
-    if (port_required) return false;
-    port.reset();
-    return true;
+    port_text = text.substr(colon + 1);
   }
   if (port_text.empty() || port_text.size() > 5) return false;
   std::size_t digits = 0;
   const auto value = leading_uint(port_text, digits);
   if (!value || digits != port_text.size() || *value > 65535) return false;
-  if (*value == 0 && !allow_port_zero) return false;
   port = static_cast<std::uint16_t>(*value);
   return true;
 }
@@ -200,30 +188,9 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   return std::nullopt;
 }
 
-bool is_http_url(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.size() < kScheme.size() || !iequals(url.substr(0, kScheme.size()), kScheme)) {
-    return false;
-  }
-  for (char c : url) {
-    // Spaces and control characters would end up in the request line or Host header.
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '#') return false;
-  }
-  const std::string_view rest = url.substr(kScheme.size());
-  const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
-  if (authority.find('@') != std::string_view::npos) return false;
-  std::string host;
-  std::optional<std::uint16_t> port;
-  return split_authority(authority, /*port_required=*/false, /*allow_port_zero=*/false, host, port);
-}
-
 std::optional<HostPort> parse_host_port(std::string_view text) {
   HostPort out;
-  std::optional<std::uint16_t> port;
-  if (!split_authority(text, /*port_required=*/true, /*allow_port_zero=*/true, out.host, port)) {
-    return std::nullopt;
-  }
-  out.port = *port;
+  if (!split_host_port(text, out.host, out.port)) return std::nullopt;
   return out;
 }
 

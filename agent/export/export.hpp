@@ -31,8 +31,8 @@ namespace spanring::agent {
 // Settings of the OTLP/HTTP exporter, with their defaults. Failure behaviour of each stage is
 // described on HttpExporter and ExportOutcome.
 struct HttpExportConfig {
-  // Full URL, used as-is (the "v1/traces" suffix rule belongs to the environment variable only).
-  // Only http:// for now; https:// is reported by validate() as not supported yet.
+  // Full URL, used as-is; parse_http_url() (url.hpp) decides what is accepted. https:// is
+  // reported by validate() as not supported yet.
   std::string endpoint = "http://localhost:4318/v1/traces";
   // Extra request headers (e.g. authentication). Names that the exporter owns (Content-Type,
   // Content-Encoding, Content-Length, Host, Transfer-Encoding, Connection) are rejected by
@@ -62,16 +62,6 @@ struct HttpExportConfig {
   // One message per problem, each starting with the key ("timeout: must be >= 0"); empty = valid.
   std::vector<std::string> validate() const;
 };
-
-// Applies OTEL_EXPORTER_OTLP_[TRACES_]{ENDPOINT,HEADERS,TIMEOUT,COMPRESSION} (SPEC §4) read through
-// `getenv_fn` to `config`. The TRACES_ variant wins over the generic one; an empty value counts as
-// unset. ENDPOINT is a base URL that gets "v1/traces" appended (after ensuring a trailing '/');
-// TRACES_ENDPOINT is used as-is ('/' when it has no path). HEADERS entries replace same-named
-// headers already in `config`. Invalid values are ignored and reported as warning strings naming
-// the variable; OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL other than http/protobuf is warned about too.
-// The config file wins over the environment, so callers apply this first, then the file.
-std::vector<std::string> apply_otlp_env(HttpExportConfig& config,
-                                        const std::function<const char*(const char*)>& getenv_fn);
 
 // One OTLP request.
 struct ExportBatch {

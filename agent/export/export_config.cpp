@@ -1,5 +1,4 @@
 #include "agent/export/export.hpp"
-#include "agent/export/header_rules.hpp"
 #include "agent/export/url.hpp"
 
 #include <algorithm>
@@ -8,7 +7,9 @@
 #include <string>
 
 namespace spanring::agent {
+namespace {
 
+// RFC 9110 token: the only characters allowed in a header name.
 bool is_header_name(std::string_view name) {
   constexpr std::string_view kTokenSymbols = "!#$%&'*+-.^_`|~";
   return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
@@ -16,10 +17,12 @@ bool is_header_name(std::string_view name) {
   });
 }
 
+// No CR, LF or NUL: a value must not be able to start a new header line.
 bool is_header_value(std::string_view value) {
   return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
+// Headers the exporter sets itself from the request; a custom value would corrupt the request.
 bool is_reserved_header(std::string_view name) {
   static constexpr std::array<std::string_view, 6> kReserved = {
       "content-type", "content-encoding", "content-length", "host", "transfer-encoding", "connection"};
@@ -31,10 +34,14 @@ bool is_reserved_header(std::string_view name) {
   });
 }
 
+}  // namespace
+
 std::vector<std::string> HttpExportConfig::validate() const {
   std::vector<std::string> errors;
   const auto url = parse_http_url(endpoint);
-  if (const auto* error = std::get_if<std::string>(&url)) errors.push_back("endpoint: " + *error);
+  if (const auto* error = std::get_if<std::string>(&url)) {
+    errors.push_back("endpoint: " + *error + ", got \"" + endpoint + "\"");
+  }
   for (const auto& [name, value] : headers) {
     if (!is_header_name(name)) {
       errors.push_back("headers: invalid header name \"" + name + "\"");

@@ -1,4 +1,5 @@
-// Parsing of the exporter's endpoint URL.
+// Parsing of http:// endpoint URLs: the one parser for every URL the agent sends to (the OTLP
+// exporter, the config's endpoint rules and the remote sampling poller).
 #pragma once
 
 #include <cstdint>
@@ -11,13 +12,16 @@ namespace spanring::agent {
 struct HttpUrl {
   std::string host;    // name or IP literal, without the brackets of an IPv6 literal
   std::uint16_t port = 80;
-  std::string target;  // path plus query, "/" when the URL has none; the fragment is dropped
+  std::string target;  // path plus query, "/" when the URL has none
   // Value of the Host header: host, plus ":port" unless it is the default 80.
   std::string host_header() const;
 };
 
-// "http://host[:port][/path][?query][#fragment]", scheme case-insensitive. Anything else yields an
-// error message: https:// (not supported yet), other schemes, userinfo, empty host, bad port.
+// "http://host[:port][/path][?query]", scheme case-insensitive; the host is a name (letters,
+// digits, '-', '.', '_'), an IPv4 address or a bracketed IPv6 literal. Strict, so that a typo is
+// an error rather than a request to somewhere else. Anything else yields the reason, without the
+// URL itself (callers add it): https:// (not supported yet), other schemes, userinfo, a fragment,
+// a bad host or port, spaces or control characters.
 std::variant<HttpUrl, std::string> parse_http_url(std::string_view url);
 
 }  // namespace spanring::agent

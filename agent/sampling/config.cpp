@@ -4,7 +4,6 @@
 // yaml-cpp's as<T>(): as<T>() accepts "yes" for a bool and throws without a key path.
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -14,11 +13,13 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "agent/config/quote.hpp"
+#include "agent/export/url.hpp"
 #include "sampling/config.hpp"
 #include "sampling/config_internal.hpp"
-#include "sampling/remote.hpp"
 
 namespace spanring::agent {
 
@@ -34,29 +35,6 @@ const ServiceStrategy& SamplingConfig::strategy_for(std::string_view service) co
 }
 
 namespace sampling_detail {
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
 
 std::string position(const std::string& source, int line, int column) {
   if (line <= 0) return source;
@@ -106,7 +84,6 @@ void resolve_strategies(const RawStrategies& raw, const ServiceStrategy& default
 
 namespace {
 
-using sampling_detail::quote;
 using sampling_detail::RawStrategies;
 
 std::string lower(std::string_view s) {
@@ -508,11 +485,13 @@ bool parse_sampling_config(const YAML::Node& sampling, const std::string& file_n
         if (r.key == "endpoint") {
           has_endpoint = true;
           if (auto s = p.string(r)) {
-            if (parse_http_endpoint(*s)) {
-              out.remote.endpoint = *s;
-            } else {
+            const auto url = parse_http_url(*s);
+            if (const auto* reason = std::get_if<std::string>(&url)) {
               p.error(r.mark, r.path,
-                      "expected an http:// URL like http://127.0.0.1:5778/sampling, got " + quote(*s));
+                      "expected an http:// URL like http://127.0.0.1:5778/sampling, got " + quote(*s) + " (" +
+                          *reason + ")");
+            } else {
+              out.remote.endpoint = *s;
             }
           }
         } else if (r.key == "poll_interval") {

@@ -33,9 +33,6 @@ enum class JsonForm { kStrategiesFile, kRemoteResponse };
 bool parse_json(std::string_view json, const std::string& source, RawStrategies& file,
                 ServiceStrategy& response, JsonForm& form, std::vector<std::string>& errors);
 
-// Double-quoted, control characters escaped, so a value cannot garble a one-line message.
-std::string quote(std::string_view s);
-
 // "SOURCE:LINE:COL" (1-based), or "SOURCE" when line is 0 (unknown).
 std::string position(const std::string& source, int line, int column);
 

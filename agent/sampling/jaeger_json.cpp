@@ -10,6 +10,7 @@
 
 #include <simdjson.h>
 
+#include "agent/config/quote.hpp"
 #include "sampling/config.hpp"
 #include "sampling/config_internal.hpp"
 
@@ -18,7 +19,6 @@ namespace {
 
 namespace od = simdjson::ondemand;
 using sampling_detail::JsonForm;
-using sampling_detail::quote;
 using sampling_detail::RawStrategies;
 
 class JsonParser {

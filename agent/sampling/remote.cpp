@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <optional>
 #include <set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -17,68 +19,6 @@ namespace spanring::agent {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
-
-std::optional<HttpEndpoint> parse_http_endpoint(std::string_view url) {
-  static constexpr std::string_view kScheme = "http://";
-  if (url.size() < kScheme.size()) return std::nullopt;
-  for (std::size_t i = 0; i < kScheme.size(); ++i) {
-    const char c = url[i];
-    if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c) != kScheme[i]) return std::nullopt;
-  }
-  std::string_view rest = url.substr(kScheme.size());
-  if (rest.find('#') != std::string_view::npos) return std::nullopt;
-  const std::size_t end = rest.find_first_of("/?");
-  const std::string_view authority = rest.substr(0, end);
-  std::string_view target = end == std::string_view::npos ? std::string_view() : rest.substr(end);
-  if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
-  for (char c : target) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return std::nullopt;
-  }
-  HttpEndpoint out;
-  std::string_view port;
-  if (authority.front() == '[') {
-    const std::size_t close = authority.find(']');
-    if (close == std::string_view::npos || close == 1) return std::nullopt;
-    out.host = std::string(authority.substr(1, close - 1));
-    const std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return std::nullopt;
-      port = after.substr(1);
-      if (port.empty()) return std::nullopt;
-    }
-  } else {
-    const std::size_t colon = authority.find(':');
-    out.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) {
-      port = authority.substr(colon + 1);
-      if (port.empty()) return std::nullopt;
-    }
-    if (out.host.empty()) return std::nullopt;
-    for (char c : out.host) {
-      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
-      if (!ok) return std::nullopt;
-    }
-  }
-  if (!port.empty()) {
-    if (port.size() > 5) return std::nullopt;
-    unsigned value = 0;
-    for (char c : port) {
-      if (c < '0' || c > '9') return std::nullopt;
-      value = value * 10 + static_cast<unsigned>(c - '0');
-    }
-    if (value == 0 || value > 65535) return std::nullopt;
-    out.port = std::to_string(value);
-  } else {
-    out.port = "80";
-  }
-  if (target.empty()) target = "/";
-  if (target.front() == '?') {
-    out.target = "/" + std::string(target);
-  } else {
-    out.target = std::string(target);
-  }
-  return out;
-}
 
 std::string percent_encode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -99,7 +39,7 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
-std::string strategy_target(const HttpEndpoint& endpoint, std::string_view service) {
+std::string strategy_target(const HttpUrl& endpoint, std::string_view service) {
   std::string t = endpoint.target;
   if (t.find('?') == std::string::npos) {
     t += '?';
@@ -115,7 +55,7 @@ struct RemoteSamplingPoller::Impl : std::enable_shared_from_this<RemoteSamplingP
   Impl(asio::io_context& io_context, RemoteSamplingConfig cfg, UpdateFn update, ErrorFn err)
       : io(io_context),
         config(std::move(cfg)),
-        endpoint(parse_http_endpoint(config.endpoint)),
+        endpoint(parse_http_url(config.endpoint)),
         on_update(std::move(update)),
         on_error(std::move(err)),
         timer(io_context),
@@ -125,7 +65,7 @@ struct RemoteSamplingPoller::Impl : std::enable_shared_from_this<RemoteSamplingP
 
   asio::io_context& io;
   RemoteSamplingConfig config;
-  std::optional<HttpEndpoint> endpoint;
+  std::variant<HttpUrl, std::string> endpoint;  // the parsed URL, or why it is not one
   UpdateFn on_update;
   ErrorFn on_error;
   asio::steady_timer timer;     // the poll interval
@@ -193,8 +133,8 @@ struct RemoteSamplingPoller::Impl : std::enable_shared_from_this<RemoteSamplingP
     current = std::move(queue.front());
     queue.pop_front();
     queued.erase(current);
-    if (!endpoint) {
-      fail("invalid endpoint " + config.endpoint + " (expected http://host[:port]/path)", false);
+    if (const auto* error = std::get_if<std::string>(&endpoint)) {
+      fail("invalid endpoint " + config.endpoint + " (" + *error + ")", false);
       return kick();
     }
     busy = true;
@@ -209,7 +149,8 @@ struct RemoteSamplingPoller::Impl : std::enable_shared_from_this<RemoteSamplingP
       beast::error_code ignored;
       self->stream.socket().close(ignored);
     });
-    resolver.async_resolve(endpoint->host, endpoint->port,
+    const HttpUrl& url = std::get<HttpUrl>(endpoint);
+    resolver.async_resolve(url.host, std::to_string(url.port),
                            [self = shared_from_this()](beast::error_code ec, asio::ip::tcp::resolver::results_type results) {
                              if (ec) return self->finish_error("resolve", ec);
                              self->stream.async_connect(results, [self](beast::error_code ec2, const auto&) {
@@ -222,10 +163,10 @@ struct RemoteSamplingPoller::Impl : std::enable_shared_from_this<RemoteSamplingP
   void send() {
     request = {};
     request.method(http::verb::get);
-    request.target(strategy_target(*endpoint, current));
+    const HttpUrl& url = std::get<HttpUrl>(endpoint);
+    request.target(strategy_target(url, current));
     request.version(11);
-    const bool v6 = endpoint->host.find(':') != std::string::npos;
-    request.set(http::field::host, (v6 ? "[" + endpoint->host + "]" : endpoint->host) + ":" + endpoint->port);
+    request.set(http::field::host, url.host_header());
     request.set(http::field::user_agent, "spanring-agent");
     request.set(http::field::accept, "application/json");
     request.keep_alive(false);
@@ -250,9 +191,9 @@ struct RemoteSamplingPoller::Impl : std::enable_shared_from_this<RemoteSamplingP
     });
   }
 
-  std::string url() const {
-    return endpoint ? "http://" + endpoint->host + ":" + endpoint->port + strategy_target(*endpoint, current)
-                    : config.endpoint;
+  std::string request_url() const {
+    const auto* url = std::get_if<HttpUrl>(&endpoint);
+    return url != nullptr ? "http://" + url->host_header() + strategy_target(*url, current) : config.endpoint;
   }
 
   void received() {
@@ -307,7 +248,7 @@ struct RemoteSamplingPoller::Impl : std::enable_shared_from_this<RemoteSamplingP
   void fail(const std::string& message, bool with_url) {
     ++counters.polls_failed;
     if (!stopped && on_error) {
-      on_error("remote sampling: " + (with_url ? "GET " + url() + ": " : current + ": ") + message);
+      on_error("remote sampling: " + (with_url ? "GET " + request_url() + ": " : current + ": ") + message);
     }
   }
 };

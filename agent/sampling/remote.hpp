@@ -15,28 +15,20 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 
 #include <boost/asio/io_context.hpp>
 
+#include "agent/export/url.hpp"
 #include "sampling/config.hpp"
 
 namespace spanring::agent {
 
-struct HttpEndpoint {
-  std::string host;    // without brackets for an IPv6 literal
-  std::string port;    // "80" when the URL has none
-  std::string target;  // path and query, "/" when the URL has no path
-};
-
-// http://host[:port][/path][?query]; no userinfo, no fragment, no https.
-std::optional<HttpEndpoint> parse_http_endpoint(std::string_view url);
 // RFC 3986: everything but ALPHA / DIGIT / "-" / "." / "_" / "~" as %XX.
 std::string percent_encode(std::string_view text);
 // The request target for `service` on `endpoint`.
-std::string strategy_target(const HttpEndpoint& endpoint, std::string_view service);
+std::string strategy_target(const HttpUrl& endpoint, std::string_view service);
 
 struct RemotePollerCounters {
   std::uint64_t polls_ok = 0;
@@ -48,8 +40,8 @@ class RemoteSamplingPoller {
   using UpdateFn = std::function<void(std::string service, ServiceStrategy strategy)>;
   using ErrorFn = std::function<void(std::string message)>;
 
-  // `config.endpoint` must satisfy parse_http_endpoint (parse_sampling_config checks it); if it
-  // does not, every poll fails with a message.
+  // `config.endpoint` must satisfy parse_http_url (parse_sampling_config checks it); if it does
+  // not, every poll fails with a message.
   RemoteSamplingPoller(boost::asio::io_context& io, RemoteSamplingConfig config, UpdateFn on_update,
                        ErrorFn on_error);
   ~RemoteSamplingPoller();

@@ -267,7 +267,10 @@ SamplingDecision Sampler::decide(Slot* slot, Service& s, const shm::SpanView& sp
   return d;
 }
 
-SamplingDecision Sampler::rate_limited(Service& s, const shm::SpanView& span) {
+// A limiter's answer is taken once per trace and reused for the trace's later spans, so that a
+// limiter running out of credit mid-trace does not cut the trace in half.
+template <class Decide>
+SamplingDecision Sampler::once_per_trace(const shm::SpanView& span, Decide&& decide) {
   const TraceKey key = TraceKey::from(span.trace_id);
   const double now = clock_();
   if (const SamplingDecision* known = cache_.find(key, now)) {
@@ -275,13 +278,20 @@ SamplingDecision Sampler::rate_limited(Service& s, const shm::SpanView& span) {
     return *known;
   }
   ++counters_.decision_cache_misses;
-  SamplingDecision d;
-  d.keep = s.limiter.check_credit(1.0, now);
-  d.reason = SampleReason::kRateLimiting;
-  d.sampler_type = "ratelimiting";
-  d.sampler_param = s.param;
+  const SamplingDecision d = decide(now);
   cache_.insert(key, d, now);
   return d;
+}
+
+SamplingDecision Sampler::rate_limited(Service& s, const shm::SpanView& span) {
+  return once_per_trace(span, [&](double now) {
+    SamplingDecision d;
+    d.keep = s.limiter.check_credit(1.0, now);
+    d.reason = SampleReason::kRateLimiting;
+    d.sampler_type = "ratelimiting";
+    d.sampler_param = s.param;
+    return d;
+  });
 }
 
 std::int32_t Sampler::operation_by_name(Service& s, std::string_view name) {
@@ -324,27 +334,21 @@ SamplingDecision Sampler::per_operation(Slot* slot, Service& s, const shm::SpanV
   }
   Operation& op = s.operations[static_cast<std::size_t>(index)];
   if (s.lower_bound <= 0) return decide_probabilistic(op.threshold, op.probability, span);
-  const TraceKey key = TraceKey::from(span.trace_id);
-  const double now = clock_();
-  if (const SamplingDecision* known = cache_.find(key, now)) {
-    ++counters_.decision_cache_hits;
-    return *known;
-  }
-  ++counters_.decision_cache_misses;
-  SamplingDecision d = decide_probabilistic(op.threshold, op.probability, span);
-  if (d.keep) {
-    // Jaeger: traces the probability keeps also use up lower-bound credit, so the bound is a
-    // floor on the operation's total, not extra traffic on top of it.
-    op.lower_bound.check_credit(1.0, now);
-  } else if (op.lower_bound.check_credit(1.0, now)) {
-    d.keep = true;
-    d.reason = SampleReason::kLowerBound;
-    d.has_threshold = false;
-    d.sampler_type = "lowerbound";
-    d.sampler_param = op.probability;
-  }
-  cache_.insert(key, d, now);
-  return d;
+  return once_per_trace(span, [&](double now) {
+    SamplingDecision d = decide_probabilistic(op.threshold, op.probability, span);
+    if (d.keep) {
+      // Jaeger: traces the probability keeps also use up lower-bound credit, so the bound is a
+      // floor on the operation's total, not extra traffic on top of it.
+      op.lower_bound.check_credit(1.0, now);
+    } else if (op.lower_bound.check_credit(1.0, now)) {
+      d.keep = true;
+      d.reason = SampleReason::kLowerBound;
+      d.has_threshold = false;
+      d.sampler_type = "lowerbound";
+      d.sampler_param = op.probability;
+    }
+    return d;
+  });
 }
 
 SamplingAnnotation annotate(const SamplingDecision& decision, bool local_root, std::string_view trace_state_in,

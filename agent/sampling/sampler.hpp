@@ -116,6 +116,9 @@ class Sampler {
   Service& service(std::string_view name);
   void apply(Service& s, const ServiceStrategy& strategy, bool fresh);
   SamplingDecision decide(Slot* slot, Service& s, const shm::SpanView& span);
+  // The trace's remembered decision, or `decide(now)`'s, remembered for the trace's later spans.
+  template <class Decide>
+  SamplingDecision once_per_trace(const shm::SpanView& span, Decide&& decide);
   SamplingDecision rate_limited(Service& s, const shm::SpanView& span);
   SamplingDecision per_operation(Slot* slot, Service& s, const shm::SpanView& span);
   std::int32_t operation_index(Slot* slot, Service& s, const shm::SpanView& span);

@@ -32,9 +32,8 @@ int spanring_init(const spanring_options* options, char* error, size_t error_siz
       if (options->service_name) o.service_name = options->service_name;
       o.shm_size = options->shm_size;
       o.rings = options->rings;
-      o.access = options->access == SPANRING_ACCESS_GROUP_READ    ? spanring::Access::kGroupRead
-                 : options->access == SPANRING_ACCESS_GROUP_WRITE ? spanring::Access::kGroupWrite
-                                                                  : spanring::Access::kOwner;
+      // Any other value gets the most restrictive mode.
+      o.access = options->access == SPANRING_ACCESS_GROUP_WRITE ? spanring::Access::kGroupWrite : spanring::Access::kOwner;
     }
     const spanring::InitStatus st = spanring::init(o);
     if (error && error_size > 0) {

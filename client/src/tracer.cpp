@@ -42,7 +42,10 @@ struct Global {
   // every string registered so far, so a Key made before init (or before a fork) stays valid.
   std::deque<std::string> texts;  // deque: references stay valid as it grows
   std::unordered_map<std::string_view, std::uint16_t> ids;
-  std::uint32_t table_bytes = 0;
+  // Bytes the registry's entries take in a string table (2 + length each), kept within
+  // kStringTableBytes whether or not a segment exists, so every id fits any new segment.
+  std::uint32_t registry_bytes = 0;
+  std::uint32_t table_bytes = 0;  // bytes used in the current segment's table
   bool atfork_registered = false;
 };
 
@@ -69,14 +72,10 @@ bool thread_alive(std::uint32_t pid, std::uint32_t tid) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// String table: copy one registry entry into the segment (mu held).
-bool publish_string(Global& g, std::uint32_t id) {
-  if (!g.table) return false;
+// String table: copy one registry entry into the segment (mu held). The registry's byte
+// budget guarantees it fits, so ids stay dense and every registered ref resolves.
+void publish_string(Global& g, std::uint32_t id) {
   const std::string& s = g.texts[id];
-  if (g.table_bytes + 2 + s.size() > shm::kStringTableBytes) {
-    g.header->strings_interned_failed.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
   const std::uint16_t n = static_cast<std::uint16_t>(s.size());
   std::memcpy(g.table->bytes + g.table_bytes, &n, 2);
   std::memcpy(g.table->bytes + g.table_bytes + 2, s.data(), n);
@@ -84,21 +83,22 @@ bool publish_string(Global& g, std::uint32_t id) {
   g.table_bytes += 2 + n;
   // release: the entry's bytes and offset are visible before the count that admits them.
   g.table->count.store(id + 1, std::memory_order_release);
-  return true;
 }
 
 std::uint16_t intern_locked(Global& g, std::string_view text) {
   if (text.empty() || text.size() > shm::kMaxStringLength) return 0;
   if (auto it = g.ids.find(text); it != g.ids.end()) return it->second;
-  if (g.texts.size() >= shm::kStringTableEntries) return 0;
-  const auto id = static_cast<std::uint32_t>(g.texts.size());
-  g.texts.emplace_back(text);
-  // A segment that cannot take the string (its bytes are full) keeps ids dense by refusing
-  // every later id too; the Key then sends its text inline.
-  if (g.table && g.table->count.load(std::memory_order_relaxed) == id && !publish_string(g, id)) {
-    g.texts.pop_back();
+  const std::size_t cost = 2 + text.size();
+  if (g.texts.size() >= shm::kStringTableEntries || g.registry_bytes + cost > shm::kStringTableBytes) {
+    // Table full: the Key sends its text inline. Enforced before init too: an id handed out
+    // then must fit the segment init makes, or spans using it would carry an unknown id.
+    if (g.header) g.header->strings_interned_failed.fetch_add(1, std::memory_order_relaxed);
     return 0;
   }
+  const auto id = static_cast<std::uint32_t>(g.texts.size());
+  g.texts.emplace_back(text);
+  g.registry_bytes += static_cast<std::uint32_t>(cost);
+  if (g.table) publish_string(g, id);
   const std::uint16_t ref = static_cast<std::uint16_t>(shm::kStrInterned | id);
   g.ids.emplace(g.texts.back(), ref);
   return ref;
@@ -363,6 +363,7 @@ void resolve_thread_ring(ThreadRing& t) noexcept {
   }
   t.epoch = epoch;
   t.active = g.enabled;
+  t.header = g.enabled ? g.header : nullptr;
   t.drops_since_claim = 0;
   if (!g.enabled) return;
   t_releaser.armed = true;
@@ -376,18 +377,25 @@ void count_ring_full(ThreadRing& t) noexcept {
 }
 
 void count_no_ring(ThreadRing& t) noexcept {
-  Global& g = global();
-  std::lock_guard lock(g.mu);
-  if (!g.enabled || t.epoch != g_epoch.load(std::memory_order_acquire)) return;  // raced a shutdown
-  g.header->spans_dropped_no_ring.fetch_add(1, std::memory_order_relaxed);
+  // No lock: the thread must never block here. t.header belongs to the segment of t.epoch;
+  // counting only while that epoch is current keeps a span ended after shutdown() or a
+  // re-init out of the wrong segment (its mapping is leaked, never unmapped, so a shutdown
+  // racing past this check costs at most one count in the closed segment). acquire pairs with
+  // the release bump of g_epoch.
+  if (t.header == nullptr || t.epoch != g_epoch.load(std::memory_order_acquire)) return;
+  t.header->spans_dropped_no_ring.fetch_add(1, std::memory_order_relaxed);
   // Retry the claim when some thread released a ring, and every 256 drops in case an owner
-  // died without releasing (that check costs a syscall per ring).
-  const std::uint64_t gen = g.header->ring_release_generation.load(std::memory_order_acquire);
-  if (gen != t.release_generation || ++t.drops_since_claim >= 256) {
-    t.drops_since_claim = 0;
-    t.release_generation = gen;
-    claim_ring(g, t);
-  }
+  // died without releasing (that check costs a syscall per ring). The claim needs mu; when
+  // another thread holds it, skip this retry rather than wait: the next drop tries again.
+  const std::uint64_t gen = t.header->ring_release_generation.load(std::memory_order_acquire);
+  if (gen == t.release_generation && ++t.drops_since_claim < 256) return;
+  Global& g = global();
+  std::unique_lock lock(g.mu, std::try_to_lock);
+  if (!lock.owns_lock()) return;
+  if (!g.enabled || t.epoch != g_epoch.load(std::memory_order_acquire)) return;  // raced a shutdown
+  t.drops_since_claim = 0;
+  t.release_generation = gen;
+  claim_ring(g, t);
 }
 
 std::uint64_t monotonic_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
@@ -461,12 +469,15 @@ InitStatus init(const Options& options) {
                                                 (rings ? std::to_string(rings) : std::string("one")) +
                                                 " ring(s) of at least " + std::to_string(shm::kMinRingCapacity) + " records");
 
-  std::uint32_t mode = options.access == Access::kOwner ? 0600 : options.access == Access::kGroupRead ? 0640 : 0660;
+  std::uint32_t mode = options.access == Access::kGroupWrite ? 0660 : 0600;
   if (const std::string m = env("SPANRING_SHM_MODE"); !m.empty()) {
     if (m == "0600" || m == "600") mode = 0600;
-    else if (m == "0640" || m == "640") mode = 0640;
     else if (m == "0660" || m == "660") mode = 0660;
-    else return fail(InitCode::kInvalidArgument, "SPANRING_SHM_MODE='" + m + "' must be 0600, 0640 or 0660");
+    else if (m == "0640" || m == "640")
+      return fail(InitCode::kInvalidArgument, "SPANRING_SHM_MODE='" + m +
+                                                  "' is not allowed: the agent must write the ring tails, so use 0600 "
+                                                  "(agent as the same user) or 0660 (agent in the engine's group)");
+    else return fail(InitCode::kInvalidArgument, "SPANRING_SHM_MODE='" + m + "' must be 0600 or 0660");
   }
   bool use_tsc = options.prefer_tsc;
   if (const std::string c = env("SPANRING_CLOCK"); c == "monotonic") use_tsc = false;
@@ -521,8 +532,7 @@ InitStatus init(const Options& options) {
   g.ring_count = layout.ring_count;
   g.capacity = layout.ring_capacity;
   g.table_bytes = 0;
-  for (std::uint32_t id = 0; id < g.texts.size(); ++id)
-    if (!publish_string(g, id)) break;
+  for (std::uint32_t id = 0; id < g.texts.size(); ++id) publish_string(g, id);
   // release: every field above is visible to a reader that sees ready == 1.
   g.header->ready.store(1, std::memory_order_release);
 
@@ -663,25 +673,30 @@ bool Span::put_attributes(std::initializer_list<Attribute> attributes, std::uint
   return written != 0 || attributes.size() == 0;
 }
 
+bool Span::put_counted_attributes(std::initializer_list<Attribute> attributes) noexcept {
+  // [u8 count][u8 dropped] then the attributes; the counts are known only after writing them.
+  if (used_ + 2u > shm::kMaxSpanBytes) return false;
+  const std::uint16_t counts_at = used_;
+  used_ = static_cast<std::uint16_t>(used_ + 2);
+  std::uint8_t dropped = 0;
+  put_attributes(attributes, dropped);
+  buf_[counts_at] = static_cast<std::uint8_t>(attributes.size() - dropped);
+  buf_[counts_at + 1] = dropped;
+  return true;
+}
+
 void Span::add_event(const Key& name, std::initializer_list<Attribute> attributes) noexcept {
   if (!recording_) return;
   const std::uint16_t mark = used_;
   const std::uint64_t t = detail::now();
-  // [tag][u64 time][str name][u8 count][u8 dropped] then attributes; count is patched after.
+  // [tag][u64 time][str name] then the counted attributes.
   if (used_ + 9u <= shm::kMaxSpanBytes) {
     buf_[used_++] = shm::kItemEvent;
     std::memcpy(buf_ + used_, &t, 8);
     used_ = static_cast<std::uint16_t>(used_ + 8);
     if (put_str(name.ref(), name.text().empty() ? std::string_view("event") : name.text()) &&
-        used_ + 2u <= shm::kMaxSpanBytes) {
-      const std::uint16_t counts_at = used_;
-      used_ = static_cast<std::uint16_t>(used_ + 2);
-      std::uint8_t dropped = 0;
-      put_attributes(attributes, dropped);
-      buf_[counts_at] = static_cast<std::uint8_t>(attributes.size() - dropped);
-      buf_[counts_at + 1] = dropped;
+        put_counted_attributes(attributes))
       return;
-    }
   }
   used_ = mark;
   ++fixed().dropped_events;
@@ -701,15 +716,7 @@ void Span::add_link(const SpanContext& linked, std::initializer_list<Attribute> 
     buf_[used_ + 24] = linked.trace_flags & (kTraceFlagSampled | kTraceFlagRandom);
     buf_[used_ + 25] = static_cast<std::uint8_t>(shm::kSpanFlagHasRemote | (linked.is_remote ? shm::kSpanFlagParentRemote : 0));
     used_ = static_cast<std::uint16_t>(used_ + 26);
-    if (put_str(0, linked.trace_state_view()) && used_ + 2u <= shm::kMaxSpanBytes) {
-      const std::uint16_t counts_at = used_;
-      used_ = static_cast<std::uint16_t>(used_ + 2);
-      std::uint8_t dropped = 0;
-      put_attributes(attributes, dropped);
-      buf_[counts_at] = static_cast<std::uint8_t>(attributes.size() - dropped);
-      buf_[counts_at + 1] = dropped;
-      return;
-    }
+    if (put_str(0, linked.trace_state_view()) && put_counted_attributes(attributes)) return;
   }
   used_ = mark;
   ++fixed().dropped_links;

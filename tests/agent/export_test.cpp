@@ -16,7 +16,6 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -589,7 +588,8 @@ TEST(HttpExportConfig, HttpsEndpointIsRejectedAsNotSupportedYet) {
   config.endpoint = "https://collector:4318/v1/traces";
   const auto errors = config.validate();
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0].find("endpoint: https:// is not supported yet"), std::string::npos) << errors[0];
+  EXPECT_EQ(errors[0], "endpoint: https:// is not supported yet (TLS); use http://, got "
+                       "\"https://collector:4318/v1/traces\"");
   boost::asio::io_context io;
   EXPECT_THROW(HttpExporter(io, config, [](const ExportResult&) {}), std::invalid_argument);
 }
@@ -615,145 +615,41 @@ TEST(HttpUrl, DefaultsPortTo80AndPathToSlash) {
 }
 
 TEST(HttpUrl, ParsesIpv6PortPathAndQuery) {
-  const auto url = std::get<HttpUrl>(parse_http_url("http://[::1]:4318/otlp/v1/traces?tenant=a#frag"));
+  const auto url = std::get<HttpUrl>(parse_http_url("http://[::1]:4318/otlp/v1/traces?tenant=a"));
   EXPECT_EQ(url.host, "::1");
   EXPECT_EQ(url.port, 4318);
   EXPECT_EQ(url.target, "/otlp/v1/traces?tenant=a");
   EXPECT_EQ(url.host_header(), "[::1]:4318");
 }
 
+TEST(HttpUrl, QueryWithoutPathGetsARootPath) {
+  const auto url = std::get<HttpUrl>(parse_http_url("http://h?x"));
+  EXPECT_EQ(url.host, "h");
+  EXPECT_EQ(url.target, "/?x");
+}
+
+TEST(HttpUrl, AcceptsNamesAddressesAndTheWholePortRange) {
+  for (const char* good : {"http://collector:4318/v1/traces?x=1", "HTTP://10.0.0.1", "http://a-b.c_d:65535/",
+                           "http://h:1/", "http://[::ffff:10.0.0.1]/"}) {
+    EXPECT_TRUE(std::holds_alternative<HttpUrl>(parse_http_url(good))) << good;
+  }
+}
+
 TEST(HttpUrl, RejectsWhatCannotBeSent) {
-  for (const char* bad : {"collector:4318", "ftp://x/", "http://", "http://host:0/", "http://host:99999/",
-                          "http://user:pw@host/", "http://host:/"}) {
+  for (const char* bad : {"", "collector:4318", "ftp://x/", "http://", "http://:4318/", "http://host:0/",
+                          "http://host:99999/", "http://host:x/", "http://user:pw@host/", "http://host:/",
+                          "http://h/a b", "http://h/\x01", "http://h/#frag", "http://::1:4318/", "http://[::1/",
+                          "http://[host]/", "http://a b/", "http://h!/"}) {
     EXPECT_TRUE(std::holds_alternative<std::string>(parse_http_url(bad))) << bad;
   }
 }
 
-// ---- environment ------------------------------------------------------------------------------
-
-struct FakeEnv {
-  std::map<std::string, std::string> vars;
-  std::function<const char*(const char*)> fn() const {
-    return [this](const char* name) -> const char* {
-      const auto it = vars.find(name);
-      return it == vars.end() ? nullptr : it->second.c_str();
-    };
-  }
-};
-
-TEST(OtlpEnv, EndpointGetsV1TracesAppendedAfterExactlyOneSlash) {
-  for (const auto& [base, expected] : std::vector<std::pair<std::string, std::string>>{
-           {"http://collector:4318", "http://collector:4318/v1/traces"},
-           {"http://collector:4318/", "http://collector:4318/v1/traces"},
-           {"http://collector:4318/mycollector/", "http://collector:4318/mycollector/v1/traces"},
-           {"http://collector:4318/mycollector", "http://collector:4318/mycollector/v1/traces"}}) {
-    HttpExportConfig config;
-    FakeEnv env{{{"OTEL_EXPORTER_OTLP_ENDPOINT", base}}};
-    EXPECT_TRUE(apply_otlp_env(config, env.fn()).empty());
-    EXPECT_EQ(config.endpoint, expected);
-  }
-}
-
-TEST(OtlpEnv, TracesEndpointIsUsedAsIsAndWinsOverTheBase) {
-  HttpExportConfig config;
-  FakeEnv env{{{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318"},
-               {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318"}}};
-  EXPECT_TRUE(apply_otlp_env(config, env.fn()).empty());
-  EXPECT_EQ(config.endpoint, "http://collector:4318");
-  EXPECT_EQ(std::get<HttpUrl>(parse_http_url(config.endpoint)).target, "/");
-}
-
-TEST(OtlpEnv, InvalidEndpointIsWarnedAndIgnored) {
-  HttpExportConfig config;
-  FakeEnv env{{{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "collector:4318"}}};
-  const auto warnings = apply_otlp_env(config, env.fn());
-  ASSERT_EQ(warnings.size(), 1u);
-  EXPECT_EQ(warnings[0].rfind("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: ", 0), 0u) << warnings[0];
-  EXPECT_EQ(config.endpoint, HttpExportConfig{}.endpoint);
-}
-
-TEST(OtlpEnv, EmptyValuesCountAsUnset) {
-  HttpExportConfig config;
-  FakeEnv env{{{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""},
-               {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://base:4318"},
-               {"OTEL_EXPORTER_OTLP_TIMEOUT", ""},
-               {"OTEL_EXPORTER_OTLP_COMPRESSION", ""}}};
-  EXPECT_TRUE(apply_otlp_env(config, env.fn()).empty());
-  EXPECT_EQ(config.endpoint, "http://base:4318/v1/traces");
-  EXPECT_EQ(config.timeout, 10000ms);
-  EXPECT_FALSE(config.gzip);
-}
-
-TEST(OtlpEnv, HeadersAreParsedPercentDecodedAndBadEntriesWarned) {
-  HttpExportConfig config;
-  config.headers = {{"api-key", "from-default"}};
-  FakeEnv env{{{"OTEL_EXPORTER_OTLP_HEADERS", "API-Key=secret, x-tenant = team%207 ,novalue,,x-bad=%zz,host=h"}}};
-  const auto warnings = apply_otlp_env(config, env.fn());
-  const std::vector<std::pair<std::string, std::string>> expected = {{"api-key", "secret"}, {"x-tenant", "team 7"}};
-  EXPECT_EQ(config.headers, expected);
-  ASSERT_EQ(warnings.size(), 3u);
-  EXPECT_NE(warnings[0].find("\"novalue\" has no '='"), std::string::npos) << warnings[0];
-  EXPECT_NE(warnings[1].find("\"x-bad=%zz\" has a bad percent-encoding"), std::string::npos) << warnings[1];
-  EXPECT_NE(warnings[2].find("header \"host\" is set by the exporter"), std::string::npos) << warnings[2];
-}
-
-TEST(OtlpEnv, TracesHeadersReplaceTheGenericList) {
-  HttpExportConfig config;
-  FakeEnv env{{{"OTEL_EXPORTER_OTLP_HEADERS", "a=1,b=2"}, {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "c=3"}}};
-  EXPECT_TRUE(apply_otlp_env(config, env.fn()).empty());
-  const std::vector<std::pair<std::string, std::string>> expected = {{"c", "3"}};
-  EXPECT_EQ(config.headers, expected);
-}
-
-TEST(OtlpEnv, TimeoutIsMillisecondsAndJunkIsWarned) {
-  HttpExportConfig config;
-  FakeEnv env{{{"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"}}};
-  EXPECT_TRUE(apply_otlp_env(config, env.fn()).empty());
-  EXPECT_EQ(config.timeout, 2500ms);
-
-  for (const char* junk : {"abc", "-1", "1.5", "10s", "99999999999999999999"}) {
-    HttpExportConfig c;
-    FakeEnv e{{{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", junk}}};
-    const auto warnings = apply_otlp_env(c, e.fn());
-    ASSERT_EQ(warnings.size(), 1u) << junk;
-    EXPECT_EQ(warnings[0].rfind("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: ", 0), 0u) << warnings[0];
-    EXPECT_EQ(c.timeout, 10000ms) << junk;
-  }
-}
-
-TEST(OtlpEnv, TracesTimeoutWinsAndZeroMeansNoLimit) {
-  HttpExportConfig config;
-  FakeEnv env{{{"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"}, {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0"}}};
-  EXPECT_TRUE(apply_otlp_env(config, env.fn()).empty());
-  EXPECT_EQ(config.timeout, 0ms);
-}
-
-TEST(OtlpEnv, CompressionAcceptsNoneAndGzipInAnyCase) {
-  HttpExportConfig config;
-  FakeEnv env{{{"OTEL_EXPORTER_OTLP_COMPRESSION", "GZip"}}};
-  EXPECT_TRUE(apply_otlp_env(config, env.fn()).empty());
-  EXPECT_TRUE(config.gzip);
-  FakeEnv none{{{"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"}}};
-  EXPECT_TRUE(apply_otlp_env(config, none.fn()).empty());
-  EXPECT_FALSE(config.gzip);
-}
-
-TEST(OtlpEnv, UnknownCompressionAndProtocolAreWarned) {
-  HttpExportConfig config;
-  FakeEnv env{{{"OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"}, {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}}};
-  const auto warnings = apply_otlp_env(config, env.fn());
-  ASSERT_EQ(warnings.size(), 2u);
-  EXPECT_EQ(warnings[0], "OTEL_EXPORTER_OTLP_COMPRESSION: \"brotli\" is not none or gzip; ignored");
-  EXPECT_EQ(warnings[1], "OTEL_EXPORTER_OTLP_PROTOCOL: \"grpc\" is not supported, only http/protobuf; ignored");
-  EXPECT_FALSE(config.gzip);
-}
-
-TEST(OtlpEnv, HttpsEndpointIsTakenSoValidationExplainsIt) {
-  HttpExportConfig config;
-  FakeEnv env{{{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"}}};
-  EXPECT_TRUE(apply_otlp_env(config, env.fn()).empty());
-  EXPECT_EQ(config.endpoint, "https://collector:4318/v1/traces");
-  ASSERT_EQ(config.validate().size(), 1u);
+TEST(HttpUrl, ErrorNamesTheReason) {
+  EXPECT_EQ(std::get<std::string>(parse_http_url("ftp://x/")), "must start with http://");
+  EXPECT_EQ(std::get<std::string>(parse_http_url("https://x/")), "https:// is not supported yet (TLS); use http://");
+  EXPECT_EQ(std::get<std::string>(parse_http_url("http://x:0/")), "port 0 is out of range 1-65535");
+  EXPECT_EQ(std::get<std::string>(parse_http_url("http://[host]/")), "invalid IPv6 literal \"host\"");
+  EXPECT_EQ(std::get<std::string>(parse_http_url("http://x/#f")), "a fragment (#...) is not allowed");
 }
 
 // ---- response classification ------------------------------------------------------------------

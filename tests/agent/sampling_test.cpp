@@ -725,6 +725,50 @@ std::string joined(const std::vector<std::string>& v) {
   return out;
 }
 
+// agent.example.yaml documents the sampling section in comments; uncommented, it must parse
+// and state the defaults, so a renamed key or changed default cannot leave it stale.
+TEST(SamplingConfig, AgentExampleSectionParsesAndStatesTheDefaults) {
+  std::ifstream in(SPANRING_AGENT_EXAMPLE_CONFIG);
+  ASSERT_TRUE(in) << SPANRING_AGENT_EXAMPLE_CONFIG;
+  std::string yaml;
+  bool inside = false;
+  for (std::string line; std::getline(in, line);) {
+    inside = inside || line == "# sampling:";
+    if (inside && line.rfind("# ", 0) == 0) yaml += line.substr(2) + "\n";
+  }
+  YAML::Node root = YAML::Load(yaml);
+  ASSERT_TRUE(root["sampling"].IsMap()) << yaml;
+  for (const char* key : {"parent_based", "strategies", "default_strategy", "default_lower_bound_traces_per_second",
+                          "strategies_file", "remote", "decision_cache"}) {
+    EXPECT_TRUE(root["sampling"][key]) << key;
+  }
+  for (const char* key : {"endpoint", "poll_interval", "timeout"}) EXPECT_TRUE(root["sampling"]["remote"][key]) << key;
+  for (const char* key : {"capacity", "ttl"}) EXPECT_TRUE(root["sampling"]["decision_cache"][key]) << key;
+  // The example's strategies file is an installation path, absent here.
+  ASSERT_TRUE(root["sampling"].remove("strategies_file"));
+  SamplingConfig c;
+  std::vector<std::string> errors;
+  ASSERT_TRUE(parse_sampling_config(root["sampling"], "agent.example.yaml", c, errors)) << joined(errors);
+  const SamplingConfig defaults;
+  EXPECT_EQ(c.remote.poll_interval, defaults.remote.poll_interval);
+  EXPECT_EQ(c.remote.timeout, defaults.remote.timeout);
+  EXPECT_EQ(c.decision_cache_capacity, defaults.decision_cache_capacity);
+  EXPECT_EQ(c.decision_cache_ttl_seconds, defaults.decision_cache_ttl_seconds);
+  EXPECT_EQ(c.parent_based, defaults.parent_based);
+  EXPECT_EQ(c.default_strategy, defaults.default_strategy);
+}
+
+TEST(SamplingConfig, RemoteEndpointErrorNamesTheReason) {
+  const YAML::Node root = YAML::Load("sampling:\n  remote:\n    endpoint: http://jaeger:99999/sampling\n");
+  SamplingConfig c;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(parse_sampling_config(root["sampling"], "agent.yaml", c, errors));
+  const std::vector<std::string> expected{
+      "agent.yaml:3:15: sampling.remote.endpoint: expected an http:// URL like http://127.0.0.1:5778/sampling, "
+      "got \"http://jaeger:99999/sampling\" (port 99999 is out of range 1-65535)"};
+  EXPECT_EQ(errors, expected);
+}
+
 TEST(SamplingConfig, MissingSectionKeepsEverything) {
   SamplingConfig c;
   std::vector<std::string> errors;
@@ -1088,20 +1132,14 @@ TEST(RemotePoller, SilentServerTimesOut) {
   EXPECT_NE(f.errors.front().find("timed out after 100 ms"), std::string::npos) << f.errors.front();
 }
 
-TEST(RemoteEndpoint, ParsesHostPortAndTargetAndEncodesTheService) {
-  const auto e = parse_http_endpoint("http://jaeger:5778/sampling");
-  ASSERT_TRUE(e);
-  EXPECT_EQ(e->host, "jaeger");
-  EXPECT_EQ(e->port, "5778");
-  EXPECT_EQ(strategy_target(*e, "a b"), "/sampling?service=a%20b");
-  const auto q = parse_http_endpoint("http://[::1]?x=1");
-  ASSERT_TRUE(q);
-  EXPECT_EQ(q->host, "::1");
-  EXPECT_EQ(q->port, "80");
-  EXPECT_EQ(strategy_target(*q, "s"), "/?x=1&service=s");
-  EXPECT_FALSE(parse_http_endpoint("https://jaeger:5778/"));
-  EXPECT_FALSE(parse_http_endpoint("http://user@jaeger/"));
-  EXPECT_FALSE(parse_http_endpoint("http://jaeger:0/"));
+TEST(RemoteEndpoint, ServiceIsPercentEncodedIntoTheQuery) {
+  const auto e = std::get<HttpUrl>(parse_http_url("http://jaeger:5778/sampling"));
+  EXPECT_EQ(strategy_target(e, "a b"), "/sampling?service=a%20b");
+}
+
+TEST(RemoteEndpoint, ServiceIsAppendedToAnExistingQuery) {
+  const auto e = std::get<HttpUrl>(parse_http_url("http://[::1]?x=1"));
+  EXPECT_EQ(strategy_target(e, "s"), "/?x=1&service=s");
 }
 
 }  // namespace

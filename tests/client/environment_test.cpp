@@ -129,13 +129,6 @@ TEST_F(Environment, SegmentModeIs0660WithGroupWriteAccess) {
   EXPECT_EQ(segment_mode(), 0660u);
 }
 
-TEST_F(Environment, SegmentModeIs0640WithGroupReadAccess) {
-  Options o;
-  o.access = Access::kGroupRead;
-  ASSERT_TRUE(start_tracer(o).ok());
-  EXPECT_EQ(segment_mode(), 0640u);
-}
-
 TEST_F(Environment, SegmentModeIgnoresTheUmask) {
   const mode_t old = ::umask(0077);
   Options o;

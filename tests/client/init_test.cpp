@@ -147,6 +147,26 @@ TEST_P(InitBadShmMode, IsAnInvalidArgumentNamingTheVariable) {
 
 INSTANTIATE_TEST_SUITE_P(Garbage, InitBadShmMode, ::testing::Values("0777", "0644", "0666", "rw", "600x", "0o600"));
 
+// A group-read segment cannot be drained (the agent writes `tail`): refused, and the message
+// says which modes work.
+class InitGroupReadShmMode : public Init, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(InitGroupReadShmMode, IsAnInvalidArgumentNamingTheAllowedModes) {
+  ScopedEnv env("SPANRING_SHM_MODE", GetParam());
+  Options o;
+  o.service_name = service_;
+  o.shm_size = kSmallSegment;
+  const InitStatus st = spanring::init(o);
+  EXPECT_EQ(init_code_name(st.code), init_code_name(InitCode::kInvalidArgument)) << st.message;
+  EXPECT_THAT(st.message, HasSubstr(std::string("SPANRING_SHM_MODE='") + GetParam() + "'"));
+  EXPECT_THAT(st.message, HasSubstr("0600"));
+  EXPECT_THAT(st.message, HasSubstr("0660"));
+  EXPECT_TRUE(segments_of(service_).empty());
+  expect_tracer_is_a_noop();
+}
+
+INSTANTIATE_TEST_SUITE_P(Refused, InitGroupReadShmMode, ::testing::Values("0640", "640"));
+
 class InitBadRings : public Init, public ::testing::WithParamInterface<const char*> {};
 
 TEST_P(InitBadRings, IsAnInvalidArgumentNamingTheVariable) {

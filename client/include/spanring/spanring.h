@@ -55,8 +55,9 @@ enum spanring_kind {
 
 enum spanring_status { SPANRING_STATUS_UNSET = 0, SPANRING_STATUS_OK = 1, SPANRING_STATUS_ERROR = 2 };
 
-/* Access to the segment: 0600 (default), 0640, 0660 (agent in the engine's group). */
-enum spanring_access { SPANRING_ACCESS_OWNER = 0, SPANRING_ACCESS_GROUP_READ = 1, SPANRING_ACCESS_GROUP_WRITE = 2 };
+/* Access to the segment: 0600 (default), or 0660 (an agent in the engine's group drains it).
+ * Value 1 (a former group-read mode) is retired: the agent must write the ring tails. */
+enum spanring_access { SPANRING_ACCESS_OWNER = 0, SPANRING_ACCESS_GROUP_WRITE = 2 };
 
 typedef struct spanring_options {
   const char* service_name; /* NULL: OTEL_SERVICE_NAME, then unknown_service:<exe> */

@@ -39,10 +39,9 @@ namespace spanring {
 // ------------------------------------------------------------------------------------------
 // Initialisation (slow path, client/src/tracer.cpp)
 
+// No group-read mode: the agent writes each ring's `tail`, so read-only access cannot drain.
 enum class Access {
   kOwner,       // 0600: only the engine's user (and root) can read the segment
-  kGroupRead,   // 0640: an agent in the engine's group can read (it must also write `tail`,
-                //       so this only suits a read-only inspector; prefer kGroupWrite)
   kGroupWrite,  // 0660: an agent running as another user in the engine's group can drain it
 };
 
@@ -54,7 +53,7 @@ struct Options {
   std::uint64_t shm_size = 0;
   // Ring count; 0 → SPANRING_RINGS, then as many 2048-record rings as the size holds.
   std::uint32_t rings = 0;
-  Access access = Access::kOwner;  // SPANRING_SHM_MODE=0600|0640|0660 overrides
+  Access access = Access::kOwner;  // SPANRING_SHM_MODE=0600|0660 overrides
   // Resource attributes; merged over OTEL_RESOURCE_ATTRIBUTES (these win).
   std::vector<std::pair<std::string, std::string>> resource_attributes;
   // Clock: true (default) uses the invariant TSC when the CPU has one; false forces
@@ -101,7 +100,8 @@ std::string segment_name();
 // A span name or attribute key, interned once into the process's string table so the hot
 // path copies a 2-byte id instead of the text. Construct it once (static or at start-up);
 // it references `text`, which must outlive it (a literal, or static storage). When the table
-// is full (4096 strings) the Key falls back to copying its text into each span.
+// is full (4096 strings, or 64 KiB of text counting 2 bytes per string; also before init, so
+// every id fits the segment init makes) the Key falls back to copying its text into each span.
 class Key {
  public:
   explicit Key(std::string_view text) noexcept;
@@ -233,6 +233,9 @@ class Span {
   void put_attr_str(std::uint16_t key_ref, std::string_view key, std::uint16_t v_ref, std::string_view v) noexcept;
   bool put_str(std::uint16_t ref, std::string_view s) noexcept;
   bool put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept;
+  // An event's or link's attribute block: [u8 count][u8 dropped] then the attributes. False
+  // (nothing written) when even the two count bytes do not fit.
+  bool put_counted_attributes(std::initializer_list<Attribute> attributes) noexcept;
   shm::SpanFixed& fixed() noexcept { return *reinterpret_cast<shm::SpanFixed*>(buf_); }
   const shm::SpanFixed& fixed() const noexcept { return *reinterpret_cast<const shm::SpanFixed*>(buf_); }
 

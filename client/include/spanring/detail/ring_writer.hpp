@@ -6,8 +6,8 @@
 //   start:  one timestamp (rdtsc), two or three RNG steps for ids, ~70 bytes of stores
 //   attrs:  a bounds check and 4–20 bytes of stores each
 //   end:    one timestamp, one thread-local load, one relaxed atomic load (epoch),
-//           memcpy of the span into ⌈bytes/120⌉ records, one release store (head),
-//           one relaxed store (spans_written)
+//           memcpy of the span into ⌈bytes/120⌉ records, one relaxed store
+//           (spans_written), one release store (head)
 //   no allocation, no lock, no syscall, no locked instruction.
 //
 // Anything unusual — no ring yet, tracer re-initialised or forked, ring full — is one
@@ -37,6 +37,8 @@ struct ThreadRing {
                                     // (and, without a ring, counted as dropped)
   std::uint32_t tid = 0;            // gettid(), cached by the slow path
   std::uint32_t pid = 0;            // getpid() when resolved: detects a forked child
+  shm::SegmentHeader* header = nullptr;  // segment of `epoch` while active: ringless drops
+                                        // are counted here without the process mutex
   std::uint32_t drops_since_claim = 0;  // ringless spans since the last claim attempt
   std::uint64_t release_generation = 0;  // header's ring_release_generation when we failed
   std::uint64_t rng = 0;            // id generator state (wyrand), seeded from getrandom()
@@ -58,7 +60,8 @@ inline thread_local ThreadRing t_ring [[gnu::tls_model("initial-exec")]];
 [[gnu::cold]] void resolve_thread_ring(ThreadRing& t) noexcept;
 // Cold path: ring full after re-reading tail; counts the drop.
 [[gnu::cold]] void count_ring_full(ThreadRing& t) noexcept;
-// Cold path: thread has no ring; counts the drop and may retry a claim.
+// Cold path: thread has no ring; counts the drop (lock-free) and may retry a claim (only if
+// the process mutex is free: it never waits).
 [[gnu::cold]] void count_no_ring(ThreadRing& t) noexcept;
 // Cold path: CLOCK_MONOTONIC in ns.
 std::uint64_t monotonic_ns() noexcept;
@@ -118,11 +121,13 @@ inline void commit_span(ThreadRing& t, const std::uint8_t* data, std::uint32_t s
     left -= len;
   }
   t.head += n;
-  // release ① pairs with the reader's acquire load of head: the record bytes above are
-  // visible before the new head is.
-  t.ring->head.store(t.head, std::memory_order_release);
-  // Single writer: a relaxed store of our own running count, not a locked fetch_add.
+  // Single writer: a relaxed store of our own running count, not a locked fetch_add. It comes
+  // before the head store so the release below publishes it too: a reader that sees this
+  // span through head also sees it counted in spans_written.
   t.ring->spans_written.store(++t.written, std::memory_order_relaxed);
+  // release ① pairs with the reader's acquire load of head: the record bytes and the count
+  // above are visible before the new head is.
+  t.ring->head.store(t.head, std::memory_order_release);
 }
 
 }  // namespace spanring::detail
