@@ -22,7 +22,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "agent/config/config.hpp"
-#include "agent/config/quote.hpp"
+#include "agent/config/text.hpp"
 #include "agent/export/url.hpp"
 
 namespace spanring::agent {
@@ -30,30 +30,7 @@ namespace {
 
 using Marks = std::map<std::string, YAML::Mark>;
 
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = to_lower(c);
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null: return "null";
-    case YAML::NodeType::Scalar: return quote(node.Scalar());
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Undefined: break;
-  }
-  return "nothing";
-}
 
 std::string position(const std::string& source, const YAML::Mark* mark) {
   if (mark == nullptr || mark->is_null()) return source;

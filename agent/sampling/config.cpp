@@ -16,7 +16,7 @@
 #include <variant>
 #include <vector>
 
-#include "agent/config/quote.hpp"
+#include "agent/config/text.hpp"
 #include "agent/export/url.hpp"
 #include "sampling/config.hpp"
 #include "sampling/config_internal.hpp"
@@ -86,28 +86,6 @@ namespace {
 
 using sampling_detail::RawStrategies;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null: return "null";
-    case YAML::NodeType::Scalar: return quote(node.Scalar());
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Undefined: break;
-  }
-  return "nothing";
-}
 
 // YAML::Clone() drops marks (every node reads 0:0, pos 0). Real marks put at most the document
 // root and its first key at offset 0, so a tree where nothing is past offset 0 has none.

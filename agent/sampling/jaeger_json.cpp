@@ -10,7 +10,7 @@
 
 #include <simdjson.h>
 
-#include "agent/config/quote.hpp"
+#include "agent/config/text.hpp"
 #include "sampling/config.hpp"
 #include "sampling/config_internal.hpp"
 
