@@ -49,6 +49,7 @@ struct Agent::Source {
   otlp::resource::v1::Resource resource;
   std::vector<std::uint64_t> read_pos;  // per ring: read, maybe not yet committed
   bool dirty = false;                   // read_pos moved since the last mark
+  bool faulted = false;                 // the mapping faulted: never read again
   bool producer_gone = false;
   std::uint32_t pending = 0;            // Pending entries that still hold a mark for us
   // Engine counters as last accounted, and the reader's rejects as last accounted.
@@ -70,25 +71,12 @@ struct Agent::Pending {
 
 namespace {
 
-std::uint64_t proc_start_time(std::uint32_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::size_t pos = close + 2;
-  for (int field = 3; field < 22 && pos < stat.size(); ++field) {
-    pos = stat.find(' ', pos);
-    if (pos == std::string::npos) return 0;
-    ++pos;
-  }
-  return std::strtoull(stat.c_str() + pos, nullptr, 10);
-}
 
 // The producer is gone when its pid is dead, or reused by a process with another start time.
 bool producer_alive(std::uint32_t pid, std::uint64_t start_time) {
   if (pid == 0) return false;
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
-  const std::uint64_t now = proc_start_time(pid);
+  const std::uint64_t now = shm::process_start_time(pid);
   return now == 0 || start_time == 0 || now == start_time;
 }
 
@@ -304,7 +292,7 @@ void Agent::check_liveness(Source& s) {
   if (!producer_alive(h.producer_pid, h.producer_start_time)) {
     s.producer_gone = true;
     SPANRING_LOG_INFO("engine %s (pid %u) exited%s; draining what it left", s.identity.service_name.c_str(),
-                      h.producer_pid, h.closed.load(std::memory_order_acquire) ? "" : " without shutting down");
+                      h.producer_pid, s.reader.closed() ? "" : " without shutting down");
   }
 }
 
@@ -380,6 +368,7 @@ std::uint64_t Agent::drain_now() {
   last_max_fill_ = 0;
   for (auto& [name, sp] : sources_) {
     Source& s = *sp;
+    if (s.faulted) continue;
     s.reader.clock().refresh();
     const double capacity = s.reader.header().ring_capacity;
     for (std::uint32_t r = 0; r < s.reader.ring_count(); ++r) {
@@ -403,6 +392,13 @@ std::uint64_t Agent::drain_now() {
       }
     }
     account_engine_counters(s);
+    if (s.reader.faulted()) {
+      // The producer shrank its segment under us (SIGBUS, caught by the reader): nothing in
+      // it can be trusted any more. What was read so far is exported; the rest is lost and
+      // the segment is left alone.
+      s.faulted = true;
+      SPANRING_LOG_ERROR("segment %s faulted (truncated by its producer?): no longer read", s.name.c_str());
+    }
   }
   mark_progress();
   retire_resolved();
@@ -539,6 +535,13 @@ void Agent::retire_resolved() {
   // Exited engines whose spans are all resolved: remove their segments.
   for (auto it = sources_.begin(); it != sources_.end();) {
     Source& s = *it->second;
+    if (s.faulted && s.pending == 0 && !s.dirty && s.batch_seq != batch_seq_) {
+      skipped_.emplace(s.name, "faulted");  // not attached again while the file exists
+      if (sampler_) sampler_->release_slot(s.sampling_slot);
+      sources_by_id_.erase(s.id);
+      it = sources_.erase(it);
+      continue;
+    }
     bool drained = s.producer_gone && s.pending == 0 && !s.dirty && s.batch_seq != batch_seq_;
     for (std::uint32_t r = 0; drained && r < s.reader.ring_count(); ++r)
       drained = s.read_pos[r] == s.reader.head(r) && s.reader.tail(r) == s.read_pos[r];

@@ -135,20 +135,6 @@ void take_anchor(shm::SegmentHeader& h, bool tsc) {
   }
 }
 
-std::uint64_t process_start_time(std::uint32_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  // Field 2 (comm) may contain spaces and parentheses: count fields after the last ')'.
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::size_t pos = close + 2;
-  for (int field = 3; field < 22 && pos < stat.size(); ++field) {
-    pos = stat.find(' ', pos);
-    if (pos == std::string::npos) return 0;
-    ++pos;
-  }
-  return std::strtoull(stat.c_str() + pos, nullptr, 10);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Settings from the environment
@@ -517,7 +503,7 @@ InitStatus init(const Options& options) {
   h.rings_offset = layout.rings_offset;
   h.ring_data_offset = layout.ring_data_offset;
   h.producer_pid = pid;
-  h.producer_start_time = process_start_time(pid);
+  h.producer_start_time = shm::process_start_time(pid);
   h.created_unix_ns = clock_ns(CLOCK_REALTIME);
   h.service_name_length = static_cast<std::uint32_t>(service.size());
   std::memcpy(h.service_name, service.data(), service.size());

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "fault_guard.hpp"
+
 namespace spanring::shm {
 
 __extension__ typedef __int128 i128;
@@ -17,6 +19,7 @@ const char* to_string(RejectReason r) noexcept {
     case kRejectBadString: return "bad_string";
     case kRejectBadField: return "bad_field";
     case kRejectRingIndex: return "ring_index";
+    case kRejectFault: return "segment_fault";
     case kRejectReasonCount: break;
   }
   return "unknown";
@@ -41,7 +44,9 @@ std::uint64_t ReaderCounters::rejected_total() const noexcept {
 // Strings
 
 void StringCache::reset(const StringTable* table) noexcept {
+  if (table != nullptr) detail::install_fault_handler();
   table_ = table;
+  faulted_ = false;
   strings_.clear();
   known_.clear();
 }
@@ -52,19 +57,32 @@ bool StringCache::lookup(std::uint32_t id, std::string_view& out) {
     out = strings_[id];
     return true;
   }
-  // acquire pairs with the producer's release store of count after writing the entry.
-  const std::uint32_t count = table_->count.load(std::memory_order_acquire);
-  if (id >= count || count > kStringTableEntries) return false;
-  const std::uint32_t off = table_->offsets[id];
-  if (off > kStringTableBytes - 2) return false;
-  std::uint16_t len;
-  std::memcpy(&len, table_->bytes + off, 2);
-  if (len > kMaxStringLength || off + 2u + len > kStringTableBytes) return false;
+  if (faulted_) return false;
+  // Copied out under the SIGBUS guard, then stored (allocation is not allowed in the guard).
+  char text[kMaxStringLength];
+  std::uint16_t len = 0;
+  bool valid = false;
+  auto copy = [&] {
+    // acquire pairs with the producer's release store of count after writing the entry.
+    const std::uint32_t count = table_->count.load(std::memory_order_acquire);
+    if (id >= count || count > kStringTableEntries) return;
+    const std::uint32_t off = table_->offsets[id];
+    if (off > kStringTableBytes - 2) return;
+    std::memcpy(&len, table_->bytes + off, 2);
+    if (len > kMaxStringLength || off + 2u + len > kStringTableBytes) return;
+    std::memcpy(text, table_->bytes + off + 2, len);
+    valid = true;
+  };
+  if (!detail::guarded(copy)) {
+    faulted_ = true;
+    return false;
+  }
+  if (!valid) return false;
   if (strings_.size() <= id) {
     strings_.resize(id + 1);
     known_.resize(id + 1, 0);
   }
-  strings_[id].assign(reinterpret_cast<const char*>(table_->bytes + off + 2), len);
+  strings_[id].assign(text, len);
   known_[id] = 1;
   out = strings_[id];
   return true;
@@ -158,6 +176,18 @@ RejectReason attributes(Cursor& c, std::uint32_t count, StringCache& strings, st
   return kOk;
 }
 
+// The tail shared by events and links: [u8 attr_count][u8 dropped_attrs], then the attribute
+// items, appended to the span's sub_attributes.
+template <class EventOrLink>
+RejectReason sub_attributes(Cursor& c, StringCache& strings, SpanView& s, EventOrLink& item) {
+  std::uint8_t count, dropped;
+  if (!c.get(count) || !c.get(dropped)) return kRejectTruncated;
+  item.first_attr = std::uint32_t(s.sub_attributes.size());
+  item.attr_count = count;
+  item.dropped_attributes = dropped;
+  return attributes(c, count, strings, s.sub_attributes);
+}
+
 bool all_zero(const std::uint8_t* p, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i)
     if (p[i]) return false;
@@ -229,28 +259,18 @@ RejectReason decode_span(const std::uint8_t* data, std::size_t size, StringCache
       }
       case kItemEvent: {
         EventView e;
-        std::uint8_t count, dropped;
         if (!c.get(e.time_unix_ns)) return kRejectTruncated;
         if (RejectReason r = c.str(strings, e.name); r != kOk) return r;
-        if (!c.get(count) || !c.get(dropped)) return kRejectTruncated;
-        e.first_attr = std::uint32_t(s.sub_attributes.size());
-        e.attr_count = count;
-        e.dropped_attributes = dropped;
-        if (RejectReason r = attributes(c, count, strings, s.sub_attributes); r != kOk) return r;
+        if (RejectReason r = sub_attributes(c, strings, s, e); r != kOk) return r;
         s.events.push_back(e);
         break;
       }
       case kItemLink: {
         LinkView l;
-        std::uint8_t count, dropped;
         if (!c.bytes(l.trace_id.data(), 16) || !c.bytes(l.span_id.data(), 8)) return kRejectTruncated;
         if (!c.get(l.trace_flags) || !c.get(l.flags)) return kRejectTruncated;
         if (RejectReason r = c.str(strings, l.trace_state); r != kOk) return r;
-        if (!c.get(count) || !c.get(dropped)) return kRejectTruncated;
-        l.first_attr = std::uint32_t(s.sub_attributes.size());
-        l.attr_count = count;
-        l.dropped_attributes = dropped;
-        if (RejectReason r = attributes(c, count, strings, s.sub_attributes); r != kOk) return r;
+        if (RejectReason r = sub_attributes(c, strings, s, l); r != kOk) return r;
         s.links.push_back(l);
         break;
       }
@@ -335,10 +355,25 @@ std::uint64_t ClockConverter::to_unix_ns(std::uint64_t raw) const noexcept {
 SegmentError SegmentReader::open(std::string_view name, std::string& message) {
   Mapping m;
   if (SegmentError e = attach_segment(name, m, message); e != SegmentError::kOk) return e;
+  // attach_segment validated a copy it then dropped; the header may have changed since. Copy
+  // once more, validate that copy, and from here on use nothing else.
+  HeaderCopy copy;
+  bool ready = false;
+  if (!copy_header(m, copy, ready)) {
+    message = "/dev/shm/" + std::string(name) + " shrank while its header was read";
+    return SegmentError::kInvalidHeader;
+  }
+  if (SegmentError e = validate_header(copy.get(), m.size(), message); e != SegmentError::kOk) {
+    message = "/dev/shm/" + std::string(name) + ": " + message;
+    return e;
+  }
   map_ = std::move(m);
-  const SegmentHeader& h = header();
+  header_ = copy;
+  const SegmentHeader& h = header_.get();
   ring_count_ = h.ring_count;
   capacity_ = h.ring_capacity;
+  rings_ = reinterpret_cast<RingHeader*>(map_.data() + h.rings_offset);
+  records_ = reinterpret_cast<const Record*>(map_.data() + h.ring_data_offset);
   service_.assign(h.service_name, h.service_name_length);
   resource_.clear();
   // Resource list: validated entry by entry; a malformed tail is ignored.
@@ -357,36 +392,84 @@ SegmentError SegmentReader::open(std::string_view name, std::string& message) {
   strings_.reset(reinterpret_cast<const StringTable*>(map_.data() + h.string_table_offset));
   clock_.reset(h);
   counters_ = {};
+  faulted_ = false;
+  last_head_.assign(ring_count_, 0);
+  last_tail_.assign(ring_count_, 0);
+  last_written_ = last_full_ = last_no_ring_ = 0;
+  last_traceparent_invalid_ = last_interned_failed_ = last_generation_ = 0;
+  last_closed_ = false;
   return SegmentError::kOk;
 }
 
-RingHeader* SegmentReader::ring_header(std::uint32_t r) const noexcept {
-  return reinterpret_cast<RingHeader*>(map_.data() + header().rings_offset) + r;
+void SegmentReader::set_faulted() const noexcept {
+  if (faulted_) return;
+  faulted_ = true;
+  ++counters_.rejected[kRejectFault];
+}
+
+std::uint64_t SegmentReader::live_load(const std::atomic<std::uint64_t>& a, std::memory_order order,
+                                       std::uint64_t& last) const noexcept {
+  if (faulted_) return last;
+  std::uint64_t v = 0;
+  auto load = [&] { v = a.load(order); };
+  if (!detail::guarded(load)) {
+    set_faulted();
+    return last;
+  }
+  last = v;
+  return v;
 }
 
 const Record* SegmentReader::record(std::uint32_t r, std::uint64_t i) const noexcept {
-  const std::uint64_t slot = std::uint64_t(r) * capacity_ + (i & (capacity_ - 1));
-  return reinterpret_cast<const Record*>(map_.data() + header().ring_data_offset) + slot;
+  return records_ + (std::uint64_t(r) * capacity_ + (i & (capacity_ - 1)));
 }
 
 std::uint64_t SegmentReader::head(std::uint32_t ring) const noexcept {
+  if (ring >= ring_count_) return 0;
   // acquire pairs with the producer's release store ①: records below head are complete.
-  return ring_header(ring)->head.load(std::memory_order_acquire);
+  return live_load(rings_[ring].head, std::memory_order_acquire, last_head_[ring]);
 }
 
 std::uint64_t SegmentReader::tail(std::uint32_t ring) const noexcept {
+  if (ring >= ring_count_) return 0;
   // relaxed: only this reader writes tail; reading our own last store needs no ordering.
-  return ring_header(ring)->tail.load(std::memory_order_relaxed);
+  return live_load(rings_[ring].tail, std::memory_order_relaxed, last_tail_[ring]);
+}
+
+std::uint32_t SegmentReader::ring_owner(std::uint32_t ring) const noexcept {
+  if (ring >= ring_count_ || faulted_) return 0;
+  std::uint32_t tid = 0;
+  auto load = [&] { tid = rings_[ring].owner_tid.load(std::memory_order_acquire); };
+  if (!detail::guarded(load)) set_faulted();
+  return faulted_ ? 0 : tid;
 }
 
 void SegmentReader::commit(std::uint32_t ring, std::uint64_t pos) noexcept {
-  if (ring >= ring_count_) return;
+  if (ring >= ring_count_ || faulted_) return;
   // release pairs with the producer's acquire ②: our reads of the records happen-before the
   // producer overwrites them.
-  ring_header(ring)->tail.store(pos, std::memory_order_release);
+  auto store = [&] { rings_[ring].tail.store(pos, std::memory_order_release); };
+  if (!detail::guarded(store)) {
+    set_faulted();
+    return;
+  }
+  last_tail_[ring] = pos;
 }
 
 std::uint32_t SegmentReader::next_span(std::uint32_t ring, std::uint64_t pos, std::uint64_t head, bool& ok) {
+  ok = false;
+  std::uint32_t n = 0;
+  // One guard per span: the copy does only memcpy and counter increments.
+  auto copy = [&] { n = copy_span(ring, pos, head, ok); };
+  if (!detail::guarded(copy)) {
+    ok = false;
+    set_faulted();
+    return 0;
+  }
+  return n;
+}
+
+std::uint32_t SegmentReader::copy_span(std::uint32_t ring, std::uint64_t pos, std::uint64_t head, bool& ok) {
   ok = false;
   Record rec;
   std::memcpy(&rec, record(ring, pos), sizeof rec);  // copy first: the producer is untrusted
@@ -416,31 +499,77 @@ std::uint32_t SegmentReader::next_span(std::uint32_t ring, std::uint64_t pos, st
 }
 
 std::uint64_t SegmentReader::count_spans(std::uint32_t ring, std::uint64_t from, std::uint64_t to) const noexcept {
-  if (ring >= ring_count_ || to < from || to - from > capacity_) return 0;
+  if (ring >= ring_count_ || faulted_ || to < from || to - from > capacity_) return 0;
   std::uint64_t n = 0;
-  for (std::uint64_t i = from; i < to; ++i) {
-    RecordHeader h;
-    std::memcpy(&h, &record(ring, i)->header, sizeof h);
-    if (h.type == kRecordSpan && h.index == 0) ++n;
+  auto count = [&] {
+    for (std::uint64_t i = from; i < to; ++i) {
+      RecordHeader h;
+      std::memcpy(&h, &record(ring, i)->header, sizeof h);
+      if (h.type == kRecordSpan && h.index == 0) ++n;
+    }
+  };
+  if (!detail::guarded(count)) {
+    set_faulted();
+    return 0;
   }
   return n;
 }
 
 std::uint64_t SegmentReader::spans_written() const noexcept {
+  if (faulted_) return last_written_;
   std::uint64_t n = 0;
-  for (std::uint32_t r = 0; r < ring_count_; ++r) n += ring_header(r)->spans_written.load(std::memory_order_relaxed);
-  return n;
+  auto sum = [&] {
+    for (std::uint32_t r = 0; r < ring_count_; ++r) n += rings_[r].spans_written.load(std::memory_order_relaxed);
+  };
+  if (!detail::guarded(sum)) {
+    set_faulted();
+    return last_written_;
+  }
+  return last_written_ = n;
 }
 
 std::uint64_t SegmentReader::spans_dropped_full() const noexcept {
+  if (faulted_) return last_full_;
   std::uint64_t n = 0;
-  for (std::uint32_t r = 0; r < ring_count_; ++r)
-    n += ring_header(r)->spans_dropped_full.load(std::memory_order_relaxed);
-  return n;
+  auto sum = [&] {
+    for (std::uint32_t r = 0; r < ring_count_; ++r) n += rings_[r].spans_dropped_full.load(std::memory_order_relaxed);
+  };
+  if (!detail::guarded(sum)) {
+    set_faulted();
+    return last_full_;
+  }
+  return last_full_ = n;
 }
 
 std::uint64_t SegmentReader::spans_dropped_no_ring() const noexcept {
-  return header().spans_dropped_no_ring.load(std::memory_order_relaxed);
+  if (map_.header() == nullptr) return 0;
+  return live_load(map_.header()->spans_dropped_no_ring, std::memory_order_relaxed, last_no_ring_);
+}
+
+std::uint64_t SegmentReader::traceparent_invalid() const noexcept {
+  if (map_.header() == nullptr) return 0;
+  return live_load(map_.header()->traceparent_invalid, std::memory_order_relaxed, last_traceparent_invalid_);
+}
+
+std::uint64_t SegmentReader::strings_interned_failed() const noexcept {
+  if (map_.header() == nullptr) return 0;
+  return live_load(map_.header()->strings_interned_failed, std::memory_order_relaxed, last_interned_failed_);
+}
+
+std::uint64_t SegmentReader::ring_release_generation() const noexcept {
+  if (map_.header() == nullptr) return 0;
+  return live_load(map_.header()->ring_release_generation, std::memory_order_acquire, last_generation_);
+}
+
+bool SegmentReader::closed() const noexcept {
+  if (map_.header() == nullptr || faulted_) return last_closed_;
+  std::uint32_t v = 0;
+  auto load = [&] { v = map_.header()->closed.load(std::memory_order_acquire); };
+  if (!detail::guarded(load)) {
+    set_faulted();
+    return last_closed_;
+  }
+  return last_closed_ = v != 0;
 }
 
 }  // namespace spanring::shm

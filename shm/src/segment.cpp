@@ -6,10 +6,15 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <mutex>
-#include <vector>
 #include <string>
+#include <vector>
+
+#include "fault_guard.hpp"
 
 namespace bip = boost::interprocess;
 
@@ -124,8 +129,8 @@ SegmentError create_segment(const CreateOptions& o, Mapping& out, std::string& m
     message = "segment size cannot hold one ring of the minimum capacity";
     return SegmentError::kSizeInvalid;
   }
-  if (o.mode != 0600 && o.mode != 0640 && o.mode != 0660) {
-    message = "segment mode must be 0600, 0640 or 0660";
+  if (o.mode != 0600 && o.mode != 0660) {
+    message = "segment mode must be 0600 or 0660 (the agent writes the ring tails)";
     return SegmentError::kSizeInvalid;
   }
   try {
@@ -179,6 +184,22 @@ SegmentError validate_header(const SegmentHeader& h, std::uint64_t mapped_size, 
   return SegmentError::kOk;
 }
 
+bool copy_header(const Mapping& m, HeaderCopy& out, bool& ready) noexcept {
+  detail::install_fault_handler();
+  ready = false;
+  if (m.data() == nullptr || m.size() < sizeof(SegmentHeader)) return false;
+  auto copy = [&] {
+    // acquire pairs with the producer's release of `ready`: the identity block copied after it
+    // is the one the producer published.
+    ready = m.header()->ready.load(std::memory_order_acquire) != 0;
+    std::memcpy(out.bytes, m.data(), sizeof out.bytes);
+  };
+  if (!detail::guarded(copy)) return false;
+  constexpr std::size_t kLive = offsetof(SegmentHeader, ready);
+  std::memset(out.bytes + kLive, 0, sizeof out.bytes - kLive);
+  return true;
+}
+
 SegmentError attach_segment(std::string_view name, Mapping& out, std::string& message) {
   const std::string n(name);
   if (!name_ok(n)) {
@@ -197,12 +218,19 @@ SegmentError attach_segment(std::string_view name, Mapping& out, std::string& me
     bip::mapped_region region(shm, bip::read_write, 0, static_cast<std::size_t>(size));
     Mapping m;
     SegmentFactory::fill(m, std::move(region), n);
-    const SegmentHeader& h = *m.header();
-    if (h.ready.load(std::memory_order_acquire) == 0) {
+    // Validate a private copy: the producer could change the live header between the check
+    // and any later use, or shrink the object under the mapping (SIGBUS, see fault_guard.hpp).
+    HeaderCopy h;
+    bool ready = false;
+    if (!copy_header(m, h, ready)) {
+      message = "/dev/shm/" + n + " shrank while its header was read";
+      return SegmentError::kInvalidHeader;
+    }
+    if (!ready) {
       message = "/dev/shm/" + n + " is not ready (producer still initialising, or died doing so)";
       return SegmentError::kNotReady;
     }
-    if (SegmentError e = validate_header(h, m.size(), message); e != SegmentError::kOk) {
+    if (SegmentError e = validate_header(h.get(), m.size(), message); e != SegmentError::kOk) {
       message = "/dev/shm/" + n + ": " + message;
       return e;
     }
@@ -218,6 +246,22 @@ SegmentError attach_segment(std::string_view name, Mapping& out, std::string& me
 bool remove_segment(std::string_view name) noexcept {
   const std::string n(name);
   return bip::shared_memory_object::remove(n.c_str());
+}
+
+std::uint64_t process_start_time(std::uint32_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  const std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // Field 2 (comm) may contain spaces and parentheses: count fields after the last ')'.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::size_t pos = close + 2;
+  for (int field = 3; field < 22 && pos < stat.size(); ++field) {
+    pos = stat.find(' ', pos);
+    if (pos == std::string::npos) return 0;
+    ++pos;
+  }
+  if (pos >= stat.size()) return 0;
+  return std::strtoull(stat.c_str() + pos, nullptr, 10);
 }
 
 std::string segment_name(std::string_view service, std::uint32_t pid, std::uint32_t generation) {

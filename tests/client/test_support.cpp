@@ -140,17 +140,16 @@ SegmentContents read_segment(const std::string& segment) {
   c.clock_source = h.clock_source;
   c.producer_pid = h.producer_pid;
   c.ring_count = reader->ring_count();
-  c.closed = h.closed.load(std::memory_order_acquire);
+  c.closed = reader->closed();
   c.spans_written = reader->spans_written();
   c.spans_dropped_full = reader->spans_dropped_full();
   c.spans_dropped_no_ring = reader->spans_dropped_no_ring();
-  c.traceparent_invalid = h.traceparent_invalid.load(std::memory_order_relaxed);
-  c.ring_release_generation = h.ring_release_generation.load(std::memory_order_acquire);
+  c.traceparent_invalid = reader->traceparent_invalid();
+  c.ring_release_generation = reader->ring_release_generation();
   for (std::uint32_t r = 0; r < reader->ring_count(); ++r) {
     const std::uint64_t head = reader->head(r);
     c.heads.push_back(head);
-    const auto* rings = reinterpret_cast<const shm::RingHeader*>(reader->mapping().data() + h.rings_offset);
-    c.owners.push_back(rings[r].owner_tid.load(std::memory_order_acquire));
+    c.owners.push_back(reader->ring_owner(r));
     std::uint64_t pos = 0;
     while (pos < head) {
       const std::uint64_t next =

@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
   std::printf("written=%" PRIu64 "\n", reader->spans_written());
   std::printf("dropped_full=%" PRIu64 "\n", reader->spans_dropped_full());
   std::printf("dropped_no_ring=%" PRIu64 "\n", reader->spans_dropped_no_ring());
-  std::printf("closed=%u\n", reader->header().closed.load(std::memory_order_acquire));
+  std::printf("closed=%u\n", reader->closed() ? 1u : 0u);
   std::printf("rings=%u\n", rings);
   std::printf("end\n");
   std::fflush(stdout);

@@ -232,9 +232,9 @@ TEST(RingReader, InitAfterShutdownCreatesANewReadableSegment) {
   const std::vector<OwnedSpan> spans = drain(reader, 0);
   ASSERT_EQ(spans.size(), 1u);
   EXPECT_EQ(spans[0].int_attribute("shm.test.seq"), 2);
-  EXPECT_EQ(reader.header().closed.load(), 0u);
+  EXPECT_FALSE(reader.closed());
   shutdown();
-  EXPECT_EQ(reader.header().closed.load(), 1u);
+  EXPECT_TRUE(reader.closed());
 }
 
 // ---------------------------------------------------------------------------------------------

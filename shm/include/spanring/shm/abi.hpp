@@ -186,8 +186,9 @@ struct RingHeader {
   // (①); the reader loads it with acquire. Monotonic, never wraps in practice (2^64 records).
   alignas(64) std::atomic<std::uint64_t> head;
   // Spans written and dropped for a full ring. Single writer (the owner thread), so the
-  // producer updates them with a relaxed load + relaxed store (no locked instruction); the
-  // reader's relaxed loads see a value that lags by at most the span being written.
+  // producer updates them with a relaxed load + relaxed store (no locked instruction). It
+  // stores spans_written before its release store of head, so a reader that loads head with
+  // acquire and then spans_written sees every span visible through head counted.
   std::atomic<std::uint64_t> spans_written;
   std::atomic<std::uint64_t> spans_dropped_full;
 

@@ -4,12 +4,30 @@
 // skipped and counted by reason. No segment content can crash it or make it allocate without
 // bound (its buffers are sized by the ABI's maxima, not by values read from the segment).
 //
+// The header is copied once, in open(), and only that validated copy is used afterwards: the
+// ring count, capacity and offsets that decide which addresses the reader touches (and where
+// commit() writes `tail`) never come from live shared memory, so a producer rewriting its
+// header after open() cannot move them. Only the atomics the ABI defines as live (head, tail,
+// counters, closed, the string table's count) are read from the mapping.
+//
+// A producer can also shrink its segment (ftruncate) under the mapping; touching a page past
+// the new end raises SIGBUS. Every access to the mapping therefore runs inside a SIGBUS guard
+// (one sigsetjmp per span copied, per uncached string, per head/tail/commit; see
+// shm/src/fault_guard.hpp): the first open() installs a process-wide SIGBUS handler that
+// returns to the guard of the faulting thread. A faulted reader counts it once
+// (kRejectFault), reports faulted(), and never touches the mapping again: read() returns
+// `from`, head()/tail()/counters return the last values seen, commit() does nothing. The
+// owner should then drop the segment. A SIGBUS outside a guard is passed to the previous
+// handler (or the default action). Under ASan set ASAN_OPTIONS=handle_sigbus=0, or ASan's own
+// handler takes the signal first.
+//
 // Threading: one SegmentReader is used by one thread at a time.
 #pragma once
 
 #include <array>
-#include <deque>
+#include <atomic>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,6 +104,7 @@ enum RejectReason : std::uint32_t {
   kRejectBadString,         // string length too long or interned id not in the table
   kRejectBadField,          // kind/status/ids out of range (e.g. zero trace id)
   kRejectRingIndex,         // head/tail of a ring are inconsistent (ring skipped this pass)
+  kRejectFault,             // the segment shrank under the mapping (SIGBUS): reader is faulted
   kRejectReasonCount,
 };
 const char* to_string(RejectReason r) noexcept;
@@ -94,11 +113,14 @@ const char* to_string(RejectReason r) noexcept;
 class StringCache {
  public:
   void reset(const StringTable* table) noexcept;
-  // Returns false if `id` is not a published, well-formed entry.
+  // Returns false if `id` is not a published, well-formed entry, or reading the table faulted.
   bool lookup(std::uint32_t id, std::string_view& out);
+  // Reading the table raised SIGBUS (segment truncated): lookups of new ids fail from then on.
+  bool faulted() const noexcept { return faulted_; }
 
  private:
   const StringTable* table_ = nullptr;
+  bool faulted_ = false;
   // A deque: growing it never moves existing strings, so views handed out stay valid.
   std::deque<std::string> strings_;
   std::vector<std::uint8_t> known_;
@@ -136,16 +158,23 @@ class SegmentReader {
  public:
   // Attaches to /dev/shm/<name> and validates the header.
   SegmentError open(std::string_view name, std::string& message);
-  const SegmentHeader& header() const noexcept { return *map_.header(); }
+  // The validated copy of the header taken by open(): identity, layout, clock anchor, producer
+  // pid and start time. Its atomics are zero, not live: use closed(), spans_dropped_no_ring(),
+  // traceparent_invalid(), strings_interned_failed(), ring_release_generation().
+  const SegmentHeader& header() const noexcept { return header_.get(); }
+  // The raw mapping (untrusted, unguarded: tests and tools only).
   const Mapping& mapping() const noexcept { return map_; }
   std::uint32_t ring_count() const noexcept { return ring_count_; }
   std::string_view service_name() const noexcept { return service_; }
   // Resource attributes (validated copy of the header's list).
   const std::vector<std::pair<std::string, std::string>>& resource() const noexcept { return resource_; }
 
-  // Producer head and the committed read position (tail) of a ring.
+  // Producer head and the committed read position (tail) of a ring (0 for ring ≥ ring_count();
+  // the last value seen once faulted).
   std::uint64_t head(std::uint32_t ring) const noexcept;
   std::uint64_t tail(std::uint32_t ring) const noexcept;
+  // Linux tid owning the ring, 0 when free (or faulted).
+  std::uint32_t ring_owner(std::uint32_t ring) const noexcept;
 
   // Decodes the spans in [from, head) of `ring`, stopping at the first span boundary at or
   // after `max_records` records (a span is never split, so up to count-1 more), calling
@@ -166,23 +195,44 @@ class SegmentReader {
   std::uint64_t spans_written() const noexcept;
   std::uint64_t spans_dropped_full() const noexcept;
   std::uint64_t spans_dropped_no_ring() const noexcept;
+  // Live header state (the header() copy does not follow it). Last value seen once faulted.
+  bool closed() const noexcept;  // acquire: the producer shut down cleanly
+  std::uint64_t traceparent_invalid() const noexcept;
+  std::uint64_t strings_interned_failed() const noexcept;
+  std::uint64_t ring_release_generation() const noexcept;
+
+  // The segment shrank under the mapping (SIGBUS caught): the reader no longer touches it.
+  bool faulted() const noexcept { return faulted_; }
 
   ClockConverter& clock() noexcept { return clock_; }
   const ReaderCounters& counters() const noexcept { return counters_; }
 
  private:
   // Copies and checks the span starting at `pos`; returns records consumed (≥1) and sets ok.
+  // Returns 0 if the copy faulted (the reader is then faulted).
   std::uint32_t next_span(std::uint32_t ring, std::uint64_t pos, std::uint64_t head, bool& ok);
-  RingHeader* ring_header(std::uint32_t r) const noexcept;
+  std::uint32_t copy_span(std::uint32_t ring, std::uint64_t pos, std::uint64_t head, bool& ok);
   const Record* record(std::uint32_t r, std::uint64_t i) const noexcept;
+  void set_faulted() const noexcept;
+  // Loads a live 64-bit atomic under the guard; `last` caches it for after a fault.
+  std::uint64_t live_load(const std::atomic<std::uint64_t>& a, std::memory_order order, std::uint64_t& last) const noexcept;
 
   Mapping map_;
+  HeaderCopy header_;  // validated in open(); the only source of layout values
   std::uint32_t ring_count_ = 0, capacity_ = 0;
+  RingHeader* rings_ = nullptr;      // from the copy's rings_offset
+  const Record* records_ = nullptr;  // from the copy's ring_data_offset
   std::string service_;
   std::vector<std::pair<std::string, std::string>> resource_;
   StringCache strings_;
   ClockConverter clock_;
-  ReaderCounters counters_;
+  // Mutable: const accessors that fault record it.
+  mutable ReaderCounters counters_;
+  mutable bool faulted_ = false;
+  mutable std::vector<std::uint64_t> last_head_, last_tail_;
+  mutable std::uint64_t last_written_ = 0, last_full_ = 0, last_no_ring_ = 0;
+  mutable std::uint64_t last_traceparent_invalid_ = 0, last_interned_failed_ = 0, last_generation_ = 0;
+  mutable bool last_closed_ = false;
   alignas(8) std::uint8_t scratch_[kMaxRecordsPerSpan * kRecordPayload];
   std::size_t scratch_len_ = 0;
   SpanView view_;
@@ -190,8 +240,9 @@ class SegmentReader {
 
 template <class Fn>
 std::uint64_t SegmentReader::read(std::uint32_t ring, std::uint64_t from, std::uint64_t max_records, Fn&& fn) {
-  if (ring >= ring_count_) return from;
+  if (ring >= ring_count_ || faulted_) return from;
   const std::uint64_t h = head(ring);  // acquire: records below h are complete
+  if (faulted_) return from;
   if (h < from || h - from > capacity_) {
     // A producer cannot be more than one ring ahead of the committed tail; a head behind the
     // read position or too far ahead is corruption. Skip the ring rather than read garbage.
@@ -204,10 +255,18 @@ std::uint64_t SegmentReader::read(std::uint32_t ring, std::uint64_t from, std::u
   while (pos < end) {
     bool ok = false;
     const std::uint32_t n = next_span(ring, pos, h, ok);
+    if (faulted_) return pos;  // the span at pos was not consumed
+    RejectReason r = kRejectRecordHeader;
+    if (ok) {
+      r = decode_span(scratch_, scratch_len_, strings_, view_);
+      if (strings_.faulted()) {
+        set_faulted();
+        return pos;
+      }
+    }
     pos += n;
     counters_.records_read += n;
     if (!ok) continue;
-    const RejectReason r = decode_span(scratch_, scratch_len_, strings_, view_);
     if (r != kRejectReasonCount) {
       ++counters_.rejected[r];
       continue;

@@ -60,7 +60,7 @@ class Mapping {
 struct CreateOptions {
   std::string name;            // object name without leading '/', e.g. "spanring.svc.1234"
   Layout layout;               // from layout_within()
-  std::uint32_t mode = 0600;   // 0600, 0640 or 0660
+  std::uint32_t mode = 0600;   // 0600 or 0660
 };
 
 // Creates the segment exclusively (fails with kExists if the name is taken), sizes it,
@@ -73,12 +73,31 @@ SegmentError create_segment(const CreateOptions& options, Mapping& out, std::str
 // the agent must move `tail`.
 SegmentError attach_segment(std::string_view name, Mapping& out, std::string& message);
 
+// A private copy of a segment's header. Everything in the mapping can change under a reader at
+// any moment (the producer is untrusted); a copy, validated once, cannot. The atomics of the
+// copy (ready, closed and the counters after them) are zero: they are live state, to be read
+// from the mapping (SegmentReader::closed() etc.).
+struct HeaderCopy {
+  alignas(SegmentHeader) std::uint8_t bytes[sizeof(SegmentHeader)] = {};
+  const SegmentHeader& get() const noexcept { return *reinterpret_cast<const SegmentHeader*>(bytes); }
+};
+
+// Copies the header of `m` (at least sizeof(SegmentHeader) bytes mapped) and its `ready` flag,
+// surviving a segment truncated under the mapping (returns false: SIGBUS guard, see
+// fault_guard.hpp in shm/src). attach_segment validates such a copy, not the live header.
+bool copy_header(const Mapping& m, HeaderCopy& out, bool& ready) noexcept;
+
 // Checks magic, ABI major, sizes and offsets of a header mapped with `mapped_size` bytes.
 // `message` says which field is wrong and its value.
 SegmentError validate_header(const SegmentHeader& h, std::uint64_t mapped_size, std::string& message);
 
 // Removes the name from /dev/shm (mappings stay valid). Returns false if it did not exist.
 bool remove_segment(std::string_view name) noexcept;
+
+// Start time of process `pid` in clock ticks since boot (/proc/<pid>/stat field 22), 0 if the
+// process does not exist or the file cannot be parsed. With the pid it names a process across
+// pid reuse (SegmentHeader::producer_start_time).
+std::uint64_t process_start_time(std::uint32_t pid);
 
 // "spanring.<service>.<pid>" with characters outside [A-Za-z0-9._-] replaced by '_'.
 std::string segment_name(std::string_view service, std::uint32_t pid, std::uint32_t generation);
