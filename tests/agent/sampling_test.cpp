@@ -725,6 +725,19 @@ std::string joined(const std::vector<std::string>& v) {
   return out;
 }
 
+// The form operators already write for Jaeger, exactly as the sampling issue shows it.
+TEST(SamplingConfig, JaegerFormFromTheIssueLoadsAsWritten) {
+  const Parsed p = parse_file("issue_example.yaml");
+  ASSERT_TRUE(p.ok) << joined(p.errors);
+  ASSERT_EQ(p.config.services.size(), 2u);
+  EXPECT_EQ(p.config.services[0].service, "llm-server");
+  EXPECT_EQ(p.config.services[0].strategy.type, StrategyType::kProbabilistic);
+  EXPECT_EQ(p.config.services[0].strategy.param, 1.0);
+  EXPECT_EQ(p.config.services[1].service, "kv-cache");
+  EXPECT_EQ(p.config.services[1].strategy.type, StrategyType::kRateLimiting);
+  EXPECT_EQ(p.config.services[1].strategy.param, 10.0);
+}
+
 // agent.example.yaml documents the sampling section in comments; uncommented, it must parse
 // and state the defaults, so a renamed key or changed default cannot leave it stale.
 TEST(SamplingConfig, AgentExampleSectionParsesAndStatesTheDefaults) {
