@@ -43,6 +43,7 @@ void AgentMetrics::refresh() {
   for (const ServiceStats& s : agent_.services()) {
     const Labels svc{{"service", s.name}};
     mirror(registry_.counter("spanring_spans_created", "Spans engines created (written to rings or dropped there).", svc), s.created);
+    mirror(registry_.counter("spanring_spans_written", "Spans engines wrote to their rings.", svc), s.written);
     mirror(registry_.counter("spanring_spans_received", "Spans the agent read and decoded from rings.", svc), s.received);
     mirror(registry_.counter("spanring_spans_exported", "Spans the backend accepted.", svc), s.exported);
     for (std::size_t r = 0; r < kSampleReasonCount; ++r)

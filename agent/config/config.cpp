@@ -30,8 +30,6 @@ namespace {
 
 using Marks = std::map<std::string, YAML::Mark>;
 
-
-
 std::string position(const std::string& source, const YAML::Mark* mark) {
   if (mark == nullptr || mark->is_null()) return source;
   // yaml-cpp counts from 0; editors and compilers count from 1.

@@ -139,7 +139,6 @@ std::size_t Agent::service_index(const std::string& name) {
 }
 
 void Agent::start() {
-  started_ = true;
   watch_directory();
   scan_now();
   schedule_scan();
@@ -229,7 +228,7 @@ void Agent::scan_now() {
     if (!sources_.count(n) && !skipped_.count(n)) attach(n);
   // Forget notes about names that disappeared, so a new segment of that name is tried.
   auto gone = [&](const std::string& n) { return std::find(names.begin(), names.end(), n) == names.end(); };
-  std::erase_if(skipped_, [&](const auto& kv) { return gone(kv.first); });
+  std::erase_if(skipped_, [&](const std::string& n) { return gone(n); });
   std::erase_if(not_ready_since_, [&](const auto& kv) { return gone(kv.first); });
   for (auto& [name, s] : sources_) check_liveness(*s);
 }
@@ -251,7 +250,7 @@ void Agent::attach(const std::string& name) {
   if (e != shm::SegmentError::kOk) {
     // One clear line per segment, not one per scan.
     SPANRING_LOG_WARN("skipping segment %s: %s (%s)", name.c_str(), shm::to_string(e), message.c_str());
-    skipped_.emplace(name, message);
+    skipped_.insert(name);
     return;
   }
   const shm::SegmentHeader& h = s->reader.header();
@@ -536,7 +535,7 @@ void Agent::retire_resolved() {
   for (auto it = sources_.begin(); it != sources_.end();) {
     Source& s = *it->second;
     if (s.faulted && s.pending == 0 && !s.dirty && s.batch_seq != batch_seq_) {
-      skipped_.emplace(s.name, "faulted");  // not attached again while the file exists
+      skipped_.insert(s.name);  // not attached again while the file exists
       if (sampler_) sampler_->release_slot(s.sampling_slot);
       sources_by_id_.erase(s.id);
       it = sources_.erase(it);
@@ -561,7 +560,7 @@ void Agent::retire_resolved() {
     }
     SPANRING_LOG_INFO("segment %s drained%s", s.name.c_str(), removed ? " and removed" : "");
     // A drained segment that stays on disk is not attached again.
-    if (!removed) skipped_.emplace(s.name, "drained");
+    if (!removed) skipped_.insert(s.name);
     if (sampler_) sampler_->release_slot(s.sampling_slot);
     sources_by_id_.erase(s.id);
     it = sources_.erase(it);

@@ -26,6 +26,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -158,14 +159,14 @@ class Agent {
   std::array<char, 4096> inotify_buf_{};
   std::chrono::milliseconds poll_interval_;
   double last_max_fill_ = 0;  // fullest ring seen by the last pass (unread / capacity)
-  bool started_ = false, stopping_ = false;
+  bool stopping_ = false;
   bool stop_requested_ = false;          // stop() began: a refused batch stays in the rings
   bool refused_while_stopping_ = false;  // ...and one was: stop reading more
   bool keeping_in_rings_ = false;        // a batch was left in the rings: commit nothing more
 
   std::map<std::string, std::unique_ptr<Source>> sources_;  // by segment name
   std::unordered_map<std::uint64_t, Source*> sources_by_id_;
-  std::map<std::string, std::string> skipped_;  // segment → why (logged once)
+  std::set<std::string> skipped_;  // segments not to attach (why was logged once)
   std::map<std::string, Clock::time_point> not_ready_since_;  // segments being born
   std::uint64_t next_source_id_ = 1;
 
