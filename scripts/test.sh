@@ -10,7 +10,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 ./scripts/setup.sh
 
 echo "== build (build/)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPANRING_WERROR=ON
 cmake --build build -j "$jobs"
 
 # The independent OTLP sink (official OpenTelemetry JS decoding), when Node >= 20.6 is here.
@@ -36,7 +36,7 @@ done
 
 if [[ "${SPANRING_SKIP_TSAN:-0}" != 1 ]]; then
   echo "== ThreadSanitizer build (build-tsan/)"
-  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPANRING_TSAN=ON -DSPANRING_BUILD_BENCH=OFF
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSPANRING_TSAN=ON -DSPANRING_BUILD_BENCH=OFF -DSPANRING_WERROR=ON
   cmake --build build-tsan -j "$jobs"
   # TSan needs the classic address-space layout on kernels with high mmap ASLR entropy.
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" setarch "$(uname -m)" -R \
