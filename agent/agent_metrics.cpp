@@ -56,6 +56,22 @@ void AgentMetrics::refresh() {
              s.dropped[r]);
     registry_.gauge("spanring_ring_fill_ratio", "Fullest ring of the service: unread records / capacity.", svc).set(s.ring_fill);
     registry_.gauge("spanring_segments", "Attached shared-memory segments.", svc).set(s.segments);
+    mirror(registry_.counter("spanring_rings_quarantined", "Rings that kept failing validation and are no longer read.", svc),
+           s.rings_quarantined);
+    mirror(registry_.counter("spanring_segment_faults", "Segments truncated under the agent's mapping (SIGBUS).", svc),
+           s.segment_faults);
+  }
+  const auto unattached = agent_.unattached();
+  for (std::size_t r = 0; r < unattached.size(); ++r) {
+    const auto reason = static_cast<Unattached>(r);
+    if (reason == Unattached::kDrained) continue;
+    const bool retried = reason < Unattached::kRetriedCount;
+    registry_
+        .gauge(retried ? "spanring_segments_not_ready" : "spanring_segments_rejected",
+               retried ? "Segment files not attached after the grace period, retried at each scan, by reason."
+                       : "Segment files refused until they are removed, by reason.",
+               {{"reason", to_string(reason)}})
+        .set(unattached[r]);
   }
   registry_.gauge("spanring_export_queue_spans", "Spans waiting in the export queue.").set(double(agent_.queued_spans()));
   registry_.gauge("spanring_export_queue_bytes", "Bytes waiting in the export queue.").set(double(agent_.queued_bytes()));

@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/log.hpp"
+#include "core/utf8.hpp"
 #include "sampling/sampler.hpp"
 
 namespace spanring::agent {
@@ -28,6 +29,24 @@ const char* to_string(DropReason r) noexcept {
     case kDropRejected: return "rejected";
     case kDropShutdown: return "shutdown";
     case kDropReasonCount: break;
+  }
+  return "unknown";
+}
+
+const char* to_string(Unattached r) noexcept {
+  switch (r) {
+    case Unattached::kTooShort: return "too_short";
+    case Unattached::kUnready: return "unready";
+    case Unattached::kPermission: return "permission_denied";
+    case Unattached::kNotRegular: return "not_regular";
+    case Unattached::kInvalidHeader: return "invalid_header";
+    case Unattached::kAbiMismatch: return "abi_mismatch";
+    case Unattached::kUntrusted: return "untrusted";
+    case Unattached::kRefused: return "refused";
+    case Unattached::kFaulted: return "faulted";
+    case Unattached::kOther: return "other";
+    case Unattached::kDrained: return "drained";
+    case Unattached::kCount: break;
   }
   return "unknown";
 }
@@ -52,9 +71,9 @@ struct Agent::Source {
   bool faulted = false;                 // the mapping faulted: never read again
   bool producer_gone = false;
   std::uint32_t pending = 0;            // Pending entries that still hold a mark for us
-  // Engine counters as last accounted, and the reader's rejects as last accounted.
-  std::uint64_t seen_written = 0, seen_full = 0, seen_no_ring = 0, seen_rejected = 0;
-  std::uint64_t baseline_written = 0;  // engine's spans_written at attach minus unread spans
+  // Engine drop counters and the reader's counters, as last accounted.
+  std::uint64_t seen_full = 0, seen_no_ring = 0;
+  std::uint64_t seen_read = 0, seen_rejected = 0, seen_quarantined = 0;
   // Where this source's spans go in the open batch.
   std::uint64_t batch_seq = 0;
   otlp::trace::v1::ScopeSpans* scope = nullptr;
@@ -69,8 +88,15 @@ struct Agent::Pending {
   std::vector<std::pair<std::size_t, std::uint64_t>> services;              // service → spans
 };
 
-namespace {
+// A segment name seen but not attached.
+struct Agent::Candidate {
+  Unattached reason = Unattached::kUnready;
+  Clock::time_point since{};
+  bool logged = false;
+  bool retried() const noexcept { return reason < Unattached::kRetriedCount; }
+};
 
+namespace {
 
 // The producer is gone when its pid is dead, or reused by a process with another start time.
 bool producer_alive(std::uint32_t pid, std::uint64_t start_time) {
@@ -219,48 +245,88 @@ void Agent::scan_now() {
     SPANRING_LOG_ERROR("cannot list %s: %s", options_.shm_dir.c_str(), std::strerror(errno));
     return;
   }
-  std::vector<std::string> names;
+  std::set<std::string> names;
   const std::string& prefix = options_.segment_prefix;
   while (dirent* e = readdir(d))
-    if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0) names.emplace_back(e->d_name);
+    if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0) names.emplace(e->d_name);
   closedir(d);
-  for (const std::string& n : names)
-    if (!sources_.count(n) && !skipped_.count(n)) attach(n);
-  // Forget notes about names that disappeared, so a new segment of that name is tried.
-  auto gone = [&](const std::string& n) { return std::find(names.begin(), names.end(), n) == names.end(); };
-  std::erase_if(skipped_, [&](const std::string& n) { return gone(n); });
-  std::erase_if(not_ready_since_, [&](const auto& kv) { return gone(kv.first); });
+  untracked_names_ = 0;
+  for (const std::string& n : names) {
+    if (sources_.count(n)) continue;
+    if (auto it = unattached_.find(n); it != unattached_.end()) {
+      if (!it->second.retried()) continue;  // refused until the name goes away
+    } else if (unattached_.size() >= kMaxUnattached) {
+      ++untracked_names_;  // bounded memory and work per scan, whatever is in the directory
+      continue;
+    }
+    attach(n);
+  }
+  if (untracked_names_ > 0)
+    segment_log_.log(LogLevel::kWarn,
+                     "%llu %s* file(s) in %s not examined: %zu others are already waiting or refused; "
+                     "remove stray files",
+                     static_cast<unsigned long long>(untracked_names_), prefix.c_str(), options_.shm_dir.c_str(),
+                     unattached_.size());
+  // Forget names that disappeared, so a new file of that name is tried afresh.
+  std::erase_if(unattached_, [&](const auto& kv) { return !names.count(kv.first); });
   for (auto& [name, s] : sources_) check_liveness(*s);
+}
+
+void Agent::not_attached(const std::string& name, Unattached why, const std::string& message) {
+  const auto now = Clock::now();
+  Candidate& c = unattached_.try_emplace(name, Candidate{why, now, false}).first->second;
+  c.reason = why;
+  if (c.logged) return;
+  if (c.retried()) {
+    // Most likely an engine being born (it creates the file, sizes it, sets its group and mode,
+    // then marks it ready): look again shortly for a second, then at each periodic scan. Only
+    // a file still not attachable after the grace period is worth a line.
+    if (now - c.since < std::chrono::seconds(1)) schedule_rescan(std::chrono::milliseconds(10));
+    if (now - c.since < options_.not_ready_grace) return;
+    c.logged = true;
+    const char* hint = why == Unattached::kPermission
+                           ? "; engines running as other users need SPANRING_SHM_MODE=0660 and SPANRING_SHM_GROUP "
+                             "set to the agent's group (README, \"Access model\")"
+                           : "";
+    segment_log_.log(LogLevel::kWarn, "segment %s not attached after %llds: %s (%s)%s; retrying at each scan",
+                     name.c_str(),
+                     static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(now - c.since).count()),
+                     to_string(why), message.c_str(), hint);
+    return;
+  }
+  c.logged = true;
+  segment_log_.log(LogLevel::kWarn, "skipping segment %s: %s (%s)", name.c_str(), to_string(why), message.c_str());
 }
 
 void Agent::attach(const std::string& name) {
   auto s = std::make_unique<Source>();
   std::string message;
-  const shm::SegmentError e = s->reader.open(name, message);
-  if (e == shm::SegmentError::kNotReady) {
-    // An engine still initialising (it sizes and fills the segment right after creating it):
-    // look again shortly, for a second; after that only at the periodic scan, so a segment
-    // that never becomes ready (a crash during init, or a stray file) costs nothing.
-    const auto now = Clock::now();
-    const auto first = not_ready_since_.try_emplace(name, now).first->second;
-    if (now - first < std::chrono::seconds(1)) schedule_rescan(std::chrono::milliseconds(10));
-    return;
-  }
-  not_ready_since_.erase(name);
-  if (e != shm::SegmentError::kOk) {
-    // One clear line per segment, not one per scan.
-    SPANRING_LOG_WARN("skipping segment %s: %s (%s)", name.c_str(), shm::to_string(e), message.c_str());
-    skipped_.insert(name);
-    return;
+  switch (s->reader.open(name, message)) {
+    case shm::SegmentError::kOk: break;
+    case shm::SegmentError::kNotFound: unattached_.erase(name); return;  // gone since the listing
+    case shm::SegmentError::kNotSized: return not_attached(name, Unattached::kTooShort, message);
+    case shm::SegmentError::kNotReady: return not_attached(name, Unattached::kUnready, message);
+    case shm::SegmentError::kPermission: return not_attached(name, Unattached::kPermission, message);
+    case shm::SegmentError::kNotRegular: return not_attached(name, Unattached::kNotRegular, message);
+    case shm::SegmentError::kInvalidHeader: return not_attached(name, Unattached::kInvalidHeader, message);
+    case shm::SegmentError::kVersionMismatch: return not_attached(name, Unattached::kAbiMismatch, message);
+    case shm::SegmentError::kUntrusted: return not_attached(name, Unattached::kUntrusted, message);
+    default: return not_attached(name, Unattached::kOther, message);
   }
   const shm::SegmentHeader& h = s->reader.header();
+  // The name is the producer's bytes: repaired to UTF-8 once, here, so metrics labels, logs
+  // and OTLP all see the same valid string (and two spellings of one bad name are one service).
+  std::string scratch;
+  s->identity.service_name = std::string(detail::valid_utf8(s->reader.service_name(), scratch));
+  if (const Unattached why = check_trust(*s, message); why != Unattached::kCount) return not_attached(name, why, message);
+  unattached_.erase(name);
   s->id = next_source_id_++;
   s->name = name;
-  s->identity.service_name = std::string(s->reader.service_name());
   s->identity.host_name = host_name_;
   s->identity.pid = h.producer_pid;
   s->identity.start_time = h.producer_start_time;
   s->identity.attributes = s->reader.resource();
+  s->identity.user_id = s->reader.mapping().file().uid;
   make_resource(s->identity, s->resource);
   s->service = service_index(s->identity.service_name);
   if (sampler_) s->sampling_slot = sampler_->service_slot(s->identity.service_name);
@@ -270,19 +336,45 @@ void Agent::attach(const std::string& name) {
     s->read_pos[r] = s->reader.tail(r);
     unread += s->reader.count_spans(r, s->read_pos[r], s->reader.head(r));
   }
-  // Spans consumed before we attached (by an earlier agent) belong to its accounting, not
-  // ours: start from the engine's counters minus what the rings still hold. The engine's
-  // drops are all ours to report: no one else can (an earlier agent's counters died with it).
-  s->seen_written = s->reader.spans_written() - std::min(unread, s->reader.spans_written());
-  s->baseline_written = s->seen_written;
+  // Spans below the tails were consumed by an earlier agent and belong to its accounting; ours
+  // counts spans as it takes them from the rings (see agent.hpp). The engine's drops are all
+  // ours to report: no one else can (an earlier agent's counters died with it).
   s->seen_full = 0;
   s->seen_no_ring = 0;
-  SPANRING_LOG_INFO("attached %s: service=%s pid=%u rings=%u capacity=%u unread_spans=%llu", name.c_str(),
-                    s->identity.service_name.c_str(), h.producer_pid, h.ring_count, h.ring_capacity,
-                    static_cast<unsigned long long>(unread));
+  SPANRING_LOG_INFO("attached %s: service=%s pid=%u uid=%u rings=%u capacity=%u unread_spans=%llu", name.c_str(),
+                    s->identity.service_name.c_str(), h.producer_pid, s->reader.mapping().file().uid, h.ring_count,
+                    h.ring_capacity, static_cast<unsigned long long>(unread));
   check_liveness(*s);
   sources_by_id_[s->id] = s.get();
   sources_.emplace(name, std::move(s));
+}
+
+Unattached Agent::check_trust(const Source& s, std::string& why) const {
+  const shm::Mapping::File& f = s.reader.mapping().file();
+  const shm::SegmentHeader& h = s.reader.header();
+  // A live producer must be the file's owner: otherwise the segment names a process (and so a
+  // service, pid and instance) that someone else's file speaks for.
+  std::uint32_t euid = 0;
+  if (producer_alive(h.producer_pid, h.producer_start_time) && shm::process_euid(h.producer_pid, euid) &&
+      euid != f.uid) {
+    why = "owned by uid " + std::to_string(f.uid) + ", but its producer (pid " + std::to_string(h.producer_pid) +
+          ") runs as uid " + std::to_string(euid);
+    return Unattached::kUntrusted;
+  }
+  if (!producer_allowed(options_.producers, s.identity.service_name, f.uid, f.gid)) {
+    why = "discovery.producers does not let uid " + std::to_string(f.uid) + " (group " + std::to_string(f.gid) +
+          ") feed service \"" + s.identity.service_name + "\"";
+    return Unattached::kRefused;
+  }
+  return Unattached::kCount;
+}
+
+std::array<std::uint32_t, static_cast<std::size_t>(Unattached::kCount)> Agent::unattached() const {
+  std::array<std::uint32_t, static_cast<std::size_t>(Unattached::kCount)> out{};
+  const auto now = Clock::now();
+  for (const auto& [name, c] : unattached_)
+    if (!c.retried() || now - c.since >= options_.not_ready_grace) ++out[static_cast<std::size_t>(c.reason)];
+  return out;
 }
 
 void Agent::check_liveness(Source& s) {
@@ -295,13 +387,12 @@ void Agent::check_liveness(Source& s) {
   }
 }
 
-void Agent::account_engine_counters(Source& s) {
+void Agent::account_counters(Source& s) {
   ServiceStats& st = services_[s.service];
-  const std::uint64_t written = s.reader.spans_written();
+  // The engine's drop counters only grow; a smaller value is a hostile or corrupted segment:
+  // ignore the dip.
   const std::uint64_t full = s.reader.spans_dropped_full();
   const std::uint64_t no_ring = s.reader.spans_dropped_no_ring();
-  // Counters only grow; a smaller value is a hostile or corrupted segment: ignore the dip.
-  if (written > s.seen_written) st.written += written - s.seen_written, st.created += written - s.seen_written, s.seen_written = written;
   if (full > s.seen_full) {
     st.dropped[kDropRingFull] += full - s.seen_full;
     st.created += full - s.seen_full;
@@ -312,12 +403,26 @@ void Agent::account_engine_counters(Source& s) {
     st.created += no_ring - s.seen_no_ring;
     s.seen_no_ring = no_ring;
   }
-  const std::uint64_t rejected = s.reader.counters().rejected_total();
-  if (rejected > s.seen_rejected) {
-    st.dropped[kDropInvalid] += rejected - s.seen_rejected;
-    SPANRING_LOG_WARN("segment %s: %llu invalid record(s) skipped", s.name.c_str(),
-                      static_cast<unsigned long long>(rejected - s.seen_rejected));
-    s.seen_rejected = rejected;
+  // What this agent took from the rings: decoded spans and rejected ones.
+  const shm::ReaderCounters& c = s.reader.counters();
+  const std::uint64_t read = c.spans_read - s.seen_read;
+  const std::uint64_t rejected = c.spans_rejected() - s.seen_rejected;
+  s.seen_read = c.spans_read;
+  s.seen_rejected = c.spans_rejected();
+  st.written += read + rejected;
+  st.created += read + rejected;
+  if (rejected > 0) {
+    st.dropped[kDropInvalid] += rejected;
+    record_log_.log(LogLevel::kWarn, "segment %s: %llu invalid record(s) skipped", s.name.c_str(),
+                    static_cast<unsigned long long>(rejected));
+  }
+  if (c.rings_quarantined > s.seen_quarantined) {
+    st.rings_quarantined += c.rings_quarantined - s.seen_quarantined;
+    s.seen_quarantined = c.rings_quarantined;
+    segment_log_.log(LogLevel::kError,
+                     "segment %s (service %s, pid %u): %llu ring(s) kept failing validation and are no longer read",
+                     s.name.c_str(), s.identity.service_name.c_str(), s.identity.pid,
+                     static_cast<unsigned long long>(c.rings_quarantined));
   }
 }
 
@@ -371,7 +476,9 @@ std::uint64_t Agent::drain_now() {
     s.reader.clock().refresh();
     const double capacity = s.reader.header().ring_capacity;
     for (std::uint32_t r = 0; r < s.reader.ring_count(); ++r) {
-      last_max_fill_ = std::max(last_max_fill_, double(s.reader.head(r) - s.read_pos[r]) / capacity);
+      if (s.reader.quarantined(r)) continue;
+      const std::uint64_t head = s.reader.head(r);
+      if (head >= s.read_pos[r]) last_max_fill_ = std::max(last_max_fill_, std::min(1.0, double(head - s.read_pos[r]) / capacity));
       std::uint64_t budget = options_.max_spans_per_pass;  // records; bounds one pass
       while (budget > 0) {
         // Never read more records than the open batch has room for spans (a span takes at
@@ -390,13 +497,15 @@ std::uint64_t Agent::drain_now() {
         if (batch_spans_ >= options_.batch_max_spans) flush_batch();
       }
     }
-    account_engine_counters(s);
+    account_counters(s);
     if (s.reader.faulted()) {
       // The producer shrank its segment under us (SIGBUS, caught by the reader): nothing in
       // it can be trusted any more. What was read so far is exported; the rest is lost and
-      // the segment is left alone.
+      // the segment is left alone. A segment fault, not span drops: no span is known lost.
       s.faulted = true;
-      SPANRING_LOG_ERROR("segment %s faulted (truncated by its producer?): no longer read", s.name.c_str());
+      ++services_[s.service].segment_faults;
+      segment_log_.log(LogLevel::kError, "segment %s faulted (truncated by its producer?): no longer read",
+                       s.name.c_str());
     }
   }
   mark_progress();
@@ -535,7 +644,7 @@ void Agent::retire_resolved() {
   for (auto it = sources_.begin(); it != sources_.end();) {
     Source& s = *it->second;
     if (s.faulted && s.pending == 0 && !s.dirty && s.batch_seq != batch_seq_) {
-      skipped_.insert(s.name);  // not attached again while the file exists
+      unattached_[s.name] = Candidate{Unattached::kFaulted, Clock::now(), true};  // not again while it exists
       if (sampler_) sampler_->release_slot(s.sampling_slot);
       sources_by_id_.erase(s.id);
       it = sources_.erase(it);
@@ -543,16 +652,15 @@ void Agent::retire_resolved() {
     }
     bool drained = s.producer_gone && s.pending == 0 && !s.dirty && s.batch_seq != batch_seq_;
     for (std::uint32_t r = 0; drained && r < s.reader.ring_count(); ++r)
-      drained = s.read_pos[r] == s.reader.head(r) && s.reader.tail(r) == s.read_pos[r];
+      drained = s.reader.quarantined(r) || (s.read_pos[r] == s.reader.head(r) && s.reader.tail(r) == s.read_pos[r]);
     if (!drained) {
       ++it;
       continue;
     }
-    account_engine_counters(s);
-    reconcile_dead_producer(s);
+    account_counters(s);
     bool removed = false;
     if (options_.remove_drained_segments) {
-      removed = shm::remove_segment(s.name);
+      removed = shm::remove_segment_file(s.reader.mapping());
       if (!removed)
         SPANRING_LOG_WARN("segment %s drained, but cannot remove it: %s (an agent running as another user needs "
                           "CAP_FOWNER to unlink in the sticky /dev/shm; see systemd/spanring-agent.service)",
@@ -560,21 +668,11 @@ void Agent::retire_resolved() {
     }
     SPANRING_LOG_INFO("segment %s drained%s", s.name.c_str(), removed ? " and removed" : "");
     // A drained segment that stays on disk is not attached again.
-    if (!removed) skipped_.insert(s.name);
+    if (!removed) unattached_[s.name] = Candidate{Unattached::kDrained, Clock::now(), true};
     if (sampler_) sampler_->release_slot(s.sampling_slot);
     sources_by_id_.erase(s.id);
     it = sources_.erase(it);
   }
-}
-
-// A producer killed between publishing a span's records and counting it (or counting and
-// publishing) leaves the engine's spans_written one off from what the rings held. Once it is
-// gone and its rings are drained, whatever it counted as written but we could not read is
-// reported as invalid, so the accounting still closes.
-void Agent::reconcile_dead_producer(Source& s) {
-  const std::uint64_t counted = s.seen_written - s.baseline_written;
-  const std::uint64_t seen = s.reader.counters().spans_read + s.reader.counters().rejected_total();
-  if (counted > seen) services_[s.service].dropped[kDropInvalid] += counted - seen;
 }
 
 const std::vector<ServiceStats>& Agent::services() noexcept {
@@ -587,8 +685,9 @@ const std::vector<ServiceStats>& Agent::services() noexcept {
     ++st.segments;
     const double cap = s->reader.header().ring_capacity;
     for (std::uint32_t r = 0; r < s->reader.ring_count(); ++r) {
+      if (s->reader.quarantined(r)) continue;
       const std::uint64_t h = s->reader.head(r), t = s->reader.tail(r);
-      if (h >= t) st.ring_fill = std::max(st.ring_fill, double(h - t) / cap);
+      if (h >= t) st.ring_fill = std::max(st.ring_fill, std::min(1.0, double(h - t) / cap));
     }
   }
   return services_;

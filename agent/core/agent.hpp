@@ -10,11 +10,24 @@
 // re-reads from the tails. What it can duplicate is the batch whose 200 arrived but whose
 // commit did not happen yet — a window of microseconds between two lines of on_result().
 //
-// Accounting, per service (closes once engines exit and the queue is flushed):
+// Accounting, per service (closes once the queue is flushed):
 //   created  = written + dropped{ring_full} + dropped{no_ring}          (engine counters)
-//   written  = received + dropped{invalid} + still in rings
+//   written  = received + dropped{invalid}         (what this agent took from the rings)
 //   received = exported + sampled_out + dropped{queue_full, export_failed, rejected,
 //              shutdown} + in flight
+// `written` counts spans by their position in the rings, as the agent reads them, not from the
+// engine's own spans_written counter: that counter and a ring's head are two stores, so no
+// reading of both at attach can tell exactly which spans an earlier agent consumed while the
+// engine writes flat out. Spans the engine still holds in its rings are not created yet for
+// the agent; a span an engine was killed in the middle of writing was never completed.
+//
+// Untrusted segments (all of them: any local user can create spanring.* files) cost at most
+// one log line per event kind and rate-limited logs: a file that is not a segment, or one that
+// never becomes ready, is retried quietly by the periodic scan and shown in
+// spanring_segments_not_ready{reason}; a segment refused for good (bad header, another ABI,
+// not trusted) in spanring_segments_rejected{reason}; a ring that keeps failing validation is
+// quarantined (counted once), and a segment that faults (truncated under the mapping) is
+// counted as a segment fault, neither as span drops.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -33,7 +46,9 @@
 #include <vector>
 
 #include "core/exporter.hpp"
+#include "core/log.hpp"
 #include "core/otlp_convert.hpp"
+#include "core/trust.hpp"
 #include <google/protobuf/arena.h>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
@@ -57,7 +72,30 @@ struct CoreOptions {
   std::chrono::milliseconds batch_timeout{1000};
   bool remove_drained_segments = true;
   std::string host_name;  // empty: gethostname()
+  std::vector<ProducerRule> producers;  // which owners may feed which service names (trust.hpp)
+  // A segment that is not ready (or not readable) this long after it was first seen is logged
+  // once and shown in spanring_segments_not_ready; until then it is an engine being born.
+  std::chrono::milliseconds not_ready_grace{5000};
 };
+
+// Why a segment file is not drained. The first group is retried by every scan (the file may
+// still become a segment); the second is refused until the name disappears.
+enum class Unattached : std::uint8_t {
+  kTooShort = 0,     // smaller than a segment header (an empty file: sized next, or never)
+  kUnready,          // `ready` not set (the engine is initialising, or died doing so)
+  kPermission,       // the agent may not open it (mode or group; see the README's access model)
+  kNotRegular,       // a directory, FIFO, device or symbolic link
+  kRetriedCount,
+  kInvalidHeader = kRetriedCount,  // magic, sizes or offsets wrong
+  kAbiMismatch,      // another ABI major
+  kUntrusted,        // hard link, writable by all, or owned by another user than its producer
+  kRefused,          // discovery.producers does not let its owner feed that service name
+  kFaulted,          // truncated under the mapping while attached (SIGBUS)
+  kOther,            // another OS error (message logged)
+  kDrained,          // drained after its engine exited, but could not be removed (not shown)
+  kCount,
+};
+const char* to_string(Unattached r) noexcept;
 
 // Why a span did not reach the backend. Names match the metric label values.
 enum DropReason : std::uint32_t {
@@ -83,6 +121,8 @@ struct ServiceStats {
   std::uint64_t dropped[kDropReasonCount] = {};
   double ring_fill = 0;        // max over the service's rings of unread/capacity, 0..1
   std::uint32_t segments = 0;  // live segments
+  std::uint64_t rings_quarantined = 0;  // rings that kept failing validation, no longer read
+  std::uint64_t segment_faults = 0;     // segments truncated under the agent's mapping
   std::uint64_t dropped_total() const noexcept;
 };
 
@@ -124,6 +164,8 @@ class Agent {
   // Export latency observer (seconds), for the metrics histogram.
   void on_export_latency(std::function<void(double)> fn) { latency_observer_ = std::move(fn); }
   bool stopping() const noexcept { return stopping_; }
+  // Segment files not drained, by reason (retried ones only once past the grace period).
+  std::array<std::uint32_t, static_cast<std::size_t>(Unattached::kCount)> unattached() const;
   const std::string& last_export_error() const noexcept { return last_export_error_; }
 
  private:
@@ -135,14 +177,16 @@ class Agent {
   void watch_directory();
   void read_directory_events();
   void schedule_poll(std::chrono::milliseconds delay);
+  struct Candidate;
   void attach(const std::string& name);
+  void not_attached(const std::string& name, Unattached why, const std::string& message);
+  Unattached check_trust(const Source& s, std::string& why) const;  // kCount: trusted
   void check_liveness(Source& s);
-  void account_engine_counters(Source& s);
+  void account_counters(Source& s);
   void add_span(Source& s, const shm::SpanView& span);
   void mark_progress();
   void on_export_result(const ExportResult& r);
   void retire_resolved();
-  void reconcile_dead_producer(Source& s);
   std::size_t service_index(const std::string& name);
 
   boost::asio::io_context& io_;
@@ -166,8 +210,13 @@ class Agent {
 
   std::map<std::string, std::unique_ptr<Source>> sources_;  // by segment name
   std::unordered_map<std::uint64_t, Source*> sources_by_id_;
-  std::set<std::string> skipped_;  // segments not to attach (why was logged once)
-  std::map<std::string, Clock::time_point> not_ready_since_;  // segments being born
+  // Segment names seen but not attached, with why; bounded (a user can create any number).
+  static constexpr std::size_t kMaxUnattached = 4096;
+  std::map<std::string, Candidate> unattached_;
+  std::uint64_t untracked_names_ = 0;  // names over kMaxUnattached in the last scan
+  // Producers choose how often these events happen: rate-limited lines.
+  LogLimiter segment_log_{20, std::chrono::minutes(1)};
+  LogLimiter record_log_{10, std::chrono::minutes(1)};
   std::uint64_t next_source_id_ = 1;
 
   std::vector<ServiceStats> services_;

@@ -151,6 +151,14 @@ void make_resource(const ProcessIdentity& p, otlp::resource::v1::Resource& out) 
       }
     if (!replaced) add_string(out, k, v);
   }
+  if (p.user_id >= 0) {
+    auto& attrs = *out.mutable_attributes();
+    for (int i = attrs.size() - 1; i >= 0; --i)
+      if (attrs[i].key() == "process.user.id") attrs.DeleteSubrange(i, 1);
+    auto* kv = out.add_attributes();
+    kv->set_key("process.user.id");
+    kv->mutable_value()->set_int_value(p.user_id);
+  }
 }
 
 }  // namespace spanring::agent

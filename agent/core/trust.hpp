@@ -33,7 +33,8 @@ struct ProducerRule {
 // '*' matches any run of characters (also empty), '?' exactly one; everything else literally.
 bool glob_match(std::string_view pattern, std::string_view text) noexcept;
 
-// Whether the owner `uid` (with primary group `gid`) may feed service `service` under `rules`.
+// Whether a segment owned by `uid`, with group `gid`, may feed service `service` under `rules`
+// (groups match the segment's group or any group of the owner's).
 bool producer_allowed(const std::vector<ProducerRule>& rules, std::string_view service, uid_t uid, gid_t gid);
 
 }  // namespace spanring::agent

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "agent/core/utf8.hpp"
 #include "agent/metrics/metrics.hpp"
 
 namespace spanring::agent {
@@ -21,6 +22,22 @@ bool valid_name(std::string_view name, bool allow_colon) {
   return std::all_of(name.begin(), name.end(), [&](char c) {
     return is_name_start(c, allow_colon) || (c >= '0' && c <= '9');
   });
+}
+
+// Label values can come from producers (a service name is a segment's bytes): invalid UTF-8
+// and control characters other than newline become U+FFFD, so one hostile name cannot make the
+// whole page unparsable for a strict scraper; then the format's three escapes apply.
+std::string sanitized_label_value(std::string_view value) {
+  std::string scratch;
+  const std::string_view valid = detail::valid_utf8(value, scratch);
+  std::string out;
+  out.reserve(valid.size());
+  for (char c : valid) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\n') || u == 0x7f) out += "\xef\xbf\xbd";
+    else out += c;
+  }
+  return out;
 }
 
 void append_escaped_label_value(std::string& out, std::string_view value) {
@@ -119,10 +136,13 @@ Registry::Registry() = default;
 Registry::~Registry() = default;
 
 Registry::Series& Registry::find_or_add(Type type, std::string name, std::string_view help,
-                                        const Labels& labels, std::span<const double> bounds) {
+                                        const Labels& given, std::span<const double> bounds) {
   if (!valid_name(name, /*allow_colon=*/true) || name.starts_with("__")) {
     throw std::invalid_argument("invalid metric name \"" + name + "\"");
   }
+  // Two raw values that sanitize alike are one series (never two identical lines).
+  Labels labels = given;
+  for (auto& [label, value] : labels) value = sanitized_label_value(value);
   Labels sorted = labels;
   std::sort(sorted.begin(), sorted.end());
   for (std::size_t i = 0; i < sorted.size(); ++i) {

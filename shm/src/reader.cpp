@@ -40,6 +40,12 @@ std::uint64_t ReaderCounters::rejected_total() const noexcept {
   return t;
 }
 
+std::uint64_t ReaderCounters::spans_rejected() const noexcept {
+  std::uint64_t t = 0;
+  for (std::uint32_t r = 0; r < kRejectRingIndex; ++r) t += rejected[r];
+  return t;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Strings
 
@@ -395,10 +401,17 @@ SegmentError SegmentReader::open(std::string_view name, std::string& message) {
   faulted_ = false;
   last_head_.assign(ring_count_, 0);
   last_tail_.assign(ring_count_, 0);
+  health_.assign(ring_count_, RingHealth{});
   last_written_ = last_full_ = last_no_ring_ = 0;
   last_traceparent_invalid_ = last_interned_failed_ = last_generation_ = 0;
   last_closed_ = false;
   return SegmentError::kOk;
+}
+
+void SegmentReader::quarantine(std::uint32_t ring) noexcept {
+  if (health_[ring].quarantined) return;
+  health_[ring].quarantined = true;
+  ++counters_.rings_quarantined;
 }
 
 void SegmentReader::set_faulted() const noexcept {

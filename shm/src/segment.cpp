@@ -5,7 +5,10 @@
 
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -27,7 +30,7 @@ struct Mapping::Impl {
 Mapping::Mapping() noexcept = default;
 
 Mapping::Mapping(Mapping&& o) noexcept
-    : data_(o.data_), size_(o.size_), name_(std::move(o.name_)), impl_(std::move(o.impl_)) {
+    : data_(o.data_), size_(o.size_), name_(std::move(o.name_)), file_(o.file_), impl_(std::move(o.impl_)) {
   o.data_ = nullptr;
   o.size_ = 0;
 }
@@ -38,6 +41,7 @@ Mapping& Mapping::operator=(Mapping&& o) noexcept {
     data_ = o.data_;
     size_ = o.size_;
     name_ = std::move(o.name_);
+    file_ = o.file_;
     o.data_ = nullptr;
     o.size_ = 0;
   }
@@ -63,6 +67,10 @@ void Mapping::leak() noexcept {
 }
 
 struct SegmentFactory {
+  static void set_file(Mapping& m, const struct stat& st) {
+    m.file_ = {st.st_uid, st.st_gid, static_cast<std::uint32_t>(st.st_mode), static_cast<std::uint64_t>(st.st_dev),
+               static_cast<std::uint64_t>(st.st_ino)};
+  }
   static void fill(Mapping& m, bip::mapped_region&& region, std::string name) {
     m.impl_ = std::make_unique<Mapping::Impl>();
     m.impl_->region = std::move(region);
@@ -84,7 +92,10 @@ const char* to_string(SegmentError e) noexcept {
     case SegmentError::kNotFound: return "segment not found";
     case SegmentError::kInvalidHeader: return "invalid segment header";
     case SegmentError::kVersionMismatch: return "ABI version mismatch";
+    case SegmentError::kNotSized: return "segment not sized";
     case SegmentError::kNotReady: return "segment not ready";
+    case SegmentError::kNotRegular: return "not a regular file";
+    case SegmentError::kUntrusted: return "untrusted file";
   }
   return "unknown";
 }
@@ -98,6 +109,7 @@ SegmentError from_errno(int err) {
     case ENOSPC: case ENOMEM: case EFBIG: return SegmentError::kNoSpace;
     case ENAMETOOLONG: case EINVAL: return SegmentError::kNameInvalid;
     case ENOENT: return SegmentError::kNotFound;
+    case EISDIR: case ELOOP: return SegmentError::kNotRegular;
     default: return SegmentError::kUnavailable;
   }
 }
@@ -109,6 +121,12 @@ std::string describe(std::string_view what, std::string_view name, int err) {
   s += ": ";
   s += std::strerror(err);
   return s;
+}
+
+std::string octal(unsigned mode) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04o", mode);
+  return buf;
 }
 
 bool name_ok(std::string_view name) {
@@ -206,18 +224,45 @@ SegmentError attach_segment(std::string_view name, Mapping& out, std::string& me
     message = "segment name '" + n + "' is invalid";
     return SegmentError::kNameInvalid;
   }
+  // Directories, FIFOs, devices and links are refused before open (shm_open reports a
+  // directory as EINVAL); the fstat below catches a file swapped in between.
+  struct stat st {};
+  if (::lstat(("/dev/shm/" + n).c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    message = "/dev/shm/" + n + " is not a regular file";
+    return SegmentError::kNotRegular;
+  }
   try {
     bip::shared_memory_object shm(bip::open_only, n.c_str(), bip::read_write);
+    if (::fstat(shm.get_mapping_handle().handle, &st) != 0) {
+      message = describe("cannot stat", n, errno);
+      return SegmentError::kUnavailable;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      message = "/dev/shm/" + n + " is not a regular file";
+      return SegmentError::kNotRegular;
+    }
+    if (st.st_nlink != 1) {
+      // A hard link named spanring.* to another file on /dev/shm: writing tails into it (and
+      // unlinking it once "drained") would damage a file the producer does not own.
+      message = "/dev/shm/" + n + " has " + std::to_string(st.st_nlink) + " links (a segment has exactly one)";
+      return SegmentError::kUntrusted;
+    }
+    if (st.st_mode & S_IWOTH) {
+      message = "/dev/shm/" + n + " is writable by every user (mode " + octal(st.st_mode & 07777) +
+                "); segments are 0600 or 0660";
+      return SegmentError::kUntrusted;
+    }
     bip::offset_t size = 0;
     if (!shm.get_size(size) || size < static_cast<bip::offset_t>(kHeaderSize)) {
       // The producer creates the object empty, then sizes it: this is a segment being born
       // (or one whose producer died in those microseconds), not a corrupt one.
-      message = "/dev/shm/" + n + " is not sized yet";
-      return SegmentError::kNotReady;
+      message = "/dev/shm/" + n + " is smaller than a segment header (not sized yet?)";
+      return SegmentError::kNotSized;
     }
     bip::mapped_region region(shm, bip::read_write, 0, static_cast<std::size_t>(size));
     Mapping m;
     SegmentFactory::fill(m, std::move(region), n);
+    SegmentFactory::set_file(m, st);
     // Validate a private copy: the producer could change the live header between the check
     // and any later use, or shrink the object under the mapping (SIGBUS, see fault_guard.hpp).
     HeaderCopy h;
@@ -246,6 +291,30 @@ SegmentError attach_segment(std::string_view name, Mapping& out, std::string& me
 bool remove_segment(std::string_view name) noexcept {
   const std::string n(name);
   return bip::shared_memory_object::remove(n.c_str());
+}
+
+bool remove_segment_file(const Mapping& m) noexcept {
+  const std::string path = "/dev/shm/" + m.name();
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return false;
+  if (st.st_dev != m.file().dev || st.st_ino != m.file().ino) {
+    errno = ESTALE;
+    return false;
+  }
+  return ::unlink(path.c_str()) == 0;
+}
+
+bool process_euid(std::uint32_t pid, std::uint32_t& uid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    unsigned real = 0, effective = 0;
+    if (std::sscanf(line.c_str(), "Uid: %u %u", &real, &effective) == 2) {
+      uid = effective;
+      return true;
+    }
+  }
+  return false;
 }
 
 std::uint64_t process_start_time(std::uint32_t pid) {

@@ -17,7 +17,14 @@
 // returns to the guard of the faulting thread. A faulted reader counts it once
 // (kRejectFault), reports faulted(), and never touches the mapping again: read() returns
 // `from`, head()/tail()/counters return the last values seen, commit() does nothing. The
-// owner should then drop the segment. A SIGBUS outside a guard is passed to the previous
+// owner should then drop the segment.
+//
+// A ring that keeps failing validation is quarantined: its head inconsistent with the read
+// position on kQuarantineAfterPasses consecutive read() calls, or a whole ring's worth of
+// records in a row rejected without one valid span. An honest producer can do neither. The
+// episode is counted once (kRejectRingIndex, or the records' own reasons), quarantined()
+// says so, and read() never touches the ring again: a hostile segment costs one count and one
+// log line, not one per pass. A SIGBUS outside a guard is passed to the previous
 // handler (or the default action). Under ASan set ASAN_OPTIONS=handle_sigbus=0, or ASan's own
 // handler takes the signal first.
 //
@@ -103,7 +110,8 @@ enum RejectReason : std::uint32_t {
   kRejectBadTag,            // unknown item tag
   kRejectBadString,         // string length too long or interned id not in the table
   kRejectBadField,          // kind/status/ids out of range (e.g. zero trace id)
-  kRejectRingIndex,         // head/tail of a ring are inconsistent (ring skipped this pass)
+  // Not span drops (no span is known to be behind them); counted once per episode:
+  kRejectRingIndex,         // head/tail of a ring are inconsistent (ring skipped while it lasts)
   kRejectFault,             // the segment shrank under the mapping (SIGBUS): reader is faulted
   kRejectReasonCount,
 };
@@ -151,7 +159,11 @@ struct ReaderCounters {
   std::uint64_t spans_read = 0;
   std::uint64_t records_read = 0;
   std::uint64_t rejected[kRejectReasonCount] = {};
+  std::uint64_t rings_quarantined = 0;
   std::uint64_t rejected_total() const noexcept;
+  // Records and spans rejected while reading (the reasons before kRejectRingIndex): each stands
+  // for at least one span the producer wrote and the reader could not decode.
+  std::uint64_t spans_rejected() const noexcept;
 };
 
 class SegmentReader {
@@ -203,6 +215,9 @@ class SegmentReader {
 
   // The segment shrank under the mapping (SIGBUS caught): the reader no longer touches it.
   bool faulted() const noexcept { return faulted_; }
+  // The ring kept failing validation and is no longer read (see the top of this file).
+  static constexpr std::uint32_t kQuarantineAfterPasses = 16;
+  bool quarantined(std::uint32_t ring) const noexcept { return ring < ring_count_ && health_[ring].quarantined; }
 
   ClockConverter& clock() noexcept { return clock_; }
   const ReaderCounters& counters() const noexcept { return counters_; }
@@ -230,6 +245,13 @@ class SegmentReader {
   mutable ReaderCounters counters_;
   mutable bool faulted_ = false;
   mutable std::vector<std::uint64_t> last_head_, last_tail_;
+  struct RingHealth {
+    std::uint32_t bad_index_passes = 0;  // consecutive read() calls that found head inconsistent
+    std::uint64_t rejects_in_a_row = 0;  // records/spans rejected since the last valid span
+    bool quarantined = false;
+  };
+  std::vector<RingHealth> health_;
+  void quarantine(std::uint32_t ring) noexcept;
   mutable std::uint64_t last_written_ = 0, last_full_ = 0, last_no_ring_ = 0;
   mutable std::uint64_t last_traceparent_invalid_ = 0, last_interned_failed_ = 0, last_generation_ = 0;
   mutable bool last_closed_ = false;
@@ -240,15 +262,19 @@ class SegmentReader {
 
 template <class Fn>
 std::uint64_t SegmentReader::read(std::uint32_t ring, std::uint64_t from, std::uint64_t max_records, Fn&& fn) {
-  if (ring >= ring_count_ || faulted_) return from;
+  if (ring >= ring_count_ || faulted_ || health_[ring].quarantined) return from;
+  RingHealth& health = health_[ring];
   const std::uint64_t h = head(ring);  // acquire: records below h are complete
   if (faulted_) return from;
   if (h < from || h - from > capacity_) {
     // A producer cannot be more than one ring ahead of the committed tail; a head behind the
-    // read position or too far ahead is corruption. Skip the ring rather than read garbage.
-    ++counters_.rejected[kRejectRingIndex];
+    // read position or too far ahead is corruption. Skip the ring rather than read garbage;
+    // count the episode once, and give up on the ring if it lasts.
+    if (health.bad_index_passes++ == 0) ++counters_.rejected[kRejectRingIndex];
+    if (health.bad_index_passes >= kQuarantineAfterPasses) quarantine(ring);
     return from;
   }
+  health.bad_index_passes = 0;
   std::uint64_t end = h;
   if (end - from > max_records) end = from + max_records;
   std::uint64_t pos = from;
@@ -266,11 +292,15 @@ std::uint64_t SegmentReader::read(std::uint32_t ring, std::uint64_t from, std::u
     }
     pos += n;
     counters_.records_read += n;
-    if (!ok) continue;
-    if (r != kRejectReasonCount) {
-      ++counters_.rejected[r];
+    if (!ok || r != kRejectReasonCount) {
+      if (ok) ++counters_.rejected[r];  // (copy_span counted its own rejects)
+      if (++health.rejects_in_a_row >= capacity_) {
+        quarantine(ring);
+        return pos;
+      }
       continue;
     }
+    health.rejects_in_a_row = 0;
     view_.start_unix_ns = clock_.to_unix_ns(view_.start_raw);
     view_.end_unix_ns = clock_.to_unix_ns(view_.end_raw);
     for (EventView& e : view_.events) e.time_unix_ns = clock_.to_unix_ns(e.time_unix_ns);

@@ -24,8 +24,13 @@ enum class SegmentError {
   kNotFound,         // reader: no such segment
   kInvalidHeader,    // reader: magic, sizes or offsets do not describe a valid segment
   kVersionMismatch,  // reader: ABI major differs; skip this segment
+  kNotSized,         // reader: smaller than a header: an engine that has not sized it yet (or
+                     // died before it did), or a stray empty file; try again later
   kNotReady,         // reader: producer has not finished creating it (or died doing so):
-                     // not sized yet, or `ready` still 0; try again later
+                     // `ready` still 0; try again later
+  kNotRegular,       // reader: a directory, FIFO, device or symbolic link, not a segment
+  kUntrusted,        // reader: a regular file, but with more than one link (a hard link to
+                     // someone else's file) or writable by every user: never attached
 };
 
 const char* to_string(SegmentError e) noexcept;
@@ -44,6 +49,15 @@ class Mapping {
   SegmentHeader* header() const noexcept { return reinterpret_cast<SegmentHeader*>(data_); }
   explicit operator bool() const noexcept { return data_ != nullptr; }
 
+  // The file behind an attached mapping (fstat of the descriptor it was mapped from): who owns
+  // it, and which inode it is (remove_segment_file unlinks the name only while it still names
+  // this inode).
+  struct File {
+    std::uint32_t uid = 0, gid = 0, mode = 0;
+    std::uint64_t dev = 0, ino = 0;
+  };
+  const File& file() const noexcept { return file_; }
+
   // Leaves the memory mapped forever (for a producer whose threads may still be writing
   // when it shuts down: unmapping under them would be a use-after-free).
   void leak() noexcept;
@@ -53,6 +67,7 @@ class Mapping {
   std::uint8_t* data_ = nullptr;
   std::uint64_t size_ = 0;
   std::string name_;
+  File file_;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
@@ -70,7 +85,10 @@ SegmentError create_segment(const CreateOptions& options, Mapping& out, std::str
 
 // Maps an existing segment read-write (the reader stores `tail`), checks its size against the
 // header, and validates the header (validate_header). Read-only inspection is not offered:
-// the agent must move `tail`.
+// the agent must move `tail`. The object is opened without following symbolic links
+// (shm_open adds O_NOFOLLOW) and checked before it is mapped: it must be a regular file
+// (kNotRegular otherwise) with exactly one link and not writable by others (kUntrusted).
+// Whether its owner may feed the service it names is the caller's policy (Mapping::file()).
 SegmentError attach_segment(std::string_view name, Mapping& out, std::string& message);
 
 // A private copy of a segment's header. Everything in the mapping can change under a reader at
@@ -93,6 +111,15 @@ SegmentError validate_header(const SegmentHeader& h, std::uint64_t mapped_size, 
 
 // Removes the name from /dev/shm (mappings stay valid). Returns false if it did not exist.
 bool remove_segment(std::string_view name) noexcept;
+
+// Removes `m`'s name only if it still names the file `m` maps (same device and inode), so an
+// agent never unlinks a file that replaced the segment under the same name. Returns false with
+// errno set otherwise (ESTALE when the name now names another file).
+bool remove_segment_file(const Mapping& m) noexcept;
+
+// Effective uid of process `pid` (the second field of Uid: in /proc/<pid>/status); false when
+// the process does not exist or the file cannot be parsed.
+bool process_euid(std::uint32_t pid, std::uint32_t& uid);
 
 // Start time of process `pid` in clock ticks since boot (/proc/<pid>/stat field 22), 0 if the
 // process does not exist or the file cannot be parsed. With the pid it names a process across
