@@ -618,7 +618,7 @@ void Span::inherit(const SpanContext& parent) noexcept {
   }
 }
 
-bool Span::put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept {
+std::uint8_t Span::put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept {
   std::uint8_t written = 0;
   for (const Attribute& a : attributes) {
     const std::uint16_t mark = used_;
@@ -656,7 +656,7 @@ bool Span::put_attributes(std::initializer_list<Attribute> attributes, std::uint
       if (dropped < 255) ++dropped;
     }
   }
-  return written != 0 || attributes.size() == 0;
+  return written;
 }
 
 bool Span::put_counted_attributes(std::initializer_list<Attribute> attributes) noexcept {
@@ -665,8 +665,9 @@ bool Span::put_counted_attributes(std::initializer_list<Attribute> attributes) n
   const std::uint16_t counts_at = used_;
   used_ = static_cast<std::uint16_t>(used_ + 2);
   std::uint8_t dropped = 0;
-  put_attributes(attributes, dropped);
-  buf_[counts_at] = static_cast<std::uint8_t>(attributes.size() - dropped);
+  // The count is what was written, not size - dropped: dropped saturates, so with more than
+  // 255 left out the difference would promise attributes that are not there.
+  buf_[counts_at] = put_attributes(attributes, dropped);
   buf_[counts_at + 1] = dropped;
   return true;
 }
@@ -685,7 +686,7 @@ void Span::add_event(const Key& name, std::initializer_list<Attribute> attribute
       return;
   }
   used_ = mark;
-  ++fixed().dropped_events;
+  detail::count_dropped(fixed().dropped_events);
 }
 
 void Span::add_event(std::string_view name, std::initializer_list<Attribute> attributes) noexcept {
@@ -705,7 +706,7 @@ void Span::add_link(const SpanContext& linked, std::initializer_list<Attribute> 
     if (put_str(0, linked.trace_state_view()) && put_counted_attributes(attributes)) return;
   }
   used_ = mark;
-  ++fixed().dropped_links;
+  detail::count_dropped(fixed().dropped_links);
 }
 
 void Span::record_exception(std::string_view type, std::string_view message) noexcept {

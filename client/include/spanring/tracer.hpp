@@ -232,7 +232,9 @@ class Span {
   void put_attr(std::uint16_t key_ref, std::string_view key, std::uint8_t tag, const void* v, std::uint32_t n) noexcept;
   void put_attr_str(std::uint16_t key_ref, std::string_view key, std::uint16_t v_ref, std::string_view v) noexcept;
   bool put_str(std::uint16_t ref, std::string_view s) noexcept;
-  bool put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept;
+  // Writes what fits (at most 255) and returns how many were written; `dropped` counts the rest,
+  // saturating at 255 (the u8 of an event's or link's block).
+  std::uint8_t put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept;
   // An event's or link's attribute block: [u8 count][u8 dropped] then the attributes. False
   // (nothing written) when even the two count bytes do not fit.
   bool put_counted_attributes(std::initializer_list<Attribute> attributes) noexcept;
@@ -281,6 +283,9 @@ ClientCounters counters() noexcept;
 
 namespace detail {
 inline void store_u16(std::uint8_t* p, std::uint16_t v) noexcept { std::memcpy(p, &v, 2); }
+// A dropped-item count (u16 in SpanFixed) saturates at 65,535, read as "at least this many",
+// rather than wrapping to a small wrong number. Branch-free; only reached on the drop path.
+inline void count_dropped(std::uint16_t& n) noexcept { n = static_cast<std::uint16_t>(n + (n != 0xffff)); }
 }  // namespace detail
 
 inline bool Span::put_str(std::uint16_t ref, std::string_view s) noexcept {
@@ -316,7 +321,7 @@ inline void Span::put_attr(std::uint16_t key_ref, std::string_view key, std::uin
     }
   }
   used_ = mark;  // did not fit: the span keeps what it had and counts the loss
-  ++fixed().dropped_attributes;
+  detail::count_dropped(fixed().dropped_attributes);
 }
 
 inline void Span::put_attr_str(std::uint16_t key_ref, std::string_view key, std::uint16_t v_ref,
@@ -328,7 +333,7 @@ inline void Span::put_attr_str(std::uint16_t key_ref, std::string_view key, std:
     if (put_str(key_ref, key) && put_str(v_ref, v)) return;
   }
   used_ = mark;
-  ++fixed().dropped_attributes;
+  detail::count_dropped(fixed().dropped_attributes);
 }
 
 inline bool Span::start(std::uint16_t name_ref, std::string_view name, SpanKind kind) noexcept {
