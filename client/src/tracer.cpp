@@ -25,6 +25,9 @@
 namespace spanring {
 namespace {
 
+// The kernel's current clocksource: "tsc" when it trusts the TSC.
+constexpr const char* kClocksourcePath = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
+
 // ---------------------------------------------------------------------------------------------
 // Process-wide state. `mu` guards everything here; the hot path never takes it.
 struct Global {
@@ -47,6 +50,7 @@ struct Global {
   std::uint32_t registry_bytes = 0;
   std::uint32_t table_bytes = 0;  // bytes used in the current segment's table
   bool atfork_registered = false;
+  std::string clocksource_path = kClocksourcePath;  // tests may point it elsewhere
 };
 
 Global& global() {
@@ -107,11 +111,13 @@ std::uint16_t intern_locked(Global& g, std::string_view text) {
 // ---------------------------------------------------------------------------------------------
 // Clock
 
-bool tsc_invariant() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8))) return false;
-  // The kernel demotes the TSC when it finds it unstable (e.g. some VMs); follow its verdict.
-  std::ifstream f("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+// The TSC is used only when the CPU calls it invariant AND the kernel still trusts it: the
+// kernel demotes it when it finds it unstable (some VMs: kvm-clock, or booted tsc=unstable).
+// An unreadable file (no /sys in a container) leaves the CPU's word. `clocksource_path` is
+// kClocksourcePath unless a test injected another (mu held).
+bool tsc_usable(const std::string& clocksource_path) {
+  if (!detail::cpu_has_invariant_tsc()) return false;
+  std::ifstream f(clocksource_path);
   std::string source;
   if (f >> source) return source == "tsc";
   return true;
@@ -386,6 +392,17 @@ void count_no_ring(ThreadRing& t) noexcept {
 
 std::uint64_t monotonic_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
 
+bool cpu_has_invariant_tsc() noexcept {
+  unsigned a, b, c, d;
+  return __get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8)) != 0;  // CPUID.80000007H:EDX[8]
+}
+
+void set_clocksource_path_for_testing(const char* path) {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  g.clocksource_path = path != nullptr ? path : kClocksourcePath;
+}
+
 void note_traceparent_invalid() noexcept {
   Global& g = global();
   std::lock_guard lock(g.mu);
@@ -469,7 +486,7 @@ InitStatus init(const Options& options) {
   if (const std::string c = env("SPANRING_CLOCK"); c == "monotonic") use_tsc = false;
   else if (c == "tsc") use_tsc = true;
   else if (!c.empty()) return fail(InitCode::kInvalidArgument, "SPANRING_CLOCK='" + c + "' must be tsc or monotonic");
-  use_tsc = use_tsc && tsc_invariant();
+  use_tsc = use_tsc && tsc_usable(g.clocksource_path);
 
   const auto pid = static_cast<std::uint32_t>(::getpid());
   shm::CreateOptions co;

@@ -56,8 +56,10 @@ struct Options {
   Access access = Access::kOwner;  // SPANRING_SHM_MODE=0600|0660 overrides
   // Resource attributes; merged over OTEL_RESOURCE_ATTRIBUTES (these win).
   std::vector<std::pair<std::string, std::string>> resource_attributes;
-  // Clock: true (default) uses the invariant TSC when the CPU has one; false forces
-  // CLOCK_MONOTONIC. SPANRING_CLOCK=monotonic|tsc overrides.
+  // Clock: true (default) uses the TSC when the CPU calls it invariant and the kernel trusts it
+  // (current clocksource "tsc"); false forces CLOCK_MONOTONIC. SPANRING_CLOCK=monotonic|tsc
+  // overrides this choice, but tsc still falls back to CLOCK_MONOTONIC on a CPU or kernel
+  // that does not trust the TSC (a VM on kvm-clock, a kernel booted with tsc=unstable).
   bool prefer_tsc = true;
 };
 
@@ -162,6 +164,12 @@ namespace detail {
 // The innermost Scope of this thread (null: none). Read on span start without a parent.
 inline thread_local Span* t_current [[gnu::tls_model("initial-exec")]] = nullptr;
 [[gnu::cold]] void note_traceparent_invalid() noexcept;
+// CPUID.80000007H:EDX[8], the CPU's half of the TSC decision (the kernel's is its clocksource).
+bool cpu_has_invariant_tsc() noexcept;
+// For tests only: the file init() reads for the kernel's clocksource verdict ("tsc" = trusted)
+// instead of /sys/devices/system/clocksource/clocksource0/current_clocksource; nullptr restores
+// it. Lets a test play a kernel that trusts or distrusts the TSC on any machine.
+void set_clocksource_path_for_testing(const char* path);
 }  // namespace detail
 
 class Span {
