@@ -4,6 +4,7 @@
 #include "spanring/tracer.hpp"
 
 #include <cpuid.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/random.h>
@@ -12,8 +13,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -212,11 +216,46 @@ bool parse_size(const std::string& s, std::uint64_t& out) {
   return true;
 }
 
+// A group name or a numeric gid, as SPANRING_SHM_GROUP / Options::group give it. False with
+// the reason when no such group exists (a number is taken as given: root may use any gid).
+bool resolve_group(const std::string& text, std::uint32_t& gid, std::string& why) {
+  if (text.find_first_not_of("0123456789") == std::string::npos) {
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+    if (errno != 0 || *end != '\0' || v >= 0xffffffffull) {  // (gid_t)-1 means "unchanged" to fchown
+      why = "not a valid gid";
+      return false;
+    }
+    gid = static_cast<std::uint32_t>(v);
+    return true;
+  }
+  const long hint = ::sysconf(_SC_GETGR_R_SIZE_MAX);
+  std::vector<char> buf(hint > 0 ? static_cast<std::size_t>(hint) : 16384);
+  group entry{};
+  group* found = nullptr;
+  int err;
+  while ((err = ::getgrnam_r(text.c_str(), &entry, buf.data(), buf.size(), &found)) == ERANGE && buf.size() < (1u << 22))
+    buf.resize(buf.size() * 2);
+  if (found == nullptr) {
+    why = err != 0 ? std::string("cannot look the group up: ") + std::strerror(err) : std::string("no such group");
+    return false;
+  }
+  gid = static_cast<std::uint32_t>(entry.gr_gid);
+  return true;
+}
+
 std::string executable_name() {
   std::ifstream f("/proc/self/comm");
   std::string name;
   std::getline(f, name);
   return name;
+}
+
+std::string access_warning(const std::string& segment) {
+  return "/dev/shm/" + segment +
+         " is owned by root with mode 0600, so an agent running as another user cannot drain it; "
+         "set SPANRING_SHM_MODE=0660 SPANRING_SHM_GROUP=spanring (the agent's group), or run the agent as root";
 }
 
 InitStatus fail(InitCode code, std::string message) {
@@ -482,6 +521,25 @@ InitStatus init(const Options& options) {
                                                   "(agent as the same user) or 0660 (agent in the engine's group)");
     else return fail(InitCode::kInvalidArgument, "SPANRING_SHM_MODE='" + m + "' must be 0600 or 0660");
   }
+  // API wins over the variable, as for the other settings that have both.
+  std::optional<std::uint32_t> group;
+  std::string group_setting;  // "Options::group='x'" or "SPANRING_SHM_GROUP='x'", for messages
+  {
+    std::string text = options.group;
+    const char* source = "Options::group";
+    if (text.empty()) {
+      text = env("SPANRING_SHM_GROUP");
+      source = "SPANRING_SHM_GROUP";
+    }
+    if (!text.empty()) {
+      group_setting = std::string(source) + "='" + text + "'";
+      std::uint32_t gid = 0;
+      std::string why;
+      if (!resolve_group(text, gid, why))
+        return fail(InitCode::kInvalidArgument, group_setting + ": " + why + " (give a group name or a numeric gid)");
+      group = gid;
+    }
+  }
   bool use_tsc = options.prefer_tsc;
   if (const std::string c = env("SPANRING_CLOCK"); c == "monotonic") use_tsc = false;
   else if (c == "tsc") use_tsc = true;
@@ -493,12 +551,16 @@ InitStatus init(const Options& options) {
   co.name = shm::segment_name(service, pid, g.generation);
   co.layout = layout;
   co.mode = mode;
+  co.group = group;
   shm::Mapping mapping;
   std::string message;
   switch (shm::create_segment(co, mapping, message)) {
     case shm::SegmentError::kOk: break;
     case shm::SegmentError::kExists: return fail(InitCode::kSegmentExists, message);
     case shm::SegmentError::kPermission: return fail(InitCode::kPermissionDenied, message);
+    case shm::SegmentError::kGroupDenied:
+      return fail(InitCode::kPermissionDenied, group_setting + ": " + message +
+                                                   " (the engine's user must be a member of that group, or root)");
     case shm::SegmentError::kNoSpace: return fail(InitCode::kNoSpace, message);
     case shm::SegmentError::kNameInvalid: return fail(InitCode::kNameTooLong, message);
     case shm::SegmentError::kSizeInvalid: return fail(InitCode::kInvalidArgument, message);
@@ -543,6 +605,17 @@ InitStatus init(const Options& options) {
   g.enabled = true;
   // release pairs with the acquire in resolve_thread_ring: threads see the new state.
   detail::g_epoch.fetch_add(1, std::memory_order_release);
+
+  auto warn = [&warning](const std::string& w) { warning += (warning.empty() ? "" : "; ") + w; };
+  if (mode == 0600 && ::geteuid() == 0) {
+    // Owned by root, readable by root only: an agent running as any other user (the systemd
+    // unit runs it as `spanring`) can never attach, and nothing would say why. One line on
+    // stderr, not in the status: a successful init's message stays as callers expect it, and
+    // engines often log the message only on failure.
+    std::fprintf(stderr, "spanring: warning: %s\n", access_warning(g.mapping.name()).c_str());
+  } else if (mode == 0600 && group) {
+    warn(group_setting + " has no effect with mode 0600: set SPANRING_SHM_MODE=0660 (or Access::kGroupWrite)");
+  }
 
   InitStatus ok;
   ok.segment = g.mapping.name();

@@ -54,6 +54,12 @@ struct Options {
   // Ring count; 0 → SPANRING_RINGS, then as many 2048-record rings as the size holds.
   std::uint32_t rings = 0;
   Access access = Access::kOwner;  // SPANRING_SHM_MODE=0600|0660 overrides
+  // Group of the segment: a group name or a numeric gid; empty → SPANRING_SHM_GROUP, then the
+  // engine's effective (primary) group. Set before the segment is marked ready, so with
+  // kGroupWrite an agent in this group (e.g. "spanring") can drain an engine that is only a
+  // supplementary member of it. An unknown name fails init (kInvalidArgument); a group the
+  // engine's user is not in (and is not root) fails it too (kPermissionDenied).
+  std::string group;
   // Resource attributes; merged over OTEL_RESOURCE_ATTRIBUTES (these win).
   std::vector<std::pair<std::string, std::string>> resource_attributes;
   // Clock: true (default) uses the TSC when the CPU calls it invariant and the kernel trusts it
@@ -66,10 +72,11 @@ struct Options {
 enum class InitCode {
   kOk = 0,
   kAlreadyInitialized,  // call shutdown() first
-  kInvalidArgument,     // a setting is out of range: the message names it
+  kInvalidArgument,     // a setting is out of range or unknown (e.g. no such group): the message names it
   kNameTooLong,         // service name longer than 128 bytes
   kSegmentExists,       // /dev/shm/<name> exists (another process made it): not reused
-  kPermissionDenied,    // /dev/shm not writable for this user
+  kPermissionDenied,    // /dev/shm not writable for this user, or the segment group refused
+                        // (the user is not a member of Options::group / SPANRING_SHM_GROUP)
   kNoSpace,             // /dev/shm full
   kUnavailable,         // no /dev/shm, or another OS error: the message says which
   kDisabled,            // OTEL_SDK_DISABLED=true: tracing is off, on purpose
@@ -77,7 +84,11 @@ enum class InitCode {
 
 struct InitStatus {
   InitCode code = InitCode::kOk;
-  std::string message;  // human-readable, names the segment and the OS error
+  // On failure: human-readable, names the setting, the segment and the OS error. On success:
+  // empty, or warnings worth logging (a setting ignored or without effect). A segment made by
+  // root with mode 0600, which no non-root agent can drain, is reported on stderr instead (one
+  // line naming the fix), since many engines log the message only on failure.
+  std::string message;
   std::string segment;  // segment name on success
   bool ok() const noexcept { return code == InitCode::kOk; }
 };
