@@ -613,7 +613,8 @@ InitStatus init(const Options& options) {
     // stderr, not in the status: a successful init's message stays as callers expect it, and
     // engines often log the message only on failure.
     std::fprintf(stderr, "spanring: warning: %s\n", access_warning(g.mapping.name()).c_str());
-  } else if (mode == 0600 && group) {
+  }
+  if (mode == 0600 && group) {
     warn(group_setting + " has no effect with mode 0600: set SPANRING_SHM_MODE=0660 (or Access::kGroupWrite)");
   }
 
