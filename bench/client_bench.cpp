@@ -19,6 +19,7 @@
 
 #include "alloc_counter.hpp"
 #include "spanring/shm/reader.hpp"
+#include "spanring/spanring.h"
 #include "spanring/tracer.hpp"
 
 namespace {
@@ -86,6 +87,34 @@ void BM_SpanThreeAttributes(benchmark::State& state) {
   if (state.thread_index() == 0) report(state, allocs, before);
 }
 BENCHMARK(BM_SpanThreeAttributes)->Threads(1)->Threads(2);
+
+// The same span through the C API (what FFI engines pay): caller-owned storage, keys as
+// spanring_key values, the parent passed explicitly.
+void BM_CSpanThreeAttributes(benchmark::State& state) {
+  tracer();
+  const spanring_key parent_name = spanring_intern("bench.parent", 12);
+  const spanring_key child_name = spanring_intern("bench.child", 11);
+  const spanring_key hit = spanring_intern("cache.hit", 9);
+  const spanring_key layer = spanring_intern("cache.layer", 11);
+  const spanring_key tier = spanring_intern("cache.tier", 10);
+  spanring_span parent;
+  spanring_span_start(&parent, parent_name, SPANRING_KIND_SERVER, nullptr);
+  const auto before = spanring::counters();
+  const std::uint64_t allocs = spanring::bench::allocations();
+  std::int64_t i = 0;
+  for (auto _ : state) {
+    spanring_span span;
+    spanring_span_start(&span, child_name, SPANRING_KIND_INTERNAL, &parent);
+    spanring_span_set_bool(&span, hit, 1);
+    spanring_span_set_int(&span, layer, i);
+    spanring_span_set_string(&span, tier, "hot", 3);
+    spanring_span_end(&span);
+    if ((++i & 1023) == 0) consume_own_ring();
+  }
+  report(state, allocs, before);
+  spanring_span_end(&parent);
+}
+BENCHMARK(BM_CSpanThreeAttributes);
 
 void BM_SpanEmpty(benchmark::State& state) {
   tracer();

@@ -1,4 +1,7 @@
-// The C API: thin adapters over tracer.hpp. No exception crosses this boundary.
+// The C API: thin adapters over tracer.hpp. No exception crosses this boundary, and no NULL
+// pointer is dereferenced: engines reach this through FFI, where a NULL is one binding bug
+// away. Each check is one predictable branch on an argument already in a register; the C++
+// hot path (tracer.hpp) has no such branch because references cannot be null.
 #include "spanring/spanring.h"
 
 #include <new>
@@ -64,6 +67,8 @@ spanring_key spanring_intern(const char* text, size_t length) {
 spanring_key spanring_key_inline(const char* text, size_t length) { return spanring_key{text, length, 0}; }
 
 void spanring_span_start(spanring_span* span, spanring_key name, int kind, const spanring_span* parent) {
+  if (span == nullptr) [[unlikely]]
+    return;
   const auto k = static_cast<spanring::SpanKind>(kind >= 1 && kind <= 5 ? kind : 1);
   const spanring::Key key = to_key(name);
   if (parent) new (span->opaque) Span(key, *as_span(parent), k);
@@ -72,6 +77,8 @@ void spanring_span_start(spanring_span* span, spanring_key name, int kind, const
 
 int spanring_span_start_remote(spanring_span* span, spanring_key name, int kind, const char* traceparent,
                                size_t traceparent_length, const char* tracestate, size_t tracestate_length) {
+  if (span == nullptr) [[unlikely]]
+    return 0;
   spanring::SpanContext ctx;
   const bool ok = spanring::extract(std::string_view(traceparent ? traceparent : "", traceparent ? traceparent_length : 0),
                                     std::string_view(tracestate ? tracestate : "", tracestate ? tracestate_length : 0), ctx);
@@ -83,42 +90,68 @@ int spanring_span_start_remote(spanring_span* span, spanring_key name, int kind,
 }
 
 void spanring_span_set_bool(spanring_span* span, spanring_key key, int value) {
+  if (span == nullptr) [[unlikely]]
+    return;
   as_span(span)->set_attribute(to_key(key), value != 0);
 }
 void spanring_span_set_int(spanring_span* span, spanring_key key, int64_t value) {
+  if (span == nullptr) [[unlikely]]
+    return;
   as_span(span)->set_attribute(to_key(key), static_cast<std::int64_t>(value));
 }
 void spanring_span_set_double(spanring_span* span, spanring_key key, double value) {
+  if (span == nullptr) [[unlikely]]
+    return;
   as_span(span)->set_attribute(to_key(key), value);
 }
 void spanring_span_set_string(spanring_span* span, spanring_key key, const char* value, size_t length) {
+  if (span == nullptr) [[unlikely]]
+    return;
   as_span(span)->set_attribute(to_key(key), std::string_view(value ? value : "", value ? length : 0));
 }
-void spanring_span_add_event(spanring_span* span, spanring_key name) { as_span(span)->add_event(to_key(name)); }
+void spanring_span_add_event(spanring_span* span, spanring_key name) {
+  if (span == nullptr) [[unlikely]]
+    return;
+  as_span(span)->add_event(to_key(name));
+}
 void spanring_span_record_exception(spanring_span* span, const char* type, size_t type_length, const char* message,
                                     size_t message_length) {
+  if (span == nullptr) [[unlikely]]
+    return;
   as_span(span)->record_exception(std::string_view(type ? type : "", type ? type_length : 0),
                                   std::string_view(message ? message : "", message ? message_length : 0));
 }
 void spanring_span_set_status(spanring_span* span, int status, const char* description, size_t length) {
+  if (span == nullptr) [[unlikely]]
+    return;
   const auto code = static_cast<spanring::StatusCode>(status >= 0 && status <= 2 ? status : 0);
   as_span(span)->set_status(code, std::string_view(description ? description : "", description ? length : 0));
 }
 void spanring_span_end(spanring_span* span) {
+  if (span == nullptr) [[unlikely]]
+    return;
   Span* s = as_span(span);
   s->end();
   s->~Span();
 }
-void spanring_span_traceparent(const spanring_span* span, char* out) { as_span(span)->traceparent(out); }
+void spanring_span_traceparent(const spanring_span* span, char* out) {
+  if (span == nullptr || out == nullptr) [[unlikely]]
+    return;
+  as_span(span)->traceparent(out);
+}
 
 void* spanring_scope_push(spanring_span* span) {
   void* previous = spanring::detail::t_current;
-  spanring::detail::t_current = as_span(span);
+  // NULL changes nothing: the caller's pop(previous) then restores what is current now.
+  if (span != nullptr) [[likely]]
+    spanring::detail::t_current = as_span(span);
   return previous;
 }
 void spanring_scope_pop(void* previous) { spanring::detail::t_current = static_cast<Span*>(previous); }
 
 int spanring_current_ids_hex(char* trace_id_hex, char* span_id_hex) {
+  if (trace_id_hex == nullptr || span_id_hex == nullptr) [[unlikely]]
+    return 0;
   return spanring::current_ids_hex(trace_id_hex, span_id_hex) ? 1 : 0;
 }
 

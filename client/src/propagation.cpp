@@ -160,7 +160,9 @@ bool parse_tracestate(std::string_view value, SpanContext& out) noexcept {
   const std::string_view list = trim_ows(value);
 
   TraceStateMember members[kMaxTraceStateMembers];
-  std::size_t count = 0;
+  std::size_t count = 0;    // members kept
+  std::size_t listed = 0;   // non-empty list members, duplicates included: the grammar's limit
+  bool dropped_duplicate = false;
   std::size_t pos = 0;
   while (pos <= list.size()) {
     std::size_t comma = list.find(',', pos);
@@ -169,22 +171,28 @@ bool parse_tracestate(std::string_view value, SpanContext& out) noexcept {
     pos = comma + 1;
     // Empty members are legal: joining several tracestate fields can produce them.
     if (member.empty()) continue;
-    if (count == kMaxTraceStateMembers) return false;
+    if (listed++ == kMaxTraceStateMembers) return false;
 
     const std::size_t eq = member.find('=');
     if (eq == std::string_view::npos) return false;
     const std::string_view key = member.substr(0, eq);
     if (!valid_key(key) || !valid_value(member.substr(eq + 1))) return false;
-    // The spec lets receivers keep or drop a duplicate; a repeated key usually means a broken
-    // upstream, so we distrust the whole header rather than pick a winner.
-    for (std::size_t i = 0; i < count; ++i) {
-      if (members[i].text.substr(0, members[i].key_length) == key) return false;
+    // A repeated key is the sender's fault, and W3C says a receiver MUST still forward the
+    // header and MAY drop only the duplicates (SPEC §5.3). The left-most entry is the most
+    // recently updated (mutations move a key to the left), so the first occurrence wins.
+    bool duplicate = false;
+    for (std::size_t i = 0; i < count && !duplicate; ++i) {
+      duplicate = members[i].text.substr(0, members[i].key_length) == key;
+    }
+    if (duplicate) {
+      dropped_duplicate = true;
+      continue;
     }
     members[count++] = {member, eq};
   }
   if (count == 0) return true;
 
-  if (list.size() <= kMaxTraceStateLength) {
+  if (!dropped_duplicate && list.size() <= kMaxTraceStateLength) {
     // Fits as received: keep it byte for byte, since an unchanged traceparent should forward an
     // unchanged tracestate.
     std::memcpy(out.trace_state, list.data(), list.size());
@@ -192,7 +200,8 @@ bool parse_tracestate(std::string_view value, SpanContext& out) noexcept {
     return true;
   }
 
-  // Too long: rebuild from whole entries joined by bare commas. `total` counts each kept entry
+  // Too long, or a duplicate left out: rebuild from whole entries joined by bare commas (when it
+  // fits, nothing more is dropped). `total` counts each kept entry
   // plus one separator, so the joined length is total - 1 (and 0 when nothing is kept).
   bool keep[kMaxTraceStateMembers];
   std::size_t total = 0;

@@ -4,6 +4,7 @@
 #include "spanring/tracer.hpp"
 
 #include <cpuid.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/random.h>
@@ -12,8 +13,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -24,6 +28,9 @@
 
 namespace spanring {
 namespace {
+
+// The kernel's current clocksource: "tsc" when it trusts the TSC.
+constexpr const char* kClocksourcePath = "/sys/devices/system/clocksource/clocksource0/current_clocksource";
 
 // ---------------------------------------------------------------------------------------------
 // Process-wide state. `mu` guards everything here; the hot path never takes it.
@@ -47,6 +54,7 @@ struct Global {
   std::uint32_t registry_bytes = 0;
   std::uint32_t table_bytes = 0;  // bytes used in the current segment's table
   bool atfork_registered = false;
+  std::string clocksource_path = kClocksourcePath;  // tests may point it elsewhere
 };
 
 Global& global() {
@@ -107,11 +115,13 @@ std::uint16_t intern_locked(Global& g, std::string_view text) {
 // ---------------------------------------------------------------------------------------------
 // Clock
 
-bool tsc_invariant() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8))) return false;
-  // The kernel demotes the TSC when it finds it unstable (e.g. some VMs); follow its verdict.
-  std::ifstream f("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+// The TSC is used only when the CPU calls it invariant AND the kernel still trusts it: the
+// kernel demotes it when it finds it unstable (some VMs: kvm-clock, or booted tsc=unstable).
+// An unreadable file (no /sys in a container) leaves the CPU's word. `clocksource_path` is
+// kClocksourcePath unless a test injected another (mu held).
+bool tsc_usable(const std::string& clocksource_path) {
+  if (!detail::cpu_has_invariant_tsc()) return false;
+  std::ifstream f(clocksource_path);
   std::string source;
   if (f >> source) return source == "tsc";
   return true;
@@ -206,11 +216,46 @@ bool parse_size(const std::string& s, std::uint64_t& out) {
   return true;
 }
 
+// A group name or a numeric gid, as SPANRING_SHM_GROUP / Options::group give it. False with
+// the reason when no such group exists (a number is taken as given: root may use any gid).
+bool resolve_group(const std::string& text, std::uint32_t& gid, std::string& why) {
+  if (text.find_first_not_of("0123456789") == std::string::npos) {
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+    if (errno != 0 || *end != '\0' || v >= 0xffffffffull) {  // (gid_t)-1 means "unchanged" to fchown
+      why = "not a valid gid";
+      return false;
+    }
+    gid = static_cast<std::uint32_t>(v);
+    return true;
+  }
+  const long hint = ::sysconf(_SC_GETGR_R_SIZE_MAX);
+  std::vector<char> buf(hint > 0 ? static_cast<std::size_t>(hint) : 16384);
+  group entry{};
+  group* found = nullptr;
+  int err;
+  while ((err = ::getgrnam_r(text.c_str(), &entry, buf.data(), buf.size(), &found)) == ERANGE && buf.size() < (1u << 22))
+    buf.resize(buf.size() * 2);
+  if (found == nullptr) {
+    why = err != 0 ? std::string("cannot look the group up: ") + std::strerror(err) : std::string("no such group");
+    return false;
+  }
+  gid = static_cast<std::uint32_t>(entry.gr_gid);
+  return true;
+}
+
 std::string executable_name() {
   std::ifstream f("/proc/self/comm");
   std::string name;
   std::getline(f, name);
   return name;
+}
+
+std::string access_warning(const std::string& segment) {
+  return "/dev/shm/" + segment +
+         " is owned by root with mode 0600, so an agent running as another user cannot drain it; "
+         "set SPANRING_SHM_MODE=0660 SPANRING_SHM_GROUP=spanring (the agent's group), or run the agent as root";
 }
 
 InitStatus fail(InitCode code, std::string message) {
@@ -386,6 +431,17 @@ void count_no_ring(ThreadRing& t) noexcept {
 
 std::uint64_t monotonic_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
 
+bool cpu_has_invariant_tsc() noexcept {
+  unsigned a, b, c, d;
+  return __get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8)) != 0;  // CPUID.80000007H:EDX[8]
+}
+
+void set_clocksource_path_for_testing(const char* path) {
+  Global& g = global();
+  std::lock_guard lock(g.mu);
+  g.clocksource_path = path != nullptr ? path : kClocksourcePath;
+}
+
 void note_traceparent_invalid() noexcept {
   Global& g = global();
   std::lock_guard lock(g.mu);
@@ -465,23 +521,46 @@ InitStatus init(const Options& options) {
                                                   "(agent as the same user) or 0660 (agent in the engine's group)");
     else return fail(InitCode::kInvalidArgument, "SPANRING_SHM_MODE='" + m + "' must be 0600 or 0660");
   }
+  // API wins over the variable, as for the other settings that have both.
+  std::optional<std::uint32_t> group;
+  std::string group_setting;  // "Options::group='x'" or "SPANRING_SHM_GROUP='x'", for messages
+  {
+    std::string text = options.group;
+    const char* source = "Options::group";
+    if (text.empty()) {
+      text = env("SPANRING_SHM_GROUP");
+      source = "SPANRING_SHM_GROUP";
+    }
+    if (!text.empty()) {
+      group_setting = std::string(source) + "='" + text + "'";
+      std::uint32_t gid = 0;
+      std::string why;
+      if (!resolve_group(text, gid, why))
+        return fail(InitCode::kInvalidArgument, group_setting + ": " + why + " (give a group name or a numeric gid)");
+      group = gid;
+    }
+  }
   bool use_tsc = options.prefer_tsc;
   if (const std::string c = env("SPANRING_CLOCK"); c == "monotonic") use_tsc = false;
   else if (c == "tsc") use_tsc = true;
   else if (!c.empty()) return fail(InitCode::kInvalidArgument, "SPANRING_CLOCK='" + c + "' must be tsc or monotonic");
-  use_tsc = use_tsc && tsc_invariant();
+  use_tsc = use_tsc && tsc_usable(g.clocksource_path);
 
   const auto pid = static_cast<std::uint32_t>(::getpid());
   shm::CreateOptions co;
   co.name = shm::segment_name(service, pid, g.generation);
   co.layout = layout;
   co.mode = mode;
+  co.group = group;
   shm::Mapping mapping;
   std::string message;
   switch (shm::create_segment(co, mapping, message)) {
     case shm::SegmentError::kOk: break;
     case shm::SegmentError::kExists: return fail(InitCode::kSegmentExists, message);
     case shm::SegmentError::kPermission: return fail(InitCode::kPermissionDenied, message);
+    case shm::SegmentError::kGroupDenied:
+      return fail(InitCode::kPermissionDenied, group_setting + ": " + message +
+                                                   " (the engine's user must be a member of that group, or root)");
     case shm::SegmentError::kNoSpace: return fail(InitCode::kNoSpace, message);
     case shm::SegmentError::kNameInvalid: return fail(InitCode::kNameTooLong, message);
     case shm::SegmentError::kSizeInvalid: return fail(InitCode::kInvalidArgument, message);
@@ -526,6 +605,18 @@ InitStatus init(const Options& options) {
   g.enabled = true;
   // release pairs with the acquire in resolve_thread_ring: threads see the new state.
   detail::g_epoch.fetch_add(1, std::memory_order_release);
+
+  auto warn = [&warning](const std::string& w) { warning += (warning.empty() ? "" : "; ") + w; };
+  if (mode == 0600 && ::geteuid() == 0) {
+    // Owned by root, readable by root only: an agent running as any other user (the systemd
+    // unit runs it as `spanring`) can never attach, and nothing would say why. One line on
+    // stderr, not in the status: a successful init's message stays as callers expect it, and
+    // engines often log the message only on failure.
+    std::fprintf(stderr, "spanring: warning: %s\n", access_warning(g.mapping.name()).c_str());
+  }
+  if (mode == 0600 && group) {
+    warn(group_setting + " has no effect with mode 0600: set SPANRING_SHM_MODE=0660 (or Access::kGroupWrite)");
+  }
 
   InitStatus ok;
   ok.segment = g.mapping.name();
@@ -618,7 +709,7 @@ void Span::inherit(const SpanContext& parent) noexcept {
   }
 }
 
-bool Span::put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept {
+std::uint8_t Span::put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept {
   std::uint8_t written = 0;
   for (const Attribute& a : attributes) {
     const std::uint16_t mark = used_;
@@ -656,7 +747,7 @@ bool Span::put_attributes(std::initializer_list<Attribute> attributes, std::uint
       if (dropped < 255) ++dropped;
     }
   }
-  return written != 0 || attributes.size() == 0;
+  return written;
 }
 
 bool Span::put_counted_attributes(std::initializer_list<Attribute> attributes) noexcept {
@@ -665,8 +756,9 @@ bool Span::put_counted_attributes(std::initializer_list<Attribute> attributes) n
   const std::uint16_t counts_at = used_;
   used_ = static_cast<std::uint16_t>(used_ + 2);
   std::uint8_t dropped = 0;
-  put_attributes(attributes, dropped);
-  buf_[counts_at] = static_cast<std::uint8_t>(attributes.size() - dropped);
+  // The count is what was written, not size - dropped: dropped saturates, so with more than
+  // 255 left out the difference would promise attributes that are not there.
+  buf_[counts_at] = put_attributes(attributes, dropped);
   buf_[counts_at + 1] = dropped;
   return true;
 }
@@ -685,7 +777,7 @@ void Span::add_event(const Key& name, std::initializer_list<Attribute> attribute
       return;
   }
   used_ = mark;
-  ++fixed().dropped_events;
+  detail::count_dropped(fixed().dropped_events);
 }
 
 void Span::add_event(std::string_view name, std::initializer_list<Attribute> attributes) noexcept {
@@ -705,7 +797,7 @@ void Span::add_link(const SpanContext& linked, std::initializer_list<Attribute> 
     if (put_str(0, linked.trace_state_view()) && put_counted_attributes(attributes)) return;
   }
   used_ = mark;
-  ++fixed().dropped_links;
+  detail::count_dropped(fixed().dropped_links);
 }
 
 void Span::record_exception(std::string_view type, std::string_view message) noexcept {

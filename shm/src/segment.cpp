@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
@@ -96,6 +97,7 @@ const char* to_string(SegmentError e) noexcept {
     case SegmentError::kNotReady: return "segment not ready";
     case SegmentError::kNotRegular: return "not a regular file";
     case SegmentError::kUntrusted: return "untrusted file";
+    case SegmentError::kGroupDenied: return "segment group refused";
   }
   return "unknown";
 }
@@ -155,6 +157,14 @@ SegmentError create_segment(const CreateOptions& o, Mapping& out, std::string& m
     bip::permissions perm(o.mode);
     bip::shared_memory_object shm(bip::create_only, o.name.c_str(), bip::read_write, perm);
     const int fd = shm.get_mapping_handle().handle;
+    // Before anything else: the agent may find the name at once, and must never see a group
+    // other than the one asked for. Not a member of it (and not root): EPERM.
+    if (o.group && ::fchown(fd, static_cast<uid_t>(-1), static_cast<gid_t>(*o.group)) != 0) {
+      const int err = errno;
+      bip::shared_memory_object::remove(o.name.c_str());
+      message = describe("cannot give group " + std::to_string(*o.group) + " to", o.name, err);
+      return err == EPERM ? SegmentError::kGroupDenied : from_errno(err);
+    }
     // Reserve the pages now: a sparse object on a full tmpfs would SIGBUS the engine on its
     // first span instead of failing here.
     if (int err = ::posix_fallocate(fd, 0, static_cast<off_t>(o.layout.segment_size)); err != 0) {

@@ -2,9 +2,15 @@
 // reads the segment back with shm::SegmentReader and checks every field it set.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <limits>
+#include <ostream>
 #include <string>
+
+#include "spanring/shm/segment.hpp"
 
 #include "c_api_smoke.h"
 #include "spanring/shm/reader.hpp"
@@ -178,6 +184,188 @@ TEST_F(CApi, InlineKeyNameIsCopiedIntoTheSpan) {
   EXPECT_FALSE(s->name_interned);
   EXPECT_EQ(s->kind, shm::kKindConsumer);
 }
+
+// ---------------------------------------------------------------------------------------------
+// NULL for every pointer argument of every function in spanring.h. Engines reach the C API
+// through FFI, where a NULL is one binding bug away: it must be a no-op (0 where the function
+// returns a result), never a crash. Each call runs in a forked child (a crash there fails this
+// test instead of ending the test binary) with the tracer initialised, a live span and a
+// current scope, and the child then checks that the tracer still works.
+
+struct NullCase {
+  const char* name;  // gtest parameter name
+  // Makes the call; returns "" when what it returned and wrote is right, else what was wrong.
+  std::function<std::string(spanring_span& live)> call;
+};
+
+void PrintTo(const NullCase& c, std::ostream* os) { *os << c.name; }
+
+spanring_key c_key(const char* text) { return spanring_intern(text, std::strlen(text)); }
+
+constexpr char kC_Traceparent[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+const NullCase kNullCases[] = {
+    {"init_options", [](spanring_span&) {
+       char err[64];
+       // Already initialised: NULL options are read as defaults, and the answer is a code.
+       const int rc = spanring_init(nullptr, err, sizeof err);
+       return rc == static_cast<int>(InitCode::kAlreadyInitialized) ? std::string() : "rc " + std::to_string(rc);
+     }},
+    {"init_error", [](spanring_span&) {
+       const int rc = spanring_init(nullptr, nullptr, 64);
+       return rc == static_cast<int>(InitCode::kAlreadyInitialized) ? std::string() : "rc " + std::to_string(rc);
+     }},
+    {"intern_text", [](spanring_span&) {
+       const spanring_key k = spanring_intern(nullptr, 5);
+       return k.ref == 0 && k.length == 0 ? std::string() : std::string("not an empty key");
+     }},
+    {"key_inline_text", [](spanring_span& live) {
+       spanring_span_set_int(&live, spanring_key_inline(nullptr, 5), 1);
+       return std::string();
+     }},
+    {"span_start_span", [](spanring_span&) {
+       spanring_span_start(nullptr, c_key("c.null"), SPANRING_KIND_INTERNAL, nullptr);
+       return std::string();
+     }},
+    {"span_start_remote_span", [](spanring_span&) {
+       const int rc = spanring_span_start_remote(nullptr, c_key("c.null"), SPANRING_KIND_SERVER, kC_Traceparent,
+                                                 sizeof kC_Traceparent - 1, "foo=1", 5);
+       return rc == 0 ? std::string() : "rc " + std::to_string(rc);
+     }},
+    {"span_start_remote_headers", [](spanring_span&) {
+       spanring_span s;
+       const int rc = spanring_span_start_remote(&s, c_key("c.null"), SPANRING_KIND_SERVER, nullptr, 55, nullptr, 5);
+       spanring_span_end(&s);
+       return rc == 0 ? std::string() : "rc " + std::to_string(rc);
+     }},
+    {"span_set_bool_span", [](spanring_span&) {
+       spanring_span_set_bool(nullptr, c_key("c.k"), 1);
+       return std::string();
+     }},
+    {"span_set_int_span", [](spanring_span&) {
+       spanring_span_set_int(nullptr, c_key("c.k"), 1);
+       return std::string();
+     }},
+    {"span_set_double_span", [](spanring_span&) {
+       spanring_span_set_double(nullptr, c_key("c.k"), 1.5);
+       return std::string();
+     }},
+    {"span_set_string_span", [](spanring_span&) {
+       spanring_span_set_string(nullptr, c_key("c.k"), "v", 1);
+       return std::string();
+     }},
+    {"span_set_string_value", [](spanring_span& live) {
+       spanring_span_set_string(&live, c_key("c.k"), nullptr, 5);
+       return std::string();
+     }},
+    {"span_add_event_span", [](spanring_span&) {
+       spanring_span_add_event(nullptr, c_key("c.e"));
+       return std::string();
+     }},
+    {"span_record_exception_span", [](spanring_span&) {
+       spanring_span_record_exception(nullptr, "t", 1, "m", 1);
+       return std::string();
+     }},
+    {"span_record_exception_texts", [](spanring_span& live) {
+       spanring_span_record_exception(&live, nullptr, 4, nullptr, 4);
+       return std::string();
+     }},
+    {"span_set_status_span", [](spanring_span&) {
+       spanring_span_set_status(nullptr, SPANRING_STATUS_ERROR, "d", 1);
+       return std::string();
+     }},
+    {"span_set_status_description", [](spanring_span& live) {
+       spanring_span_set_status(&live, SPANRING_STATUS_ERROR, nullptr, 4);
+       return std::string();
+     }},
+    {"span_end_span", [](spanring_span&) {
+       spanring_span_end(nullptr);
+       return std::string();
+     }},
+    {"span_traceparent_span", [](spanring_span&) {
+       char out[SPANRING_TRACEPARENT_LENGTH];
+       std::memset(out, '#', sizeof out);
+       spanring_span_traceparent(nullptr, out);
+       return out[0] == '#' ? std::string() : std::string("wrote into out");
+     }},
+    {"span_traceparent_out", [](spanring_span& live) {
+       spanring_span_traceparent(&live, nullptr);
+       return std::string();
+     }},
+    {"scope_push_span", [](spanring_span& live) {
+       // A no-op: the current span stays, and popping what push returned keeps it.
+       void* previous = spanring_scope_push(nullptr);
+       char t[32], sp[16];
+       if (spanring_current_ids_hex(t, sp) != 1) return std::string("push(NULL) cleared the current span");
+       spanring_scope_pop(previous);
+       char tp[SPANRING_TRACEPARENT_LENGTH];
+       spanring_span_traceparent(&live, tp);
+       if (spanring_current_ids_hex(t, sp) != 1 || std::memcmp(tp + 36, sp, 16) != 0)
+         return std::string("pop(push(NULL)) changed the current span");
+       return std::string();
+     }},
+    {"scope_pop_previous", [](spanring_span&) {
+       // NULL is what push returns when there was no current span: pop(NULL) restores that.
+       spanring_scope_pop(nullptr);
+       char t[32], sp[16];
+       return spanring_current_ids_hex(t, sp) == 0 ? std::string() : std::string("still a current span");
+     }},
+    {"current_ids_hex_trace", [](spanring_span&) {
+       char sp[16];
+       std::memset(sp, '#', sizeof sp);
+       const int rc = spanring_current_ids_hex(nullptr, sp);
+       return rc == 0 && sp[0] == '#' ? std::string() : "rc " + std::to_string(rc) + " or wrote span id";
+     }},
+    {"current_ids_hex_span", [](spanring_span&) {
+       char t[32];
+       std::memset(t, '#', sizeof t);
+       const int rc = spanring_current_ids_hex(t, nullptr);
+       return rc == 0 && t[0] == '#' ? std::string() : "rc " + std::to_string(rc) + " or wrote trace id";
+     }},
+};
+
+class CApiNull : public TracerTest, public ::testing::WithParamInterface<NullCase> {};
+
+TEST_P(CApiNull, IsANoopAndTheTracerKeepsWorking) {
+  const std::string service = service_;
+  const ChildResult r = run_in_child([&service] {
+    spanring_options o{};
+    o.service_name = service.c_str();
+    o.shm_size = kSmallSegment;
+    char err[256];
+    if (spanring_init(&o, err, sizeof err) != 0) {
+      child_note(std::string("init: ") + err);
+      return 2;
+    }
+    child_note("segment=" + spanring::segment_name());
+    spanring_span live;
+    spanring_span_start(&live, c_key("c.live"), SPANRING_KIND_SERVER, nullptr);
+    void* previous = spanring_scope_push(&live);
+    const std::string wrong = GetParam().call(live);
+    if (!wrong.empty()) {
+      child_note(wrong);
+      return 3;
+    }
+    spanring_scope_pop(previous);
+    spanring_span_end(&live);
+    spanring_span after;
+    spanring_span_start(&after, c_key("c.after"), SPANRING_KIND_INTERNAL, nullptr);
+    spanring_span_end(&after);
+    const ClientCounters c = counters();
+    spanring_shutdown();
+    child_note("written=" + std::to_string(c.spans_written));
+    return 0;
+  });
+  if (const std::string segment = note_value(r.output, "segment"); !segment.empty()) shm::remove_segment(segment);
+  ASSERT_EQ(r.signal, 0) << GetParam().name << " crashed with signal " << r.signal << " (" << strsignal(r.signal)
+                         << ")\n" << r.output;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // c.live and c.after, plus the span the case started itself, if any.
+  EXPECT_GE(std::stoi(note_value(r.output, "written")), 2) << r.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryPointerArgument, CApiNull, ::testing::ValuesIn(kNullCases),
+                         [](const ::testing::TestParamInfo<NullCase>& p) { return std::string(p.param.name); });
 
 }  // namespace
 }  // namespace spanring::test

@@ -1,16 +1,55 @@
 // Span timestamps: stored raw (TSC ticks or CLOCK_MONOTONIC ns) and converted to Unix ns by
 // the reader. A span started after a CLOCK_REALTIME read r0 and ended before a read r1 must
 // convert into [r0, r1], give or take the conversion's error (20 us allowed).
+//
+// Whether init picks the TSC depends on the CPU (invariant TSC bit) and on the kernel (its
+// current clocksource). No test here depends on the machine's kernel: each plays the kernel it
+// needs through detail::set_clocksource_path_for_testing. Only a test that needs the TSC chosen
+// depends on the CPU, and it skips, saying so, on a CPU without an invariant TSC.
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "test_support.hpp"
 
 namespace spanring::test {
 namespace {
+
+// A file standing in for /sys/.../current_clocksource with `content`, pointed to for the
+// lifetime of this object.
+class FakeClocksource {
+ public:
+  explicit FakeClocksource(const std::string& content) {
+    char path[] = "/tmp/spanring-clocksource-XXXXXX";
+    const int fd = ::mkstemp(path);
+    if (fd >= 0) {
+      path_ = path;
+      const std::string line = content + "\n";
+      ok_ = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+      ::close(fd);
+    }
+    detail::set_clocksource_path_for_testing(path_.empty() ? "/nonexistent/current_clocksource" : path_.c_str());
+  }
+  ~FakeClocksource() {
+    detail::set_clocksource_path_for_testing(nullptr);
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  FakeClocksource(const FakeClocksource&) = delete;
+  FakeClocksource& operator=(const FakeClocksource&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  std::string path_;
+  bool ok_ = false;
+};
+
+constexpr const char* kNoInvariantTsc =
+    "this CPU has no invariant TSC (CPUID 80000007H EDX bit 8), so the TSC is never chosen here";
 
 constexpr std::uint64_t kTolerance = 20'000;  // ns
 constexpr int kSpans = 50;
@@ -26,6 +65,9 @@ enum class ClockChoice { kDefault, kEnvMonotonic, kOptionMonotonic };
 class Clock : public TracerTest, public ::testing::WithParamInterface<ClockChoice> {};
 
 TEST_P(Clock, SpanTimesConvertToUnixTimeBetweenTheRealtimeReadsAroundThem) {
+  if (GetParam() == ClockChoice::kDefault && !detail::cpu_has_invariant_tsc()) GTEST_SKIP() << kNoInvariantTsc;
+  FakeClocksource kernel("tsc");  // a kernel that trusts the TSC, whatever this one does
+  ASSERT_TRUE(kernel.ok());
   std::optional<ScopedEnv> env;
   if (GetParam() == ClockChoice::kEnvMonotonic) env.emplace("SPANRING_CLOCK", "monotonic");
   Options o;
@@ -50,11 +92,7 @@ TEST_P(Clock, SpanTimesConvertToUnixTimeBetweenTheRealtimeReadsAroundThem) {
   const timespec pause{0, 5'000'000};
   ::nanosleep(&pause, nullptr);
   const SegmentContents c = stop_and_read();
-  if (GetParam() == ClockChoice::kDefault) {
-    if (c.clock_source != shm::kClockTsc) GTEST_SKIP() << "no invariant TSC on this machine: the default is monotonic";
-  } else {
-    EXPECT_EQ(c.clock_source, shm::kClockMonotonic);
-  }
+  EXPECT_EQ(c.clock_source, GetParam() == ClockChoice::kDefault ? shm::kClockTsc : shm::kClockMonotonic);
   ASSERT_EQ(c.spans.size(), std::size_t{kSpans});
   for (const ReadSpan& s : c.spans) {
     ASSERT_NE(s.attribute("i"), nullptr);
@@ -86,11 +124,41 @@ class ClockVariable : public TracerTest {};
 
 // tracer.hpp: "SPANRING_CLOCK=monotonic|tsc overrides" prefer_tsc.
 TEST_F(ClockVariable, TscOverridesPreferTscFalse) {
+  if (!detail::cpu_has_invariant_tsc()) GTEST_SKIP() << kNoInvariantTsc;
+  FakeClocksource kernel("tsc");
+  ASSERT_TRUE(kernel.ok());
   ScopedEnv env("SPANRING_CLOCK", "tsc");
   Options o;
   o.prefer_tsc = false;
   ASSERT_TRUE(start_tracer(o).ok());
-  EXPECT_EQ(stop_and_read().clock_source, shm::kClockTsc);  // on a machine with an invariant TSC
+  EXPECT_EQ(stop_and_read().clock_source, shm::kClockTsc);
+}
+
+// A VM on kvm-clock, or a kernel booted with tsc=unstable: the kernel's verdict wins over the
+// variable, since TSC timestamps there could run backwards between CPUs.
+TEST_F(ClockVariable, TscFallsBackToMonotonicWhenTheKernelDistrustsTheTsc) {
+  FakeClocksource kernel("kvm-clock");
+  ASSERT_TRUE(kernel.ok());
+  ScopedEnv env("SPANRING_CLOCK", "tsc");
+  ASSERT_TRUE(start_tracer().ok());
+  EXPECT_EQ(stop_and_read().clock_source, shm::kClockMonotonic);
+}
+
+TEST_F(ClockVariable, DefaultIsMonotonicWhenTheKernelDistrustsTheTsc) {
+  FakeClocksource kernel("hpet");
+  ASSERT_TRUE(kernel.ok());
+  ASSERT_TRUE(start_tracer().ok());
+  EXPECT_EQ(stop_and_read().clock_source, shm::kClockMonotonic);
+}
+
+// No clocksource file (no /sys in a container): the CPU's word decides.
+TEST_F(ClockVariable, DefaultFollowsTheCpuWhenTheClocksourceCannotBeRead) {
+  detail::set_clocksource_path_for_testing("/nonexistent/current_clocksource");
+  const InitStatus st = start_tracer();
+  detail::set_clocksource_path_for_testing(nullptr);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(stop_and_read().clock_source,
+            detail::cpu_has_invariant_tsc() ? shm::kClockTsc : shm::kClockMonotonic);
 }
 
 TEST_F(ClockVariable, MonotonicOverridesPreferTscTrue) {

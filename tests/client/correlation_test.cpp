@@ -2,6 +2,7 @@
 // the parent links (local through Scope, remote through extract) read back from the segment.
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -130,6 +131,35 @@ TEST_F(Correlation, LocalChildOfARemoteChildInheritsTracestateButIsNotRemote) {
   EXPECT_EQ(local->span_flags, shm::kSpanFlagHasParent | shm::kSpanFlagHasRemote | shm::kSpanFlagTraceRemote);
   EXPECT_EQ(local->trace_state, kRemoteTracestate);
   EXPECT_EQ(local->kind, shm::kKindInternal);
+}
+
+// W3C suite test_multiple_requests_with_valid_traceparent / _without_traceparent /
+// _with_illegal_traceparent: each outgoing call (a client child span) carries the same trace id
+// and its own parent id.
+TEST_F(Correlation, OutgoingCallsOfOneRequestShareTheTraceWithDistinctParentIds) {
+  for (const std::string_view incoming : {std::string_view("00-12345678901234567890123456789012-1234567890123456-01"),
+                                          std::string_view(""),
+                                          std::string_view("00-00000000000000000000000000000000-1234567890123456-01")}) {
+    SpanContext remote;
+    const bool continued = extract(incoming, "", remote);
+    Span server("server", remote);
+    std::vector<std::string> sent;
+    for (int i = 0; i < 3; ++i) {
+      Span call("call", server, SpanKind::kClient);
+      std::string tp(kTraceparentLength, '?');
+      call.traceparent(tp.data());
+      sent.push_back(tp);
+    }
+    ASSERT_EQ(sent.size(), 3u);
+    for (const std::string& tp : sent) {
+      EXPECT_EQ(tp.substr(3, 32), sent[0].substr(3, 32)) << incoming;
+      if (continued) EXPECT_EQ(tp.substr(3, 32), "12345678901234567890123456789012");
+      else EXPECT_NE(tp.substr(3, 32), "00000000000000000000000000000000") << incoming;
+    }
+    EXPECT_NE(sent[0].substr(36, 16), sent[1].substr(36, 16)) << incoming;
+    EXPECT_NE(sent[1].substr(36, 16), sent[2].substr(36, 16)) << incoming;
+    EXPECT_NE(sent[0].substr(36, 16), sent[2].substr(36, 16)) << incoming;
+  }
 }
 
 TEST_F(Correlation, InvalidRemoteParentStartsANewTraceWithoutTracestate) {

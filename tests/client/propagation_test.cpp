@@ -349,7 +349,33 @@ TEST(Tracestate, AcceptsLevel1MultiTenantKey) { EXPECT_TRUE(accepts("fw529a3039@
 
 TEST(Tracestate, AcceptsKeyStartingWithDigit) { EXPECT_TRUE(accepts("1foo=1")); }
 
-TEST(Tracestate, RejectsDuplicateKeys) { EXPECT_FALSE(accepts("foo=1,bar=2,foo=3")); }
+// W3C: a receiver MUST forward tracestate and MAY drop only the duplicate entries (SPEC §5.3).
+// The left-most entry is the most recently updated one (mutations move a key to the left), so
+// the first occurrence is kept and later ones are dropped.
+TEST(Tracestate, DropsLaterDuplicatesAndKeepsTheRest) {
+  auto ctx = make_context();
+  ASSERT_TRUE(parse_tracestate("bar=1,foo=1,foo=2,baz=3", *ctx));
+  EXPECT_EQ(ctx->trace_state_view(), "bar=1,foo=1,baz=3");
+}
+
+TEST(Tracestate, KeepsOneOfTwoIdenticalMembers) {
+  auto ctx = make_context();
+  ASSERT_TRUE(parse_tracestate("foo=1,foo=1", *ctx));
+  EXPECT_EQ(ctx->trace_state_view(), "foo=1");
+}
+
+TEST(Tracestate, KeepsTheFirstValueOfARepeatedKey) {
+  auto ctx = make_context();
+  ASSERT_TRUE(parse_tracestate("foo=1,bar=2,foo=3", *ctx));
+  EXPECT_EQ(ctx->trace_state_view(), "foo=1,bar=2");
+}
+
+TEST(Tracestate, CountsDuplicatesTowardsThe32MemberLimit) {
+  // 33 list members (the grammar's limit is on the header), one of them a repeat.
+  EXPECT_FALSE(accepts(members(32) + ",k00=v"));
+}
+
+TEST(Tracestate, StillRejectsAnInvalidMemberAfterADuplicate) { EXPECT_FALSE(accepts("foo=1,foo=2,BAR=3")); }
 
 TEST(Tracestate, LeavesStateEmptyWhenInvalid) {
   auto ctx = make_sentinel_context();
@@ -482,9 +508,15 @@ TEST(Extract, CarriesTracestateWithValidTraceparent) {
 
 TEST(Extract, KeepsTraceparentWhenTracestateIsInvalid) {
   auto ctx = make_context();
-  ASSERT_TRUE(extract(kValidTraceparent, "foo=1,foo=2", *ctx));
+  ASSERT_TRUE(extract(kValidTraceparent, "foo=1,FOO=2", *ctx));
   EXPECT_TRUE(ctx->valid());
   EXPECT_EQ(ctx->trace_state_length, 0u);
+}
+
+TEST(Extract, ForwardsTracestateWithADuplicatedKeyMinusTheDuplicate) {
+  auto ctx = make_context();
+  ASSERT_TRUE(extract(kValidTraceparent, "bar=1,foo=1,foo=2,baz=3", *ctx));
+  EXPECT_EQ(ctx->trace_state_view(), "bar=1,foo=1,baz=3");
 }
 
 TEST(Extract, ReplacesAnEarlierTracestateWhenTheNewOneIsAbsent) {
@@ -492,6 +524,176 @@ TEST(Extract, ReplacesAnEarlierTracestateWhenTheNewOneIsAbsent) {
   ASSERT_TRUE(extract(kValidTraceparent, "", *ctx));
   EXPECT_EQ(ctx->trace_state_length, 0u);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The official W3C suite (w3c/trace-context test/test.py, Level 2, STRICT_LEVEL=2), one vector
+// per request it sends, applied to extract() as a service built on this API does: several
+// header fields of one name arrive joined with "," (RFC 9110), and the outgoing traceparent is
+// format_traceparent of a child of the extracted context. Cases about header *names*
+// (test_traceparent_header_name*, test_tracestate_header_name*) are the HTTP layer's lookup,
+// not the parser's, and have no vector here. test_multiple_requests_* (distinct child span
+// ids per outgoing call) is a Span property, covered by
+// Correlation.OutgoingCallsOfOneRequestShareTheTraceWithDistinctParentIds.
+
+constexpr std::string_view kSuiteTraceId = "12345678901234567890123456789012";
+constexpr std::string_view kSuiteParent = "00-12345678901234567890123456789012-1234567890123456-00";
+
+struct SuiteVector {
+  const char* name;  // suite test name, plus a letter per request it sends
+  std::string_view traceparent;
+  std::vector<std::string> tracestate_fields;
+  bool continued;                // the trace id is kept (else extract fails: a new trace)
+  std::string expected_state;    // tracestate forwarded downstream ("" = none)
+  std::uint8_t expected_flags = 0;
+};
+
+void PrintTo(const SuiteVector& v, std::ostream* os) { *os << v.name; }
+
+std::string joined(const std::vector<std::string>& fields) {
+  std::string s;
+  for (std::size_t i = 0; i < fields.size(); ++i) s += (i ? "," : "") + fields[i];
+  return s;
+}
+
+std::string suite_members(int first, int last) {
+  std::string s;
+  for (int i = first; i <= last; ++i) {
+    const std::string n = (i < 10 ? "0" : "") + std::to_string(i);
+    s += (i != first ? "," : "") + ("bar" + n) + "=" + n;
+  }
+  return s;
+}
+
+const std::string kAllKeyChars = "abcdefghijklmnopqrstuvwxyz0123456789_-*/";
+const std::string kAllValueChars = [] {
+  std::string v;
+  for (char c = 0x20; c <= 0x2b; ++c) v += c;
+  for (char c = 0x2d; c <= 0x3c; ++c) v += c;
+  for (char c = 0x3e; c <= 0x7e; ++c) v += c;
+  return v;
+}();
+
+const std::vector<SuiteVector>& suite_vectors() {
+  static const std::vector<SuiteVector> v = {
+      {"both_traceparent_and_tracestate_missing", "", {}, false, ""},
+      {"traceparent_included_tracestate_missing", "00-12345678901234567890123456789012-1234567890123456-01", {}, true,
+       "", 0x01},
+      // Two traceparent fields joined: version 00 with trailing characters, so a new trace.
+      {"traceparent_duplicated",
+       "00-12345678901234567890123456789011-1234567890123456-01,00-12345678901234567890123456789012-1234567890123456-01",
+       {}, false, ""},
+      {"traceparent_version_0x00_a", "00-12345678901234567890123456789012-1234567890123456-01.", {}, false, ""},
+      {"traceparent_version_0x00_b", "00-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like",
+       {}, false, ""},
+      {"traceparent_version_0xcc_a", "cc-12345678901234567890123456789012-1234567890123456-01", {}, true, "", 0x01},
+      {"traceparent_version_0xcc_b", "cc-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like",
+       {}, true, "", 0x01},
+      {"traceparent_version_0xcc_c", "cc-12345678901234567890123456789012-1234567890123456-01.what-the-future-will-be-like",
+       {}, false, ""},
+      {"traceparent_version_0xff", "ff-12345678901234567890123456789012-1234567890123456-01", {}, false, ""},
+      {"traceparent_version_illegal_characters_a", ".0-12345678901234567890123456789012-1234567890123456-01", {}, false, ""},
+      {"traceparent_version_illegal_characters_b", "0.-12345678901234567890123456789012-1234567890123456-01", {}, false, ""},
+      {"traceparent_version_too_long_a", "000-12345678901234567890123456789012-1234567890123456-01", {}, false, ""},
+      {"traceparent_version_too_long_b", "0000-12345678901234567890123456789012-1234567890123456-01", {}, false, ""},
+      {"traceparent_version_too_short", "0-12345678901234567890123456789012-1234567890123456-01", {}, false, ""},
+      {"traceparent_trace_id_all_zero", "00-00000000000000000000000000000000-1234567890123456-01", {}, false, ""},
+      {"traceparent_trace_id_illegal_characters_a", "00-.2345678901234567890123456789012-1234567890123456-01", {}, false, ""},
+      {"traceparent_trace_id_illegal_characters_b", "00-1234567890123456789012345678901.-1234567890123456-01", {}, false, ""},
+      {"traceparent_trace_id_too_long", "00-123456789012345678901234567890123-1234567890123456-01", {}, false, ""},
+      {"traceparent_trace_id_too_short", "00-1234567890123456789012345678901-1234567890123456-01", {}, false, ""},
+      {"traceparent_parent_id_all_zero", "00-12345678901234567890123456789012-0000000000000000-01", {}, false, ""},
+      {"traceparent_parent_id_illegal_characters_a", "00-12345678901234567890123456789012-.234567890123456-01", {}, false, ""},
+      {"traceparent_parent_id_illegal_characters_b", "00-12345678901234567890123456789012-123456789012345.-01", {}, false, ""},
+      {"traceparent_parent_id_too_long", "00-12345678901234567890123456789012-12345678901234567-01", {}, false, ""},
+      {"traceparent_parent_id_too_short", "00-12345678901234567890123456789012-123456789012345-01", {}, false, ""},
+      {"traceparent_trace_flags_illegal_characters_a", "00-12345678901234567890123456789012-1234567890123456-.0", {}, false, ""},
+      {"traceparent_trace_flags_illegal_characters_b", "00-12345678901234567890123456789012-1234567890123456-0.", {}, false, ""},
+      {"traceparent_trace_flags_too_long", "00-12345678901234567890123456789012-1234567890123456-001", {}, false, ""},
+      {"traceparent_trace_flags_too_short", "00-12345678901234567890123456789012-1234567890123456-1", {}, false, ""},
+      {"traceparent_ows_handling_a", " 00-12345678901234567890123456789012-1234567890123456-01", {}, true, "", 0x01},
+      {"traceparent_ows_handling_b", "\t00-12345678901234567890123456789012-1234567890123456-01", {}, true, "", 0x01},
+      {"traceparent_ows_handling_c", "00-12345678901234567890123456789012-1234567890123456-01 ", {}, true, "", 0x01},
+      {"traceparent_ows_handling_d", "00-12345678901234567890123456789012-1234567890123456-01\t", {}, true, "", 0x01},
+      {"traceparent_ows_handling_e", "\t 00-12345678901234567890123456789012-1234567890123456-01 \t", {}, true, "", 0x01},
+      {"tracestate_included_traceparent_missing_a", "", {"foo=1"}, false, ""},
+      {"tracestate_included_traceparent_missing_b", "", {"foo=1,bar=2"}, false, ""},
+      {"tracestate_included_traceparent_included", kSuiteParent, {"foo=1,bar=2"}, true, "foo=1,bar=2"},
+      {"tracestate_empty_header_a", kSuiteParent, {""}, true, ""},
+      {"tracestate_empty_header_b", kSuiteParent, {"foo=1", ""}, true, "foo=1,"},
+      {"tracestate_empty_header_c", kSuiteParent, {"", "foo=1"}, true, ",foo=1"},
+      {"tracestate_multiple_headers_different_keys", kSuiteParent, {"foo=1,bar=2", "rojo=1,congo=2", "baz=3"}, true,
+       "foo=1,bar=2,rojo=1,congo=2,baz=3"},
+      // Level 2 (#477): the tracestate is forwarded; the duplicate may be kept or dropped.
+      {"tracestate_duplicated_keys_a", kSuiteParent, {"foo=1,foo=1"}, true, "foo=1"},
+      {"tracestate_duplicated_keys_b", kSuiteParent, {"foo=1,foo=2"}, true, "foo=1"},
+      {"tracestate_duplicated_keys_c", kSuiteParent, {"foo=1", "foo=1"}, true, "foo=1"},
+      {"tracestate_duplicated_keys_d", kSuiteParent, {"foo=1", "foo=2"}, true, "foo=1"},
+      {"tracestate_duplicated_keys_issue8", kSuiteParent, {"bar=1,foo=1,foo=2,baz=3"}, true, "bar=1,foo=1,baz=3"},
+      {"tracestate_all_allowed_characters_a", kSuiteParent, {kAllKeyChars + "=" + kAllValueChars}, true,
+       kAllKeyChars + "=" + kAllValueChars},
+      {"tracestate_all_allowed_characters_b", kSuiteParent, {kAllKeyChars + "@a-z0-9_-*/=" + kAllValueChars}, true,
+       kAllKeyChars + "@a-z0-9_-*/=" + kAllValueChars},
+      {"tracestate_ows_handling_a", kSuiteParent, {"foo=1 \t , \t bar=2, \t baz=3"}, true, "foo=1 \t , \t bar=2, \t baz=3"},
+      {"tracestate_ows_handling_b", kSuiteParent, {"foo=1\t \t,\t \tbar=2,\t \tbaz=3"}, true,
+       "foo=1\t \t,\t \tbar=2,\t \tbaz=3"},
+      {"tracestate_ows_handling_c", kSuiteParent, {" foo=1"}, true, "foo=1"},
+      {"tracestate_ows_handling_d", kSuiteParent, {"\tfoo=1"}, true, "foo=1"},
+      {"tracestate_ows_handling_e", kSuiteParent, {"foo=1 "}, true, "foo=1"},
+      {"tracestate_ows_handling_f", kSuiteParent, {"foo=1\t"}, true, "foo=1"},
+      {"tracestate_ows_handling_g", kSuiteParent, {"\t foo=1 \t"}, true, "foo=1"},
+      {"tracestate_key_illegal_characters_a", kSuiteParent, {"foo =1"}, true, ""},
+      {"tracestate_key_illegal_characters_b", kSuiteParent, {"FOO=1"}, true, ""},
+      {"tracestate_key_illegal_characters_c", kSuiteParent, {"foo.bar=1"}, true, ""},
+      {"tracestate_key_illegal_vendor_format_a", kSuiteParent, {"foo@=1,bar=2"}, true, "foo@=1,bar=2"},
+      {"tracestate_key_illegal_vendor_format_b", kSuiteParent, {"@foo=1,bar=2"}, true, ""},
+      {"tracestate_key_illegal_vendor_format_c", kSuiteParent, {"foo@@bar=1,bar=2"}, true, "foo@@bar=1,bar=2"},
+      {"tracestate_key_illegal_vendor_format_d", kSuiteParent, {"foo@bar@baz=1,bar=2"}, true, "foo@bar@baz=1,bar=2"},
+      {"tracestate_member_count_limit_a", kSuiteParent,
+       {suite_members(1, 10), suite_members(11, 20), suite_members(21, 30), suite_members(31, 32)}, true,
+       suite_members(1, 32)},
+      {"tracestate_member_count_limit_b", kSuiteParent,
+       {suite_members(1, 10), suite_members(11, 20), suite_members(21, 30), suite_members(31, 33)}, true, ""},
+      {"tracestate_key_length_limit_a", kSuiteParent, {"foo=1", std::string(256, 'z') + "=1"}, true,
+       "foo=1," + std::string(256, 'z') + "=1"},
+      {"tracestate_key_length_limit_b", kSuiteParent, {"foo=1", std::string(257, 'z') + "=1"}, true, ""},
+      {"tracestate_key_length_limit_c", kSuiteParent, {"foo=1", std::string(241, 't') + "@" + std::string(14, 'v') + "=1"},
+       true, "foo=1," + std::string(241, 't') + "@" + std::string(14, 'v') + "=1"},
+      {"tracestate_key_length_limit_d", kSuiteParent, {"foo=1", std::string(242, 't') + "@v=1"}, true,
+       "foo=1," + std::string(242, 't') + "@v=1"},
+      {"tracestate_key_length_limit_e", kSuiteParent, {"foo=1", "t@" + std::string(15, 'v') + "=1"}, true,
+       "foo=1,t@" + std::string(15, 'v') + "=1"},
+      {"tracestate_value_illegal_characters_a", kSuiteParent, {"foo=bar=baz"}, true, ""},
+      {"tracestate_value_illegal_characters_b", kSuiteParent, {"foo=,bar=3"}, true, ""},
+      {"multiple_requests_with_illegal_traceparent", "00-00000000000000000000000000000000-1234567890123456-01", {}, false,
+       ""},
+      {"propagates_random_flag", "00-12345678901234567890123456789012-1234567890123456-02", {}, true, "", 0x02},
+  };
+  return v;
+}
+
+class W3cSuite : public ::testing::TestWithParam<SuiteVector> {};
+
+TEST_P(W3cSuite, ExtractKeepsOrRestartsAndForwardsAsTheSuiteExpects) {
+  const SuiteVector& v = GetParam();
+  auto ctx = make_context();
+  ASSERT_EQ(extract(v.traceparent, joined(v.tracestate_fields), *ctx), v.continued);
+  if (!v.continued) {
+    // The engine starts a new root and sends no tracestate (there is no context to carry it).
+    EXPECT_FALSE(ctx->valid());
+    return;
+  }
+  EXPECT_EQ(hex_of(ctx->trace_id), kSuiteTraceId);
+  EXPECT_EQ(ctx->trace_state_view(), v.expected_state);
+  // What goes downstream: same trace id, our span id (a child's), flags as received.
+  SpanContext child = *ctx;
+  std::memset(child.span_id.bytes, 0x42, sizeof child.span_id.bytes);
+  const std::string out = formatted(child);
+  EXPECT_EQ(out.substr(3, 32), kSuiteTraceId);
+  EXPECT_EQ(out.substr(53, 2), v.expected_flags == 0 ? "00" : v.expected_flags == 1 ? "01" : "02");
+}
+
+INSTANTIATE_TEST_SUITE_P(Level2Strict, W3cSuite, ::testing::ValuesIn(suite_vectors()),
+                         [](const ::testing::TestParamInfo<SuiteVector>& p) { return std::string(p.param.name); });
 
 }  // namespace
 }  // namespace spanring

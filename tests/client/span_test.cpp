@@ -1,7 +1,9 @@
 // Span API semantics, read back from the segment: status rules, what happens after end(),
 // spans outside an initialised tracer, limits, events and links.
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <utility>
 
 #include "test_support.hpp"
 
@@ -143,6 +145,72 @@ TEST_F(SpanApi, AttributesThatDoNotFitAreDroppedAndCounted) {
   EXPECT_GT(s.dropped_attributes, 0u);
   EXPECT_EQ(s.attributes.size() + s.dropped_attributes, std::size_t{kAttributes});
   for (std::size_t i = 0; i < s.attributes.size(); ++i) EXPECT_EQ(s.attributes[i].int_value, std::int64_t(i));
+}
+
+// The span's dropped counts are u16 in the record (abi.hpp SpanFixed): past 65,535 they stay
+// there ("at least this many") instead of wrapping to a small, wrong number.
+constexpr std::uint32_t kDroppedCountMax = std::numeric_limits<std::uint16_t>::max();
+constexpr int kManyCalls = 70'000;
+
+TEST_F(SpanApi, DroppedAttributesCountSaturatesInsteadOfWrapping) {
+  static const Key kKey("many");
+  {
+    Span s("many.attributes");
+    for (int i = 0; i < kManyCalls; ++i) s.set_attribute(kKey, i);
+  }
+  const ReadSpan s = the_span();
+  EXPECT_GT(s.attributes.size(), 0u);
+  EXPECT_EQ(s.dropped_attributes, kDroppedCountMax);
+}
+
+TEST_F(SpanApi, DroppedEventsCountSaturatesInsteadOfWrapping) {
+  static const Key kName("many.event");
+  {
+    Span s("many.events");
+    for (int i = 0; i < kManyCalls; ++i) s.add_event(kName);
+  }
+  const ReadSpan s = the_span();
+  EXPECT_GT(s.events.size(), 0u);
+  EXPECT_EQ(s.dropped_events, kDroppedCountMax);
+}
+
+TEST_F(SpanApi, DroppedLinksCountSaturatesInsteadOfWrapping) {
+  SpanContext linked;
+  ASSERT_TRUE(extract("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "", linked));
+  {
+    Span s("many.links");
+    for (int i = 0; i < kManyCalls; ++i) s.add_link(linked);
+  }
+  const ReadSpan s = the_span();
+  EXPECT_GT(s.links.size(), 0u);
+  EXPECT_EQ(s.dropped_links, kDroppedCountMax);
+}
+
+// An event's attribute count and dropped count are u8: with more attributes than fit and more
+// than 255 dropped, the count written must still be the number written (a wrong count would
+// make the reader take the event's attributes for the span's), and dropped stays at 255.
+template <std::size_t... I>
+void add_event_with_attributes(Span& s, const Key& name, const Key& key, std::index_sequence<I...>) {
+  s.add_event(name, {Attribute(key, static_cast<std::int64_t>(I))...});
+}
+
+TEST_F(SpanApi, EventWithMoreThan255DroppedAttributesKeepsItsCountRight) {
+  static const Key kName("crowded.event");
+  static const Key kKey("n");
+  constexpr std::size_t kAttributes = 400;  // 11 bytes each: fewer than 100 fit
+  {
+    Span s("crowded.event.span");
+    add_event_with_attributes(s, kName, kKey, std::make_index_sequence<kAttributes>{});
+  }
+  const ReadSpan s = the_span();
+  EXPECT_EQ(contents_.rejected, 0u);
+  EXPECT_TRUE(s.attributes.empty());
+  ASSERT_EQ(s.events.size(), 1u);
+  const ReadEvent& e = s.events[0];
+  ASSERT_GT(e.attributes.size(), 0u);
+  EXPECT_GT(kAttributes - e.attributes.size(), 255u);  // the case this test is about
+  EXPECT_EQ(e.dropped_attributes, 255u);
+  for (std::size_t i = 0; i < e.attributes.size(); ++i) EXPECT_EQ(e.attributes[i].int_value, std::int64_t(i));
 }
 
 TEST_F(SpanApi, SpanSpreadOverSeveralRecordsReadsBackWhole) {

@@ -25,7 +25,7 @@ namespace spanring::test {
 // Every variable init() reads. Tests start from none of them set.
 inline constexpr const char* kTracerEnvironment[] = {
     "OTEL_SDK_DISABLED", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "SPANRING_SHM_SIZE",
-    "SPANRING_RINGS",    "SPANRING_SHM_MODE", "SPANRING_CLOCK",
+    "SPANRING_RINGS",    "SPANRING_SHM_MODE", "SPANRING_CLOCK", "SPANRING_SHM_GROUP",
 };
 
 // Sets (or, with nullopt, unsets) an environment variable and restores it on destruction.

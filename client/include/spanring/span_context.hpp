@@ -75,8 +75,11 @@ bool parse_traceparent(std::string_view value, SpanContext& out) noexcept;
 // Validates a tracestate header value (W3C Level 2 key grammar, ≤ 32 members, value grammar)
 // and, when valid, stores it in `out.trace_state`, trimmed of surrounding whitespace. Returns
 // false and leaves `out.trace_state` empty when invalid; an empty or whitespace-only value is
-// valid and empty. A value longer than kMaxTraceStateLength is rebuilt from whole entries,
-// dropping entries over 128 chars first and then from the right end (W3C). Any thread.
+// valid and empty. A repeated key is not an error: later occurrences are dropped and the rest
+// is kept (W3C: a receiver MUST forward tracestate and MAY drop duplicates). A value longer
+// than kMaxTraceStateLength, or one with a duplicate left out, is rebuilt from whole entries
+// joined by ','; when too long, entries over 128 chars go first, then from the right end
+// (W3C). Any thread.
 bool parse_tracestate(std::string_view value, SpanContext& out) noexcept;
 
 // Extracts a context from incoming header values. Returns false when traceparent is absent or

@@ -12,7 +12,25 @@
  *
  * Every function is safe to call when spanring is not initialised (a no-op). No function
  * reports errors except spanring_init; nothing here allocates after the thread's first span.
- * A spanring_span belongs to one thread from start to end, and must not be copied while live.
+ *
+ * NULL: every pointer argument may be NULL. A NULL span (or output buffer) makes the call a
+ * no-op that writes nothing; functions that return a result return 0. A NULL text with a
+ * non-zero length is read as the empty string. The exceptions are stated at each function.
+ *
+ * Preconditions that remain (breaking one is undefined behaviour, as in any C API):
+ *  - A spanring_span passed to any function other than spanring_span_start* must be either
+ *    zeroed (memset 0, or `= {0}`: then every call on it is a no-op) or started by
+ *    spanring_span_start*; uninitialised stack storage is not enough. After spanring_span_end
+ *    the storage reads as not recording again, so a second end is a no-op.
+ *  - A span belongs to one thread from start to end, and must not be copied or moved while
+ *    live (started and not ended): the current-span scope refers to its address.
+ *  - Starting into storage that holds a live span loses that span (it is never written).
+ *  - Text pointers must point to at least `length` readable bytes; output buffers must hold
+ *    the number of bytes each function states.
+ *  - spanring_key values come from spanring_intern or spanring_key_inline (a made-up ref
+ *    makes the span carry an unknown string id).
+ *  - A span pushed as the current scope must stay live until the matching pop, and pushes and
+ *    pops nest (stack order) on each thread.
  */
 #ifndef SPANRING_SPANRING_H
 #define SPANRING_SPANRING_H
@@ -75,11 +93,12 @@ int spanring_enabled(void);
 spanring_key spanring_intern(const char* text, size_t length);
 spanring_key spanring_key_inline(const char* text, size_t length);
 
-/* Starts a span. parent: an explicit parent, or NULL for this thread's current span (see
- * spanring_scope_push), or a new root trace when there is none. */
+/* Starts a span in `span`'s storage (NULL: no-op). parent: an explicit parent, or NULL for this
+ * thread's current span (see spanring_scope_push), or a new root trace when there is none. */
 void spanring_span_start(spanring_span* span, spanring_key name, int kind, const spanring_span* parent);
-/* Starts a span whose parent came in W3C headers (lengths in bytes; tracestate may be NULL).
- * Returns 1 when the traceparent was valid, 0 when a new root trace was started instead. */
+/* Starts a span whose parent came in W3C headers (lengths in bytes; NULL headers are absent).
+ * Returns 1 when the traceparent was valid, 0 when a new root trace was started instead (or
+ * nothing was started: `span` was NULL). */
 int spanring_span_start_remote(spanring_span* span, spanring_key name, int kind, const char* traceparent,
                                size_t traceparent_length, const char* tracestate, size_t tracestate_length);
 void spanring_span_set_bool(spanring_span* span, spanring_key key, int value);
@@ -91,14 +110,18 @@ void spanring_span_record_exception(spanring_span* span, const char* type, size_
                                     size_t message_length);
 void spanring_span_set_status(spanring_span* span, int status, const char* description, size_t length);
 void spanring_span_end(spanring_span* span);
-/* Writes the span's traceparent (55 chars, no NUL) into out. */
+/* Writes the span's traceparent (SPANRING_TRACEPARENT_LENGTH = 55 chars, no NUL) into out.
+ * A span that is not recording gives all-zero ids (receivers treat them as invalid). */
 void spanring_span_traceparent(const spanring_span* span, char* out);
 
-/* Makes `span` the thread's current span; returns the previous one, to pass to pop. */
+/* Makes `span` the thread's current span; returns the previous one (NULL: none), to pass to
+ * pop. push(NULL) changes nothing and returns the current span, so the pop still matches.
+ * pop(NULL) is not a no-op: it restores "no current span", which is what NULL from push means. */
 void* spanring_scope_push(spanring_span* span);
 void spanring_scope_pop(void* previous);
 
-/* Log correlation: the current span's ids as hex (32 and 16 chars, no NUL). 0 if none. */
+/* Log correlation: the current span's ids as hex (32 and 16 chars, no NUL). Returns 0 and
+ * writes nothing if there is none or either buffer is NULL. */
 int spanring_current_ids_hex(char* trace_id_hex, char* span_id_hex);
 
 #ifdef __cplusplus

@@ -54,20 +54,29 @@ struct Options {
   // Ring count; 0 → SPANRING_RINGS, then as many 2048-record rings as the size holds.
   std::uint32_t rings = 0;
   Access access = Access::kOwner;  // SPANRING_SHM_MODE=0600|0660 overrides
+  // Group of the segment: a group name or a numeric gid; empty → SPANRING_SHM_GROUP, then the
+  // engine's effective (primary) group. Set before the segment is marked ready, so with
+  // kGroupWrite an agent in this group (e.g. "spanring") can drain an engine that is only a
+  // supplementary member of it. An unknown name fails init (kInvalidArgument); a group the
+  // engine's user is not in (and is not root) fails it too (kPermissionDenied).
+  std::string group;
   // Resource attributes; merged over OTEL_RESOURCE_ATTRIBUTES (these win).
   std::vector<std::pair<std::string, std::string>> resource_attributes;
-  // Clock: true (default) uses the invariant TSC when the CPU has one; false forces
-  // CLOCK_MONOTONIC. SPANRING_CLOCK=monotonic|tsc overrides.
+  // Clock: true (default) uses the TSC when the CPU calls it invariant and the kernel trusts it
+  // (current clocksource "tsc"); false forces CLOCK_MONOTONIC. SPANRING_CLOCK=monotonic|tsc
+  // overrides this choice, but tsc still falls back to CLOCK_MONOTONIC on a CPU or kernel
+  // that does not trust the TSC (a VM on kvm-clock, a kernel booted with tsc=unstable).
   bool prefer_tsc = true;
 };
 
 enum class InitCode {
   kOk = 0,
   kAlreadyInitialized,  // call shutdown() first
-  kInvalidArgument,     // a setting is out of range: the message names it
+  kInvalidArgument,     // a setting is out of range or unknown (e.g. no such group): the message names it
   kNameTooLong,         // service name longer than 128 bytes
   kSegmentExists,       // /dev/shm/<name> exists (another process made it): not reused
-  kPermissionDenied,    // /dev/shm not writable for this user
+  kPermissionDenied,    // /dev/shm not writable for this user, or the segment group refused
+                        // (the user is not a member of Options::group / SPANRING_SHM_GROUP)
   kNoSpace,             // /dev/shm full
   kUnavailable,         // no /dev/shm, or another OS error: the message says which
   kDisabled,            // OTEL_SDK_DISABLED=true: tracing is off, on purpose
@@ -75,7 +84,11 @@ enum class InitCode {
 
 struct InitStatus {
   InitCode code = InitCode::kOk;
-  std::string message;  // human-readable, names the segment and the OS error
+  // On failure: human-readable, names the setting, the segment and the OS error. On success:
+  // empty, or warnings worth logging (a setting ignored or without effect). A segment made by
+  // root with mode 0600, which no non-root agent can drain, is reported on stderr instead (one
+  // line naming the fix), since many engines log the message only on failure.
+  std::string message;
   std::string segment;  // segment name on success
   bool ok() const noexcept { return code == InitCode::kOk; }
 };
@@ -162,6 +175,12 @@ namespace detail {
 // The innermost Scope of this thread (null: none). Read on span start without a parent.
 inline thread_local Span* t_current [[gnu::tls_model("initial-exec")]] = nullptr;
 [[gnu::cold]] void note_traceparent_invalid() noexcept;
+// CPUID.80000007H:EDX[8], the CPU's half of the TSC decision (the kernel's is its clocksource).
+bool cpu_has_invariant_tsc() noexcept;
+// For tests only: the file init() reads for the kernel's clocksource verdict ("tsc" = trusted)
+// instead of /sys/devices/system/clocksource/clocksource0/current_clocksource; nullptr restores
+// it. Lets a test play a kernel that trusts or distrusts the TSC on any machine.
+void set_clocksource_path_for_testing(const char* path);
 }  // namespace detail
 
 class Span {
@@ -232,7 +251,9 @@ class Span {
   void put_attr(std::uint16_t key_ref, std::string_view key, std::uint8_t tag, const void* v, std::uint32_t n) noexcept;
   void put_attr_str(std::uint16_t key_ref, std::string_view key, std::uint16_t v_ref, std::string_view v) noexcept;
   bool put_str(std::uint16_t ref, std::string_view s) noexcept;
-  bool put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept;
+  // Writes what fits (at most 255) and returns how many were written; `dropped` counts the rest,
+  // saturating at 255 (the u8 of an event's or link's block).
+  std::uint8_t put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept;
   // An event's or link's attribute block: [u8 count][u8 dropped] then the attributes. False
   // (nothing written) when even the two count bytes do not fit.
   bool put_counted_attributes(std::initializer_list<Attribute> attributes) noexcept;
@@ -281,6 +302,9 @@ ClientCounters counters() noexcept;
 
 namespace detail {
 inline void store_u16(std::uint8_t* p, std::uint16_t v) noexcept { std::memcpy(p, &v, 2); }
+// A dropped-item count (u16 in SpanFixed) saturates at 65,535, read as "at least this many",
+// rather than wrapping to a small wrong number. Branch-free; only reached on the drop path.
+inline void count_dropped(std::uint16_t& n) noexcept { n = static_cast<std::uint16_t>(n + (n != 0xffff)); }
 }  // namespace detail
 
 inline bool Span::put_str(std::uint16_t ref, std::string_view s) noexcept {
@@ -316,7 +340,7 @@ inline void Span::put_attr(std::uint16_t key_ref, std::string_view key, std::uin
     }
   }
   used_ = mark;  // did not fit: the span keeps what it had and counts the loss
-  ++fixed().dropped_attributes;
+  detail::count_dropped(fixed().dropped_attributes);
 }
 
 inline void Span::put_attr_str(std::uint16_t key_ref, std::string_view key, std::uint16_t v_ref,
@@ -328,7 +352,7 @@ inline void Span::put_attr_str(std::uint16_t key_ref, std::string_view key, std:
     if (put_str(key_ref, key) && put_str(v_ref, v)) return;
   }
   used_ = mark;
-  ++fixed().dropped_attributes;
+  detail::count_dropped(fixed().dropped_attributes);
 }
 
 inline bool Span::start(std::uint16_t name_ref, std::string_view name, SpanKind kind) noexcept {

@@ -249,7 +249,10 @@ struct SpanFixed {
   std::uint8_t status;             // StatusAbi
   std::uint8_t trace_flags;        // W3C trace-flags
   std::uint8_t span_flags;         // kSpanFlag*
-  std::uint16_t dropped_attributes;  // attributes the client could not encode
+  // Attributes, events and links the client could not encode. Each saturates at 65535
+  // ("at least"): the client never wraps it. An event's or link's own u8 dropped count
+  // saturates at 255 the same way.
+  std::uint16_t dropped_attributes;
   std::uint16_t dropped_events;
   std::uint16_t dropped_links;
   // Name of this span's local root (the trace's first span in this process) as an interned

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,8 @@ enum class SegmentError {
   kNotRegular,       // reader: a directory, FIFO, device or symbolic link, not a segment
   kUntrusted,        // reader: a regular file, but with more than one link (a hard link to
                      // someone else's file) or writable by every user: never attached
+  kGroupDenied,      // creator: the segment could not be given CreateOptions::group (not a
+                     // member of it, and not root): name a group this user belongs to
 };
 
 const char* to_string(SegmentError e) noexcept;
@@ -76,11 +79,16 @@ struct CreateOptions {
   std::string name;            // object name without leading '/', e.g. "spanring.svc.1234"
   Layout layout;               // from layout_within()
   std::uint32_t mode = 0600;   // 0600 or 0660
+  // Group of the segment (gid); unset: the creator's effective gid. With mode 0660 an agent in
+  // that group can drain it although the engine's primary group differs.
+  std::optional<std::uint32_t> group;
 };
 
-// Creates the segment exclusively (fails with kExists if the name is taken), sizes it,
-// maps it read-write and zero-fills nothing (a fresh object is zero). The caller then fills
-// the header and stores `ready`. On failure `message` names the object and the OS error.
+// Creates the segment exclusively (fails with kExists if the name is taken), gives it
+// `group` (fchown, owner kept), sizes it, maps it read-write and zero-fills nothing (a fresh
+// object is zero). The caller then fills the header and stores `ready`, so an agent that sees
+// `ready` sees the final owner, group and mode. On failure nothing is left in /dev/shm and
+// `message` names the object and the OS error.
 SegmentError create_segment(const CreateOptions& options, Mapping& out, std::string& message);
 
 // Maps an existing segment read-write (the reader stores `tail`), checks its size against the
