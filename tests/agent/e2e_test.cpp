@@ -661,3 +661,61 @@ TEST_F(EndToEnd, ChangingTheConfigFileReloadsItWithoutASignal) {
 }
 
 }  // namespace
+
+// Issue: the README's non-root deployment (agent as its own user, engines with
+// SPANRING_SHM_MODE=0660 in the agent's group) left 5 of 6 engines started while the agent ran
+// unread ("permission denied", never retried), and an engine in a supplementary group made a
+// segment the agent could not read. Users here are bare uids/gids (no passwd entries needed).
+TEST_F(EndToEnd, UnprivilegedAgentDrainsEnginesOfOtherUsersStartedBeforeDuringAndAfterIt) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the agent and engines as other users";
+  if (!fs::exists("/usr/bin/setpriv")) GTEST_SKIP() << "no /usr/bin/setpriv (util-linux) to switch users";
+  const std::string agent_ids = "61000", group = "61000";
+  auto as_user = [&](const std::string& uid, std::vector<std::string> argv) {
+    std::vector<std::string> out = {"/usr/bin/setpriv", "--reuid=" + uid, "--regid=" + uid,
+                                    "--groups=" + group, "--"};  // the agent's group, supplementary
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
+  };
+  {
+    Process probe(as_user("61001", {"/bin/true"}), dir_ / "probe.out", dir_ / "probe.err");
+    if (probe.wait(10s) != 0) GTEST_SKIP() << "setpriv cannot switch users here: " << read_file(dir_ / "probe.err");
+  }
+  fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                            fs::perms::others_read | fs::perms::others_exec);
+  spanring::test::OtlpReceiver receiver;
+  const fs::path config = write_config(receiver.endpoint());
+  const std::vector<std::string> engine_env = {"SPANRING_SHM_MODE=0660", "SPANRING_SHM_GROUP=" + group};
+  auto engine = [&](const std::string& uid, const std::string& name, const char* seconds) {
+    return std::make_unique<Process>(
+        as_user(uid, {SPANRING_LOADGEN_BIN, "--service", service(name), "--rate", "100", "--duration", seconds, "--quiet"}),
+        dir_ / (name + ".out"), dir_ / (name + ".err"), engine_env);
+  };
+  auto before = engine("61001", "before", "2");
+  std::this_thread::sleep_for(300ms);
+  auto agent = std::make_unique<Process>(as_user(agent_ids, {SPANRING_AGENT_BIN, "--config", config.string()}),
+                                         dir_ / "agent.out", dir_ / "agent.err");
+  for (int i = 0; i < 200 && read_file(dir_ / "agent.err").find("spanring-agent started") == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  ASSERT_NE(read_file(dir_ / "agent.err").find("spanring-agent started"), std::string::npos) << read_file(dir_ / "agent.err");
+  std::vector<std::unique_ptr<Process>> during;
+  for (int i = 0; i < 6; ++i) {  // the issue's six engines, started while the agent runs
+    during.push_back(engine(std::to_string(61002 + i), "during" + std::to_string(i), "1"));
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(before->wait(60s), 0) << read_file(dir_ / "before.err");
+  for (int i = 0; i < 6; ++i) ASSERT_EQ(during[i]->wait(60s), 0) << read_file(dir_ / ("during" + std::to_string(i) + ".err"));
+  auto after = engine("61009", "after", "0.5");  // after the others are gone
+  ASSERT_EQ(after->wait(60s), 0) << read_file(dir_ / "after.err");
+
+  std::uint64_t expected = 0;
+  for (const std::string name : {"before", "during0", "during1", "during2", "during3", "during4", "during5", "after"})
+    expected += total(parse_loadgen(read_file(dir_ / (name + ".out")), /*written=*/true));
+  ASSERT_GT(expected, 1000u);
+  EXPECT_TRUE(wait_for_spans(receiver, expected, 30s)) << receiver.span_count() << " of " << expected << "\n"
+                                                       << read_file(dir_ / "agent.err");
+  const auto summary = stop_agent(*agent);
+  EXPECT_EQ(receiver.span_count(), expected);
+  EXPECT_EQ(summary.size(), 8u) << "every engine's service was attached";
+  const std::string log = read_file(dir_ / "agent.err");
+  EXPECT_EQ(log.find("permission denied"), std::string::npos) << log;
+}

@@ -121,6 +121,21 @@ TEST(Registry, LabelValuesEscapeBackslashQuoteAndNewline) {
             "g{path=\"C:\\\\dir\\n\\\"x\\\"\"} 1\n");
 }
 
+// Issue: a service name from a segment, "\xff\xfe\x00", went into /metrics raw and made the
+// whole page invalid for a strict scraper.
+TEST(Registry, LabelValuesFromProducersAreValidUtf8WithoutControlCharacters) {
+  Registry r;
+  r.counter("c", "", {{"service", std::string("ab\xff\xfe\x00z", 6)}}).inc();
+  r.counter("c", "", {{"service", "caf\xc3\xa9\x1b[31m"}}).inc();
+  EXPECT_EQ(r.render(),
+            "# TYPE c_total counter\n"
+            "c_total{service=\"ab\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz\"} 1\n"
+            "c_total{service=\"caf\xc3\xa9\xef\xbf\xbd[31m\"} 1\n");
+  // Two raw names that read the same once repaired are one series, never two equal lines.
+  EXPECT_EQ(&r.counter("c", "", {{"service", std::string("ab\xfe\xff\x01z", 6)}}),
+            &r.counter("c", "", {{"service", std::string("ab\xff\xfe\x00z", 6)}}));
+}
+
 TEST(Registry, LabelValuesThatLookLikeLabelListsStayDistinctSeries) {
   Registry r;
   Counter& a = r.counter("c", "", {{"a", "x"}, {"b", "y"}});
