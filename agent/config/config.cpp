@@ -4,11 +4,8 @@
 // as<T>() accepts things we want to reject ("1.5" for an integer, "yes" for a bool) and its
 // exceptions carry no key path. Every value's position is remembered by key path, so rules that
 // span keys (min <= max) can still point at the line the operator wrote.
-#include <cerrno>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -22,6 +19,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "agent/config/config.hpp"
+#include "agent/config/input_file.hpp"
 #include "agent/config/text.hpp"
 #include "agent/export/url.hpp"
 
@@ -406,27 +404,6 @@ class FileLoader {
   Marks& marks_;
 };
 
-// Reads the whole file; on failure returns nullopt with `error` set from errno.
-std::optional<std::string> read_file(const std::string& path, std::string& error) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    error = std::strerror(errno);
-    return std::nullopt;
-  }
-  std::string text;
-  char buf[8192];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  const int saved_errno = errno;
-  std::fclose(f);
-  if (failed) {
-    error = std::strerror(saved_errno);
-    return std::nullopt;
-  }
-  return text;
-}
-
 // ---- OTEL_* environment ------------------------------------------------------------------------
 
 class EnvLoader {
@@ -704,10 +681,11 @@ bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigEr
   }
 
   out.source = path;
-  std::string read_error;
-  const auto text = read_file(path, read_error);
+  // Never YAML::LoadFile(path): it reads /dev/zero until bad_alloc and blocks on a FIFO.
+  std::string read_problem;
+  const auto text = read_input_file(path, kMaxInputFileBytes, read_problem);
   if (!text) {
-    errors.push_back(ConfigError{path + ": cannot read: " + read_error});
+    errors.push_back(ConfigError{path + ": config file " + read_problem});
     return false;
   }
   YAML::Node root;

@@ -9,6 +9,12 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "agent/config/config.hpp"
@@ -38,6 +44,20 @@ Loaded load(const std::string& path, const std::map<std::string, std::string>& e
   };
   out.ok = load_config(path, out.config, out.errors, out.warnings, getenv_fn);
   return out;
+}
+
+// A fresh directory for files a test writes (FIFOs, sparse files, YAML naming them).
+std::filesystem::path scratch_dir(std::string_view name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("spanring-config-test-" + std::to_string(::getpid()) + "-" + std::string(name));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::string write_text(const std::filesystem::path& path, std::string_view text) {
+  std::ofstream(path) << text;
+  return path.string();
 }
 
 // The single error a file must produce.
@@ -290,8 +310,53 @@ TEST(LoadConfigErrors, MissingFileSaysItCannotBeRead) {
   const Loaded loaded = load(testdata("does_not_exist.yaml"));
   EXPECT_FALSE(loaded.ok);
   ASSERT_EQ(loaded.errors.size(), 1u);
-  EXPECT_EQ(loaded.errors.front(),
-            testdata("does_not_exist.yaml") + ": cannot read: No such file or directory");
+  EXPECT_EQ(loaded.errors.front(), testdata("does_not_exist.yaml") +
+                                       ": config file cannot be opened: No such file or directory");
+}
+
+// --config /dev/zero used to read until std::bad_alloc aborted the agent.
+TEST(LoadConfigInput, DeviceIsRefusedWithoutBeingRead) {
+  const Loaded loaded = load("/dev/zero");
+  EXPECT_FALSE(loaded.ok);
+  const std::vector<std::string> expected{
+      "/dev/zero: config file is a character device, not a regular file"};
+  EXPECT_EQ(loaded.errors, expected);
+}
+
+// --config naming a FIFO used to block in open() until a writer came, forever.
+TEST(LoadConfigInput, FifoIsRefusedWithoutBlocking) {
+  const auto dir = scratch_dir("fifo");
+  const std::string fifo = (dir / "agent.yaml").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const Loaded loaded = load(fifo);
+  EXPECT_FALSE(loaded.ok);
+  const std::vector<std::string> expected{
+      fifo + ": config file is a FIFO (named pipe), not a regular file"};
+  EXPECT_EQ(loaded.errors, expected);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LoadConfigInput, DirectoryIsNamedAsOne) {
+  const auto dir = scratch_dir("dir");
+  const Loaded loaded = load(dir.string());
+  EXPECT_FALSE(loaded.ok);
+  const std::vector<std::string> expected{dir.string() +
+                                          ": config file is a directory, not a regular file"};
+  EXPECT_EQ(loaded.errors, expected);
+  std::filesystem::remove_all(dir);
+}
+
+// A sparse file: no disk space used, and the size alone refuses it before any read.
+TEST(LoadConfigInput, FileAboveTheSizeLimitIsRefused) {
+  const auto dir = scratch_dir("big");
+  const std::string big = write_text(dir / "agent.yaml", "log:\n  level: info\n");
+  std::filesystem::resize_file(big, (std::uintmax_t{16} << 20) + 1);
+  const Loaded loaded = load(big);
+  EXPECT_FALSE(loaded.ok);
+  const std::vector<std::string> expected{
+      big + ": config file is 16777217 bytes, more than the limit of 16777216"};
+  EXPECT_EQ(loaded.errors, expected);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(LoadConfigErrors, EveryErrorInAFileIsReported) {
