@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "agent/config/config.hpp"
+#include "agent/config/export_options.hpp"
 #include "core/agent.hpp"
 #include "core/log.hpp"
 #include "core/systemd_notify.hpp"
@@ -70,6 +71,8 @@ class NullExporter final : public sa::Exporter {
   sa::ResultCallback cb_;
 };
 
+// Only for the drain loop's options, which are whole milliseconds: load_config refuses other
+// values for these keys, so this cast never truncates. Other durations are passed as they are.
 template <class D>
 std::chrono::milliseconds ms(D d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
@@ -88,27 +91,11 @@ sa::CoreOptions core_options(const sa::AgentConfig& c) {
   return o;
 }
 
-sa::HttpExportConfig http_config(const sa::AgentConfig& c) {
-  sa::HttpExportConfig h;
-  h.endpoint = c.exporter.otlp.endpoint;
-  for (const auto& [k, v] : c.exporter.otlp.headers) h.headers.emplace_back(k, v);
-  h.timeout = ms(c.exporter.otlp.timeout);
-  h.gzip = c.exporter.otlp.compression == sa::Compression::kGzip;
-  h.retry_enabled = c.exporter.otlp.retry.enabled;
-  h.initial_backoff = ms(c.exporter.otlp.retry.initial_interval);
-  h.max_backoff = ms(c.exporter.otlp.retry.max_interval);
-  h.max_elapsed = ms(c.exporter.otlp.retry.max_elapsed_time);
-  h.queue_max_batches = c.queue.max_batches;
-  h.queue_max_spans = c.queue.max_spans;
-  h.queue_max_bytes = c.queue.max_bytes;
-  return h;
-}
-
 std::unique_ptr<sa::Exporter> make_exporter(boost::asio::io_context& io, const sa::AgentConfig& c,
                                             sa::ResultCallback cb, std::string& error) {
   try {
     switch (c.exporter.type) {
-      case sa::ExporterType::kOtlp: return std::make_unique<OtlpExporter>(io, http_config(c), std::move(cb));
+      case sa::ExporterType::kOtlp: return std::make_unique<OtlpExporter>(io, sa::http_export_config(c), std::move(cb));
       case sa::ExporterType::kConsole: {
         sa::ConsoleOptions o;
         o.max_traces = c.exporter.console.max_traces;
@@ -238,10 +225,10 @@ int main(int argc, char** argv) {
 
   stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
-    SPANRING_LOG_INFO("signal %d: draining and flushing (deadline %lld ms)", signo,
-                      static_cast<long long>(ms(config.shutdown.deadline).count()));
+    SPANRING_LOG_INFO("signal %d: draining and flushing (deadline %s)", signo,
+                      sa::format_duration(config.shutdown.deadline).c_str());
     sa::sd_notify("STOPPING=1\nSTATUS=draining and flushing");
-    agent.stop(std::chrono::steady_clock::now() + ms(config.shutdown.deadline), [&] {
+    agent.stop(std::chrono::steady_clock::now() + config.shutdown.deadline, [&] {
       hup.cancel();
       watchdog.cancel();
       file_watch.cancel();

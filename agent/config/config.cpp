@@ -591,12 +591,15 @@ class Validator {
   void run() {
     const AgentConfig& c = cfg_;
     positive("discovery.scan_interval", c.discovery.scan_interval);
+    whole_ms("discovery.scan_interval", c.discovery.scan_interval);
     if (c.discovery.segment_prefix.rfind("spanring.", 0) != 0 ||
         c.discovery.segment_prefix.find('/') != std::string::npos) {
       fail({"discovery.segment_prefix"},
            "must start with \"spanring.\" and contain no '/', got " + quote(c.discovery.segment_prefix));
     }
     positive("drain.min_poll_interval", c.drain.min_poll_interval);
+    whole_ms("drain.min_poll_interval", c.drain.min_poll_interval);
+    whole_ms("drain.max_poll_interval", c.drain.max_poll_interval);
     if (c.drain.min_poll_interval > c.drain.max_poll_interval) {
       fail({"drain.min_poll_interval", "drain.max_poll_interval"},
            "must be <= drain.max_poll_interval (" + format_duration(c.drain.max_poll_interval) +
@@ -625,6 +628,7 @@ class Validator {
 
     at_least_one("batch.max_spans", c.batch.max_spans);
     positive("batch.timeout", c.batch.timeout);
+    whole_ms("batch.timeout", c.batch.timeout);
     at_least_one("queue.max_batches", c.queue.max_batches);
     if (c.queue.max_spans < c.batch.max_spans) {
       // Otherwise a single full batch could never be queued.
@@ -656,6 +660,16 @@ class Validator {
 
   void positive(std::string_view key, Duration d) {
     if (d.count() <= 0) fail({key}, "must be greater than 0, got " + format_duration(d));
+  }
+
+  // The drain loop (CoreOptions, agent/core/agent.hpp) keeps these in std::chrono::milliseconds;
+  // refusing other values here means no conversion ever truncates (500us would become 0 ms).
+  // Every other duration reaches its asio timer in nanoseconds, as written.
+  void whole_ms(std::string_view key, Duration d) {
+    if (d.count() > 0 && d % std::chrono::milliseconds(1) != Duration::zero()) {
+      fail({key}, "must be a whole number of milliseconds (the drain loop's resolution), got " +
+                      format_duration(d));
+    }
   }
 
   void at_least_one(std::string_view key, std::uint64_t v) {

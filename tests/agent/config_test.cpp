@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/config/config.hpp"
+#include "agent/config/export_options.hpp"
 
 namespace spanring::agent {
 namespace {
@@ -145,7 +146,7 @@ TEST(LoadConfig, FileSetsEveryKey) {
   ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
   const AgentConfig& c = loaded.config;
   EXPECT_EQ(c.discovery.scan_interval, 250ms);
-  EXPECT_EQ(c.drain.min_poll_interval, 250us);
+  EXPECT_EQ(c.drain.min_poll_interval, 2ms);
   EXPECT_EQ(c.drain.max_poll_interval, 2s);
   EXPECT_EQ(c.drain.max_spans_per_pass, 1000u);
   EXPECT_EQ(c.exporter.type, ExporterType::kConsole);
@@ -625,6 +626,63 @@ TEST(LoadConfigEnv, FileWinsOverEnvironmentOnlyForKeysItSets) {
   ASSERT_TRUE(loaded.ok);
   EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://from-file:4318/v1/traces");
   EXPECT_EQ(loaded.config.exporter.otlp.timeout, 3s);
+}
+
+// ---- durations reach their consumer as written ------------------------------------------------
+
+// `retry.initial_interval: 500us` passed --check-config, then the exporter refused it at start
+// ("initial_backoff: must be > 0 ms", no file:line); `timeout: 500us` silently became 0 = no
+// limit. Both were truncated to whole milliseconds on the way to the exporter.
+TEST(ExportOptions, SubMillisecondDurationsReachTheExporterUnchanged) {
+  const auto dir = scratch_dir("subms");
+  const std::string path = write_text(dir / "agent.yaml",
+                                      "exporter:\n"
+                                      "  otlp:\n"
+                                      "    timeout: 500us\n"
+                                      "    retry:\n"
+                                      "      initial_interval: 500us\n"
+                                      "      max_interval: 1500us\n"
+                                      "      max_elapsed_time: 900us\n");
+  const Loaded loaded = load(path);
+  ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
+  const HttpExportConfig h = http_export_config(loaded.config);
+  EXPECT_EQ(h.validate(), std::vector<std::string>{});
+  EXPECT_EQ(h.timeout, 500us);
+  EXPECT_EQ(h.initial_backoff, 500us);
+  EXPECT_EQ(h.max_backoff, 1500us);
+  EXPECT_EQ(h.max_elapsed, 900us);
+  std::filesystem::remove_all(dir);
+}
+
+// What the exporter refuses, load_config refuses first, with the file position.
+TEST(ExportOptions, DefaultsAndTheExampleGiveAValidExporterConfig) {
+  EXPECT_EQ(http_export_config(AgentConfig{}).validate(), std::vector<std::string>{});
+  const Loaded loaded = load(SPANRING_AGENT_EXAMPLE_CONFIG);
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_EQ(http_export_config(loaded.config).validate(), std::vector<std::string>{});
+}
+
+// The drain loop (agent/core) counts whole milliseconds; "500us" used to become 0 ms there (a
+// scan interval of 0 rescans /dev/shm in a busy loop). Such values are load errors now.
+TEST(LoadConfigErrors, DrainLoopDurationsMustBeWholeMilliseconds) {
+  const auto dir = scratch_dir("wholems");
+  const std::string path = write_text(dir / "agent.yaml",
+                                      "discovery:\n"
+                                      "  scan_interval: 500us\n"
+                                      "drain:\n"
+                                      "  min_poll_interval: 1500us\n"
+                                      "  max_poll_interval: 2ms\n"
+                                      "batch:\n"
+                                      "  timeout: 0.5ms\n");
+  const Loaded loaded = load(path);
+  EXPECT_FALSE(loaded.ok);
+  const std::string why = "must be a whole number of milliseconds (the drain loop's resolution), got ";
+  const std::vector<std::string> expected{
+      path + ":2:18: discovery.scan_interval: " + why + "500us",
+      path + ":4:22: drain.min_poll_interval: " + why + "1500us",
+      path + ":7:12: batch.timeout: " + why + "500us"};
+  EXPECT_EQ(loaded.errors, expected);
+  std::filesystem::remove_all(dir);
 }
 
 // ---- value syntaxes --------------------------------------------------------------------------
