@@ -406,45 +406,109 @@ class FileLoader {
 
 // ---- OTEL_* environment ------------------------------------------------------------------------
 
+// An OTEL_* value the agent cannot use. It stops the start (an error naming the variable) unless
+// the setting it would feed is decided elsewhere: by the config file (file wins) or by the
+// variable's TRACES_ form. Then it is only warned about.
+struct EnvIssue {
+  std::string key;          // config key the variable feeds, e.g. exporter.otlp.endpoint
+  std::string message;      // "OTEL_X: problem, got \"value\""
+  bool overridden = false;  // the TRACES_ form is set and wins
+};
+
+// OTEL_* variables of SPEC §4 the agent does not implement, and what to use instead. Each one
+// that is set gets one warning at start: silently ignoring it would leave the operator believing
+// it works, refusing to start would break hosts that set them for their applications.
+struct UnsupportedVariable {
+  std::string_view name;
+  std::string_view instead;
+};
+constexpr std::string_view kNoTls =
+    "the agent has no TLS yet; export over http:// to a local collector that does TLS";
+constexpr UnsupportedVariable kUnsupportedVariables[] = {
+    {"OTEL_SDK_DISABLED", "the agent is not an SDK; to export nothing use exporter.type: none"},
+    {"OTEL_SERVICE_NAME", "service names come from each engine's segment; set them in the engine"},
+    {"OTEL_RESOURCE_ATTRIBUTES", "resource attributes come from each engine; set them in the engine"},
+    {"OTEL_TRACES_SAMPLER", "use the sampling section of the config file (sampling.default_strategy, "
+                            "sampling.strategies, sampling.remote)"},
+    {"OTEL_TRACES_SAMPLER_ARG", "use the sampling section of the config file"},
+    {"OTEL_PROPAGATORS", "context propagation happens in the engines, not in the agent"},
+    {"OTEL_BSP_SCHEDULE_DELAY", "use batch.timeout"},
+    {"OTEL_BSP_EXPORT_TIMEOUT", "use exporter.otlp.timeout (per attempt) and "
+                                "exporter.otlp.retry.max_elapsed_time"},
+    {"OTEL_BSP_MAX_QUEUE_SIZE", "use queue.max_spans"},
+    {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "use batch.max_spans"},
+    {"OTEL_EXPORTER_OTLP_INSECURE", "the agent sends plain http:// only; the endpoint's scheme decides"},
+    {"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "the agent sends plain http:// only; the endpoint's scheme decides"},
+    {"OTEL_EXPORTER_OTLP_CERTIFICATE", kNoTls},
+    {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", kNoTls},
+    {"OTEL_EXPORTER_OTLP_CLIENT_KEY", kNoTls},
+    {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", kNoTls},
+    {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", kNoTls},
+    {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", kNoTls},
+    {"OTEL_CONFIG_FILE", "the agent reads its own YAML (--config, see agent.example.yaml), not "
+                         "OpenTelemetry declarative configuration"},
+};
+
 class EnvLoader {
  public:
   EnvLoader(const std::function<const char*(const char*)>& getenv_fn,
-            std::vector<std::string>& warnings)
-      : getenv_(getenv_fn), warnings_(warnings) {}
+            std::vector<std::string>& warnings, std::vector<EnvIssue>& issues)
+      : getenv_(getenv_fn), warnings_(warnings), issues_(issues) {}
 
   void load(AgentConfig& cfg) {
     OtlpExporterConfig& otlp = cfg.exporter.otlp;
     // Generic first, then the traces-specific form, so the more specific one wins.
+    feeds("exporter.otlp.endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     if (const auto v = get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
       std::string url(*v);
       if (url.empty() || url.back() != '/') url += '/';
       url += "v1/traces";
       set_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", *v, url, otlp.endpoint);
     }
+    feeds("exporter.otlp.endpoint");
     if (const auto v = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
       set_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", *v, with_root_path(*v), otlp.endpoint);
     }
-    for (const char* name : {"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}) {
-      if (const auto v = get(name)) set_headers(name, *v, otlp.headers);
+    feeds("exporter.otlp.headers", "OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+    if (const auto v = get("OTEL_EXPORTER_OTLP_HEADERS")) {
+      set_headers("OTEL_EXPORTER_OTLP_HEADERS", *v, otlp.headers);
     }
-    for (const char* name : {"OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"}) {
-      if (const auto v = get(name)) set_timeout(name, *v, otlp.timeout);
+    feeds("exporter.otlp.headers");
+    if (const auto v = get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")) {
+      set_headers("OTEL_EXPORTER_OTLP_TRACES_HEADERS", *v, otlp.headers);
     }
-    for (const char* name :
-         {"OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"}) {
+    feeds("exporter.otlp.timeout", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT");
+    if (const auto v = get("OTEL_EXPORTER_OTLP_TIMEOUT")) {
+      set_timeout("OTEL_EXPORTER_OTLP_TIMEOUT", *v, otlp.timeout);
+    }
+    feeds("exporter.otlp.timeout");
+    if (const auto v = get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")) {
+      set_timeout("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", *v, otlp.timeout);
+    }
+    constexpr const char* kCompression[] = {"OTEL_EXPORTER_OTLP_COMPRESSION",
+                                            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"};
+    feeds("exporter.otlp.compression", kCompression[1]);
+    for (const char* name : kCompression) {
       if (const auto v = get(name)) {
         if (const auto c = find_enum(kCompressions, *v)) {
           otlp.compression = *c;
         } else {
-          warn(name, "expected none or gzip", *v);
+          invalid(name, "expected none or gzip", *v);
         }
       }
+      feeds("exporter.otlp.compression");
     }
-    for (const char* name : {"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"}) {
+    // No key of its own: the file's exporter.otlp.endpoint (an http:// URL) says how to send.
+    constexpr const char* kProtocol[] = {"OTEL_EXPORTER_OTLP_PROTOCOL",
+                                         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"};
+    feeds("exporter.otlp.endpoint", kProtocol[1]);
+    for (const char* name : kProtocol) {
       if (const auto v = get(name); v && lower(trim(*v)) != "http/protobuf") {
-        warn(name, "only http/protobuf is supported", *v);
+        invalid(name, "only http/protobuf is supported (the agent sends OTLP/HTTP protobuf)", *v);
       }
+      feeds("exporter.otlp.endpoint");
     }
+    feeds("exporter.type");
     if (const auto v = get("OTEL_TRACES_EXPORTER")) {
       // The file exporter has no OTEL_ name; only the spec's values are accepted here.
       static constexpr EnumName<ExporterType> kEnvExporters[] = {
@@ -454,7 +518,13 @@ class EnvLoader {
       if (const auto t = find_enum(kEnvExporters, *v)) {
         cfg.exporter.type = *t;
       } else {
-        warn("OTEL_TRACES_EXPORTER", "expected one of otlp, console, none", *v);
+        invalid("OTEL_TRACES_EXPORTER", "expected one of otlp, console, none", *v);
+      }
+    }
+    for (const UnsupportedVariable& u : kUnsupportedVariables) {
+      if (get(std::string(u.name).c_str())) {
+        warnings_.push_back(std::string(u.name) + " is not supported by spanring-agent and is "
+                            "ignored; " + std::string(u.instead));
       }
     }
   }
@@ -467,9 +537,19 @@ class EnvLoader {
     return std::string_view(v);
   }
 
-  void warn(std::string_view name, std::string_view problem, std::string_view value) {
-    warnings_.push_back(std::string(name) + ": " + std::string(problem) + ", got " +
-                        quote(value) + "; ignored");
+  // The variables read next feed config key `key`; `traces_form`, when set, is the variable
+  // that wins over them.
+  void feeds(const char* key, const char* traces_form = nullptr) {
+    key_ = key;
+    overridden_ = traces_form != nullptr && get(traces_form).has_value();
+  }
+
+  void issue(std::string message) {
+    issues_.push_back(EnvIssue{key_, std::move(message), overridden_});
+  }
+
+  void invalid(std::string_view name, std::string_view problem, std::string_view value) {
+    issue(std::string(name) + ": " + std::string(problem) + ", got " + quote(value));
   }
 
   // A traces endpoint without a path means "/", not "" (SPEC §4).
@@ -489,8 +569,7 @@ class EnvLoader {
   void set_endpoint(const char* name, std::string_view raw, const std::string& url,
                     std::string& dst) {
     if (const auto problem = endpoint_problem(url)) {
-      warnings_.push_back(std::string(name) + ": " + *problem + " (from " + quote(raw) +
-                          "); ignored");
+      issue(std::string(name) + ": " + *problem + " (from " + quote(raw) + ")");
       return;
     }
     dst = url;
@@ -505,7 +584,7 @@ class EnvLoader {
       if (ok) ms = ms * 10 + static_cast<unsigned>(c - '0');
     }
     if (!ok) {
-      warn(name, "expected integer milliseconds", raw);
+      invalid(name, "expected integer milliseconds", raw);
       return;
     }
     dst = std::chrono::milliseconds(ms);
@@ -552,21 +631,21 @@ class EnvLoader {
       if (!entry.empty()) {
         const auto eq = entry.find('=');
         if (eq == std::string_view::npos) {
-          warn(name, "expected key=value pairs separated by commas", raw);
+          invalid(name, "expected key=value pairs separated by commas", raw);
           return;
         }
         const auto key = percent_decode(trim(entry.substr(0, eq)));
         const auto value = percent_decode(trim(entry.substr(eq + 1)));
         if (!key || !value) {
-          warn(name, "invalid percent-encoding", raw);
+          invalid(name, "invalid percent-encoding", raw);
           return;
         }
         if (auto problem = header_name_problem(*key)) {
-          warn(name, "header " + quote(*key) + " " + *problem, raw);
+          invalid(name, "header " + quote(*key) + " " + *problem, raw);
           return;
         }
         if (auto problem = header_value_problem(*value)) {
-          warn(name, *problem, raw);
+          invalid(name, *problem, raw);
           return;
         }
         parsed[*key] = *value;
@@ -579,7 +658,25 @@ class EnvLoader {
 
   const std::function<const char*(const char*)>& getenv_;
   std::vector<std::string>& warnings_;
+  std::vector<EnvIssue>& issues_;
+  std::string key_;
+  bool overridden_ = false;
 };
+
+// Environment problems become errors, except where the value would not be used anyway.
+void resolve_env_issues(const std::vector<EnvIssue>& issues, const Marks* file_marks,
+                        const std::string& source, std::vector<ConfigError>& errors,
+                        std::vector<std::string>& warnings) {
+  for (const EnvIssue& i : issues) {
+    if (i.overridden) {
+      warnings.push_back(i.message + "; ignored: the TRACES_ form of the variable is set and wins");
+    } else if (file_marks != nullptr && file_marks->count(i.key) != 0) {
+      warnings.push_back(i.message + "; ignored: " + source + " sets " + i.key);
+    } else {
+      errors.push_back(ConfigError{i.message});
+    }
+  }
+}
 
 // ---- validation --------------------------------------------------------------------------------
 
@@ -687,9 +784,12 @@ bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigEr
                  std::vector<std::string>& warnings,
                  const std::function<const char*(const char*)>& getenv_fn) {
   out = AgentConfig{};
-  EnvLoader(getenv_fn, warnings).load(out);
+  std::vector<EnvIssue> env_issues;
+  EnvLoader(getenv_fn, warnings, env_issues).load(out);
   const std::size_t errors_before = errors.size();
   if (path.empty()) {
+    resolve_env_issues(env_issues, nullptr, out.source, errors, warnings);
+    if (errors.size() != errors_before) return false;
     Validator(out, nullptr, errors).run();
     return errors.size() == errors_before;
   }
@@ -711,6 +811,7 @@ bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigEr
   }
   Marks marks;
   FileLoader(path, errors, marks).load(root, out);
+  resolve_env_issues(env_issues, &marks, path, errors, warnings);
   // A value that failed to parse kept its previous value; validating that would only add
   // noise next to the real error.
   if (errors.size() != errors_before) return false;
