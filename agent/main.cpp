@@ -88,6 +88,7 @@ sa::CoreOptions core_options(const sa::AgentConfig& c) {
   o.batch_max_spans = c.batch.max_spans;
   o.batch_timeout = ms(c.batch.timeout);
   o.remove_drained_segments = c.state.remove_drained_segments;
+  o.producers = c.discovery.producers;
   return o;
 }
 

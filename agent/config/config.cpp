@@ -4,6 +4,9 @@
 // as<T>() accepts things we want to reject ("1.5" for an integer, "yes" for a bool) and its
 // exceptions carry no key path. Every value's position is remembered by key path, so rules that
 // span keys (min <= max) can still point at the line the operator wrote.
+#include <grp.h>
+#include <pwd.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -153,7 +156,8 @@ class FileLoader {
     section(item, {
         {"discovery", [&](const Item& i) {
            section(i, {{"scan_interval", duration(cfg.discovery.scan_interval)},
-                       {"segment_prefix", string(cfg.discovery.segment_prefix)}});
+                       {"segment_prefix", string(cfg.discovery.segment_prefix)},
+                       {"producers", producers(cfg.discovery.producers)}});
          }},
         {"drain", [&](const Item& i) {
            section(i, {{"min_poll_interval", duration(cfg.drain.min_poll_interval)},
@@ -359,6 +363,109 @@ class FileLoader {
         dst = *v;
       } else {
         error(item.mark, item.path, expected + ", got " + quote(*text));
+      }
+    };
+  }
+
+  // discovery.producers: a list of {service, users, groups}; see agent/core/trust.hpp.
+  Handler producers(std::vector<ProducerRule>& dst) {
+    return [this, &dst](const Item& item) {
+      dst.clear();
+      if (item.value.IsNull()) return;
+      if (!item.value.IsSequence()) {
+        error(item.mark, item.path,
+              "expected a list of {service, users, groups} entries, got " + describe(item.value));
+        return;
+      }
+      for (std::size_t n = 0; n < item.value.size(); ++n) {
+        const YAML::Node entry = item.value[n];
+        const std::string path = item.path + "[" + std::to_string(n) + "]";
+        const YAML::Mark mark = value_mark(item.mark, entry);
+        if (!entry.IsMap()) {
+          error(mark, path, "expected a map with service, users and groups, got " + describe(entry));
+          continue;
+        }
+        ProducerRule rule;
+        const std::size_t errors_before = errors_.size();
+        section(Item{entry, path, mark},
+                {{"service", string(rule.service)},
+                 {"users", ids(rule.users, "user", &resolve_user)},
+                 {"groups", ids(rule.groups, "group", &resolve_group)}});
+        if (errors_.size() != errors_before) continue;
+        if (rule.service.empty()) {
+          error(mark, path + ".service", "must not be empty (\"*\" matches every service)");
+          continue;
+        }
+        if (rule.users.empty() && rule.groups.empty()) {
+          // Such a rule would refuse every producer of the services it matches.
+          error(mark, path, "needs users or groups (names or numeric ids) allowed to feed " +
+                                quote(rule.service));
+          continue;
+        }
+        dst.push_back(std::move(rule));
+      }
+    };
+  }
+
+  static std::optional<std::uint32_t> resolve_user(const std::string& name) {
+    std::vector<char> buf(16384);
+    struct passwd pw;
+    struct passwd* found = nullptr;
+    if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+      return std::nullopt;
+    }
+    return found->pw_uid;
+  }
+
+  static std::optional<std::uint32_t> resolve_group(const std::string& name) {
+    std::vector<char> buf(65536);  // groups with many members have long entries
+    struct group gr;
+    struct group* found = nullptr;
+    if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+      return std::nullopt;
+    }
+    return found->gr_gid;
+  }
+
+  // A list of user (or group) names and numeric ids, resolved to ids now: a name that does not
+  // exist is an error here rather than a rule that silently matches nobody.
+  template <class Id>
+  Handler ids(std::vector<Id>& dst, std::string_view what,
+              std::optional<std::uint32_t> (*resolve)(const std::string&)) {
+    return [this, &dst, what, resolve](const Item& item) {
+      if (!item.value.IsSequence()) {
+        error(item.mark, item.path, "expected a list of " + std::string(what) +
+                                        " names or numeric ids, got " + describe(item.value));
+        return;
+      }
+      for (std::size_t n = 0; n < item.value.size(); ++n) {
+        const YAML::Node value = item.value[n];
+        const std::string path = item.path + "[" + std::to_string(n) + "]";
+        const YAML::Mark mark = value_mark(item.mark, value);
+        const std::string* text = scalar(Item{value, path, mark}, "expected a " + std::string(what) +
+                                                                     " name or numeric id");
+        if (text == nullptr) continue;
+        const std::string_view t = trim(*text);
+        bool digits_only = !t.empty() && t.size() <= 10;
+        std::uint64_t id = 0;
+        for (char c : t) {
+          digits_only = digits_only && c >= '0' && c <= '9';
+          if (digits_only) id = id * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (digits_only) {
+          // (uid_t)-1 means "no change" to chown/setreuid; no real account has it.
+          if (id >= UINT32_MAX) {
+            error(mark, path, "numeric " + std::string(what) + " id out of range, got " + quote(*text));
+          } else {
+            dst.push_back(static_cast<Id>(id));
+          }
+        } else if (const auto resolved = resolve(std::string(t))) {
+          dst.push_back(static_cast<Id>(*resolved));
+        } else {
+          error(mark, path, "unknown " + std::string(what) + " " + quote(*text) +
+                                " (not in the " + (what == "user" ? "passwd" : "group") +
+                                " database)");
+        }
       }
     };
   }

@@ -21,6 +21,8 @@
 
 // LogLevel: the enum the agent's log takes, so log.level needs no conversion.
 #include "agent/core/log.hpp"
+// ProducerRule: discovery.producers is parsed straight into the core's type.
+#include "agent/core/trust.hpp"
 
 namespace spanring::agent {
 
@@ -34,6 +36,9 @@ struct DiscoveryConfig {
   // Only segments whose names start with this are drained ("spanring.<service>.<pid>"), e.g.
   // "spanring.llm-" for one family of services. Must start with "spanring.".
   std::string segment_prefix = "spanring.";
+  // Which users/groups may feed which service names (agent/core/trust.hpp). Empty: any user may
+  // feed any name. User and group names are resolved to ids when the config loads.
+  std::vector<ProducerRule> producers;
 
   bool operator==(const DiscoveryConfig&) const = default;
 };

@@ -37,6 +37,7 @@
 #include <google/protobuf/arena.h>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "core/trust.hpp"
 #include "sampling/decision.hpp"
 #include "spanring/shm/reader.hpp"
 
@@ -57,6 +58,8 @@ struct CoreOptions {
   std::chrono::milliseconds batch_timeout{1000};
   bool remove_drained_segments = true;
   std::string host_name;  // empty: gethostname()
+  // Which users/groups may feed which service names (config discovery.producers); empty: any.
+  std::vector<ProducerRule> producers;
 };
 
 // Why a span did not reach the backend. Names match the metric label values.

@@ -697,6 +697,74 @@ TEST(LoadConfigEnv, FileWinsOverEnvironmentOnlyForKeysItSets) {
   EXPECT_EQ(loaded.config.exporter.otlp.timeout, 3s);
 }
 
+// ---- discovery.producers ----------------------------------------------------------------------
+
+// root (uid 0, gid 0) exists on every Linux system; other accounts are not assumed.
+TEST(LoadConfigProducers, RulesAreParsedWithNamesResolvedToIds) {
+  const auto dir = scratch_dir("producers");
+  const std::string path = write_text(dir / "agent.yaml",
+                                      "discovery:\n"
+                                      "  producers:\n"
+                                      "    - service: \"llm-*\"\n"
+                                      "      users: [root, 1001]\n"
+                                      "      groups: [root, \"2002\"]\n"
+                                      "    - groups: [3003]\n");
+  const Loaded loaded = load(path);
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  const std::vector<ProducerRule> expected{
+      ProducerRule{"llm-*", {0, 1001}, {0, 2002}},
+      ProducerRule{"*", {}, {3003}},
+  };
+  EXPECT_EQ(loaded.config.discovery.producers, expected);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LoadConfigProducers, UnknownNamesAndRulesWithoutUsersOrGroupsAreErrors) {
+  const auto dir = scratch_dir("producers-bad");
+  const std::string path = write_text(dir / "agent.yaml",
+                                      "discovery:\n"
+                                      "  producers:\n"
+                                      "    - service: a\n"
+                                      "      users: [no-such-user-spanring-test]\n"
+                                      "    - service: b\n"
+                                      "      groups: [root, no-such-group-spanring-test]\n"
+                                      "    - service: c\n"
+                                      "    - service: d\n"
+                                      "      users: []\n"
+                                      "    - service: e\n"
+                                      "      users: vllm\n"
+                                      "      colour: red\n");
+  const Loaded loaded = load(path);
+  EXPECT_FALSE(loaded.ok);
+  const std::vector<std::string> expected{
+      path + ":4:15: discovery.producers[0].users[0]: unknown user "
+             "\"no-such-user-spanring-test\" (not in the passwd database)",
+      path + ":6:22: discovery.producers[1].groups[1]: unknown group "
+             "\"no-such-group-spanring-test\" (not in the group database)",
+      path + ":7:7: discovery.producers[2]: needs users or groups (names or numeric ids) "
+             "allowed to feed \"c\"",
+      path + ":8:7: discovery.producers[3]: needs users or groups (names or numeric ids) "
+             "allowed to feed \"d\"",
+      path + ":11:14: discovery.producers[4].users: expected a list of user names or numeric "
+             "ids, got \"vllm\"",
+      path + ":12:7: discovery.producers[4].colour: unknown key; expected one of service, users, "
+             "groups"};
+  EXPECT_EQ(loaded.errors, expected);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LoadConfigProducers, ProducersMustBeAList) {
+  const auto dir = scratch_dir("producers-map");
+  const std::string path =
+      write_text(dir / "agent.yaml", "discovery:\n  producers: {service: a, users: [0]}\n");
+  const Loaded loaded = load(path);
+  EXPECT_FALSE(loaded.ok);
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_TRUE(loaded.errors[0].starts_with(path + ":2:14: discovery.producers: expected a list"))
+      << loaded.errors[0];
+  std::filesystem::remove_all(dir);
+}
+
 // ---- durations reach their consumer as written ------------------------------------------------
 
 // `retry.initial_interval: 500us` passed --check-config, then the exporter refused it at start
