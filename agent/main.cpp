@@ -1,6 +1,7 @@
 // spanring-agent: wires config, exporter, metrics and signals around the core loop
 // (core/agent.hpp). Everything runs on one io_context thread.
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -10,9 +11,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 #include <sys/stat.h>
 
 #include "agent/config/config.hpp"
@@ -111,16 +115,56 @@ std::unique_ptr<sa::Exporter> make_exporter(boost::asio::io_context& io, const s
   return nullptr;
 }
 
-// One agent per (directory, segment prefix): a second one would export every span twice.
+// Where the agent keeps its lock: the runtime directory systemd creates for the service
+// (RuntimeDirectory=spanring-agent gives /run/spanring-agent, owned by the service's user and
+// exported as $RUNTIME_DIRECTORY; with several directories the variable lists them separated by
+// ':', the first is ours). Only that user can create files there, so a lock left by a run as
+// another user (root) cannot stand in the way. Without the variable (a manual run): /dev/shm.
+std::string lock_directory_path() {
+  const char* runtime = std::getenv("RUNTIME_DIRECTORY");
+  if (runtime == nullptr || *runtime == '\0') return "/dev/shm";
+  std::string dir(runtime);
+  if (const auto colon = dir.find(':'); colon != std::string::npos) dir.resize(colon);
+  return dir;
+}
+
+std::string user_name(uid_t uid) {
+  std::vector<char> buf(16384);
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) return found->pw_name;
+  return "uid " + std::to_string(uid);
+}
+
+// One agent per segment prefix: a second one would export every span twice. The lock is an
+// flock() on a file named after the prefix.
 int lock_directory(const std::string& dir, const std::string& prefix) {
   const std::string path = dir + "/spanring-agent" + prefix.substr(std::strlen("spanring")) + "lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  // In the shared /dev/shm the file is readable by all (0644), so an agent running as another
+  // user later can still open it read-only and lock it: flock() needs no write access. Any user
+  // could create the file there first anyway; the runtime directory is private to the agent's
+  // user, so the file stays 0600 there. O_NOFOLLOW: in a world-writable directory the name could
+  // be a symlink to somewhere else.
+  const mode_t mode = dir == "/dev/shm" ? 0644 : 0600;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0 && errno == EACCES) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    SPANRING_LOG_ERROR("cannot open %s: %s", path.c_str(), std::strerror(errno));
+    const int open_errno = errno;
+    struct stat st;
+    if (open_errno == EACCES && ::lstat(path.c_str(), &st) == 0 && st.st_uid != ::geteuid()) {
+      SPANRING_LOG_ERROR(
+          "cannot open the lock file %s: it belongs to %s (uid %u, mode %04o), probably left by a spanring-agent "
+          "that ran as that user. If no other spanring-agent is running, remove it (rm %s) and start again; under "
+          "systemd the lock lives in $RUNTIME_DIRECTORY instead (RuntimeDirectory=spanring-agent)",
+          path.c_str(), user_name(st.st_uid).c_str(), static_cast<unsigned>(st.st_uid),
+          static_cast<unsigned>(st.st_mode & 07777), path.c_str());
+    } else {
+      SPANRING_LOG_ERROR("cannot open the lock file %s: %s", path.c_str(), std::strerror(open_errno));
+    }
     return -1;
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    SPANRING_LOG_ERROR("another spanring-agent is draining %s/%s* (%s is locked)", dir.c_str(), prefix.c_str(), path.c_str());
+    SPANRING_LOG_ERROR("another spanring-agent is draining /dev/shm/%s* (%s is locked)", prefix.c_str(), path.c_str());
     ::close(fd);
     return -1;
   }
@@ -176,7 +220,7 @@ int main(int argc, char** argv) {
   }
   sa::set_log_level(config.log.level);
 
-  const int lock_fd = lock_directory("/dev/shm", config.discovery.segment_prefix);
+  const int lock_fd = lock_directory(lock_directory_path(), config.discovery.segment_prefix);
   if (lock_fd < 0) return 1;
 
   boost::asio::io_context io;
