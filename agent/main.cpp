@@ -1,6 +1,7 @@
 // spanring-agent: wires config, exporter, metrics and signals around the core loop
 // (core/agent.hpp). Everything runs on one io_context thread.
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -10,12 +11,16 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 #include <sys/stat.h>
 
 #include "agent/config/config.hpp"
+#include "agent/config/export_options.hpp"
 #include "core/agent.hpp"
 #include "core/log.hpp"
 #include "core/systemd_notify.hpp"
@@ -70,6 +75,8 @@ class NullExporter final : public sa::Exporter {
   sa::ResultCallback cb_;
 };
 
+// Only for the drain loop's options, which are whole milliseconds: load_config refuses other
+// values for these keys, so this cast never truncates. Other durations are passed as they are.
 template <class D>
 std::chrono::milliseconds ms(D d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
@@ -85,30 +92,15 @@ sa::CoreOptions core_options(const sa::AgentConfig& c) {
   o.batch_max_spans = c.batch.max_spans;
   o.batch_timeout = ms(c.batch.timeout);
   o.remove_drained_segments = c.state.remove_drained_segments;
+  o.producers = c.discovery.producers;
   return o;
-}
-
-sa::HttpExportConfig http_config(const sa::AgentConfig& c) {
-  sa::HttpExportConfig h;
-  h.endpoint = c.exporter.otlp.endpoint;
-  for (const auto& [k, v] : c.exporter.otlp.headers) h.headers.emplace_back(k, v);
-  h.timeout = ms(c.exporter.otlp.timeout);
-  h.gzip = c.exporter.otlp.compression == sa::Compression::kGzip;
-  h.retry_enabled = c.exporter.otlp.retry.enabled;
-  h.initial_backoff = ms(c.exporter.otlp.retry.initial_interval);
-  h.max_backoff = ms(c.exporter.otlp.retry.max_interval);
-  h.max_elapsed = ms(c.exporter.otlp.retry.max_elapsed_time);
-  h.queue_max_batches = c.queue.max_batches;
-  h.queue_max_spans = c.queue.max_spans;
-  h.queue_max_bytes = c.queue.max_bytes;
-  return h;
 }
 
 std::unique_ptr<sa::Exporter> make_exporter(boost::asio::io_context& io, const sa::AgentConfig& c,
                                             sa::ResultCallback cb, std::string& error) {
   try {
     switch (c.exporter.type) {
-      case sa::ExporterType::kOtlp: return std::make_unique<OtlpExporter>(io, http_config(c), std::move(cb));
+      case sa::ExporterType::kOtlp: return std::make_unique<OtlpExporter>(io, sa::http_export_config(c), std::move(cb));
       case sa::ExporterType::kConsole: {
         sa::ConsoleOptions o;
         o.max_traces = c.exporter.console.max_traces;
@@ -123,16 +115,56 @@ std::unique_ptr<sa::Exporter> make_exporter(boost::asio::io_context& io, const s
   return nullptr;
 }
 
-// One agent per (directory, segment prefix): a second one would export every span twice.
+// Where the agent keeps its lock: the runtime directory systemd creates for the service
+// (RuntimeDirectory=spanring-agent gives /run/spanring-agent, owned by the service's user and
+// exported as $RUNTIME_DIRECTORY; with several directories the variable lists them separated by
+// ':', the first is ours). Only that user can create files there, so a lock left by a run as
+// another user (root) cannot stand in the way. Without the variable (a manual run): /dev/shm.
+std::string lock_directory_path() {
+  const char* runtime = std::getenv("RUNTIME_DIRECTORY");
+  if (runtime == nullptr || *runtime == '\0') return "/dev/shm";
+  std::string dir(runtime);
+  if (const auto colon = dir.find(':'); colon != std::string::npos) dir.resize(colon);
+  return dir;
+}
+
+std::string user_name(uid_t uid) {
+  std::vector<char> buf(16384);
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) return found->pw_name;
+  return "uid " + std::to_string(uid);
+}
+
+// One agent per segment prefix: a second one would export every span twice. The lock is an
+// flock() on a file named after the prefix.
 int lock_directory(const std::string& dir, const std::string& prefix) {
   const std::string path = dir + "/spanring-agent" + prefix.substr(std::strlen("spanring")) + "lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  // In the shared /dev/shm the file is readable by all (0644), so an agent running as another
+  // user later can still open it read-only and lock it: flock() needs no write access. Any user
+  // could create the file there first anyway; the runtime directory is private to the agent's
+  // user, so the file stays 0600 there. O_NOFOLLOW: in a world-writable directory the name could
+  // be a symlink to somewhere else.
+  const mode_t mode = dir == "/dev/shm" ? 0644 : 0600;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
+  if (fd < 0 && errno == EACCES) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    SPANRING_LOG_ERROR("cannot open %s: %s", path.c_str(), std::strerror(errno));
+    const int open_errno = errno;
+    struct stat st;
+    if (open_errno == EACCES && ::lstat(path.c_str(), &st) == 0 && st.st_uid != ::geteuid()) {
+      SPANRING_LOG_ERROR(
+          "cannot open the lock file %s: it belongs to %s (uid %u, mode %04o), probably left by a spanring-agent "
+          "that ran as that user. If no other spanring-agent is running, remove it (rm %s) and start again; under "
+          "systemd the lock lives in $RUNTIME_DIRECTORY instead (RuntimeDirectory=spanring-agent)",
+          path.c_str(), user_name(st.st_uid).c_str(), static_cast<unsigned>(st.st_uid),
+          static_cast<unsigned>(st.st_mode & 07777), path.c_str());
+    } else {
+      SPANRING_LOG_ERROR("cannot open the lock file %s: %s", path.c_str(), std::strerror(open_errno));
+    }
     return -1;
   }
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    SPANRING_LOG_ERROR("another spanring-agent is draining %s/%s* (%s is locked)", dir.c_str(), prefix.c_str(), path.c_str());
+    SPANRING_LOG_ERROR("another spanring-agent is draining /dev/shm/%s* (%s is locked)", prefix.c_str(), path.c_str());
     ::close(fd);
     return -1;
   }
@@ -188,7 +220,7 @@ int main(int argc, char** argv) {
   }
   sa::set_log_level(config.log.level);
 
-  const int lock_fd = lock_directory("/dev/shm", config.discovery.segment_prefix);
+  const int lock_fd = lock_directory(lock_directory_path(), config.discovery.segment_prefix);
   if (lock_fd < 0) return 1;
 
   boost::asio::io_context io;
@@ -238,10 +270,10 @@ int main(int argc, char** argv) {
 
   stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
-    SPANRING_LOG_INFO("signal %d: draining and flushing (deadline %lld ms)", signo,
-                      static_cast<long long>(ms(config.shutdown.deadline).count()));
+    SPANRING_LOG_INFO("signal %d: draining and flushing (deadline %s)", signo,
+                      sa::format_duration(config.shutdown.deadline).c_str());
     sa::sd_notify("STOPPING=1\nSTATUS=draining and flushing");
-    agent.stop(std::chrono::steady_clock::now() + ms(config.shutdown.deadline), [&] {
+    agent.stop(std::chrono::steady_clock::now() + config.shutdown.deadline, [&] {
       hup.cancel();
       watchdog.cancel();
       file_watch.cancel();

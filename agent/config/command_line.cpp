@@ -75,7 +75,8 @@ std::string usage() {
          "\n"
          "Environment: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,\n"
          "OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, _TIMEOUT (ms), _COMPRESSION (none|gzip),\n"
-         "OTEL_TRACES_EXPORTER (otlp|console|none). Invalid values are warned about and ignored.\n";
+         "OTEL_TRACES_EXPORTER (otlp|console|none). An invalid value is an error (unless the\n"
+         "config file sets that key); other OTEL_* variables of trace SDKs are warned about.\n";
 }
 
 std::string version_text() { return "spanring-agent " SPANRING_AGENT_VERSION "\n"; }

@@ -4,11 +4,11 @@
 // as<T>() accepts things we want to reject ("1.5" for an integer, "yes" for a bool) and its
 // exceptions carry no key path. Every value's position is remembered by key path, so rules that
 // span keys (min <= max) can still point at the line the operator wrote.
-#include <cerrno>
+#include <grp.h>
+#include <pwd.h>
+
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <functional>
 #include <initializer_list>
 #include <map>
@@ -22,6 +22,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "agent/config/config.hpp"
+#include "agent/config/input_file.hpp"
 #include "agent/config/text.hpp"
 #include "agent/export/url.hpp"
 
@@ -155,7 +156,8 @@ class FileLoader {
     section(item, {
         {"discovery", [&](const Item& i) {
            section(i, {{"scan_interval", duration(cfg.discovery.scan_interval)},
-                       {"segment_prefix", string(cfg.discovery.segment_prefix)}});
+                       {"segment_prefix", string(cfg.discovery.segment_prefix)},
+                       {"producers", producers(cfg.discovery.producers)}});
          }},
         {"drain", [&](const Item& i) {
            section(i, {{"min_poll_interval", duration(cfg.drain.min_poll_interval)},
@@ -365,6 +367,109 @@ class FileLoader {
     };
   }
 
+  // discovery.producers: a list of {service, users, groups}; see agent/core/trust.hpp.
+  Handler producers(std::vector<ProducerRule>& dst) {
+    return [this, &dst](const Item& item) {
+      dst.clear();
+      if (item.value.IsNull()) return;
+      if (!item.value.IsSequence()) {
+        error(item.mark, item.path,
+              "expected a list of {service, users, groups} entries, got " + describe(item.value));
+        return;
+      }
+      for (std::size_t n = 0; n < item.value.size(); ++n) {
+        const YAML::Node entry = item.value[n];
+        const std::string path = item.path + "[" + std::to_string(n) + "]";
+        const YAML::Mark mark = value_mark(item.mark, entry);
+        if (!entry.IsMap()) {
+          error(mark, path, "expected a map with service, users and groups, got " + describe(entry));
+          continue;
+        }
+        ProducerRule rule;
+        const std::size_t errors_before = errors_.size();
+        section(Item{entry, path, mark},
+                {{"service", string(rule.service)},
+                 {"users", ids(rule.users, "user", &resolve_user)},
+                 {"groups", ids(rule.groups, "group", &resolve_group)}});
+        if (errors_.size() != errors_before) continue;
+        if (rule.service.empty()) {
+          error(mark, path + ".service", "must not be empty (\"*\" matches every service)");
+          continue;
+        }
+        if (rule.users.empty() && rule.groups.empty()) {
+          // Such a rule would refuse every producer of the services it matches.
+          error(mark, path, "needs users or groups (names or numeric ids) allowed to feed " +
+                                quote(rule.service));
+          continue;
+        }
+        dst.push_back(std::move(rule));
+      }
+    };
+  }
+
+  static std::optional<std::uint32_t> resolve_user(const std::string& name) {
+    std::vector<char> buf(16384);
+    struct passwd pw;
+    struct passwd* found = nullptr;
+    if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+      return std::nullopt;
+    }
+    return found->pw_uid;
+  }
+
+  static std::optional<std::uint32_t> resolve_group(const std::string& name) {
+    std::vector<char> buf(65536);  // groups with many members have long entries
+    struct group gr;
+    struct group* found = nullptr;
+    if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+      return std::nullopt;
+    }
+    return found->gr_gid;
+  }
+
+  // A list of user (or group) names and numeric ids, resolved to ids now: a name that does not
+  // exist is an error here rather than a rule that silently matches nobody.
+  template <class Id>
+  Handler ids(std::vector<Id>& dst, std::string_view what,
+              std::optional<std::uint32_t> (*resolve)(const std::string&)) {
+    return [this, &dst, what, resolve](const Item& item) {
+      if (!item.value.IsSequence()) {
+        error(item.mark, item.path, "expected a list of " + std::string(what) +
+                                        " names or numeric ids, got " + describe(item.value));
+        return;
+      }
+      for (std::size_t n = 0; n < item.value.size(); ++n) {
+        const YAML::Node value = item.value[n];
+        const std::string path = item.path + "[" + std::to_string(n) + "]";
+        const YAML::Mark mark = value_mark(item.mark, value);
+        const std::string* text = scalar(Item{value, path, mark}, "expected a " + std::string(what) +
+                                                                     " name or numeric id");
+        if (text == nullptr) continue;
+        const std::string_view t = trim(*text);
+        bool digits_only = !t.empty() && t.size() <= 10;
+        std::uint64_t id = 0;
+        for (char c : t) {
+          digits_only = digits_only && c >= '0' && c <= '9';
+          if (digits_only) id = id * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (digits_only) {
+          // (uid_t)-1 means "no change" to chown/setreuid; no real account has it.
+          if (id >= UINT32_MAX) {
+            error(mark, path, "numeric " + std::string(what) + " id out of range, got " + quote(*text));
+          } else {
+            dst.push_back(static_cast<Id>(id));
+          }
+        } else if (const auto resolved = resolve(std::string(t))) {
+          dst.push_back(static_cast<Id>(*resolved));
+        } else {
+          error(mark, path, "unknown " + std::string(what) + " " + quote(*text) +
+                                " (not in the " + (what == "user" ? "passwd" : "group") +
+                                " database)");
+        }
+      }
+    };
+  }
+
   Handler headers(std::map<std::string, std::string>& dst) {
     return [this, &dst](const Item& item) {
       // The file's map replaces the environment's headers as a whole, like any other key.
@@ -406,68 +511,111 @@ class FileLoader {
   Marks& marks_;
 };
 
-// Reads the whole file; on failure returns nullopt with `error` set from errno.
-std::optional<std::string> read_file(const std::string& path, std::string& error) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    error = std::strerror(errno);
-    return std::nullopt;
-  }
-  std::string text;
-  char buf[8192];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const bool failed = std::ferror(f) != 0;
-  const int saved_errno = errno;
-  std::fclose(f);
-  if (failed) {
-    error = std::strerror(saved_errno);
-    return std::nullopt;
-  }
-  return text;
-}
-
 // ---- OTEL_* environment ------------------------------------------------------------------------
+
+// An OTEL_* value the agent cannot use. It stops the start (an error naming the variable) unless
+// the setting it would feed is decided elsewhere: by the config file (file wins) or by the
+// variable's TRACES_ form. Then it is only warned about.
+struct EnvIssue {
+  std::string key;          // config key the variable feeds, e.g. exporter.otlp.endpoint
+  std::string message;      // "OTEL_X: problem, got \"value\""
+  bool overridden = false;  // the TRACES_ form is set and wins
+};
+
+// OTEL_* variables of SPEC §4 the agent does not implement, and what to use instead. Each one
+// that is set gets one warning at start: silently ignoring it would leave the operator believing
+// it works, refusing to start would break hosts that set them for their applications.
+struct UnsupportedVariable {
+  std::string_view name;
+  std::string_view instead;
+};
+constexpr std::string_view kNoTls =
+    "the agent has no TLS yet; export over http:// to a local collector that does TLS";
+constexpr UnsupportedVariable kUnsupportedVariables[] = {
+    {"OTEL_SDK_DISABLED", "the agent is not an SDK; to export nothing use exporter.type: none"},
+    {"OTEL_SERVICE_NAME", "service names come from each engine's segment; set them in the engine"},
+    {"OTEL_RESOURCE_ATTRIBUTES", "resource attributes come from each engine; set them in the engine"},
+    {"OTEL_TRACES_SAMPLER", "use the sampling section of the config file (sampling.default_strategy, "
+                            "sampling.strategies, sampling.remote)"},
+    {"OTEL_TRACES_SAMPLER_ARG", "use the sampling section of the config file"},
+    {"OTEL_PROPAGATORS", "context propagation happens in the engines, not in the agent"},
+    {"OTEL_BSP_SCHEDULE_DELAY", "use batch.timeout"},
+    {"OTEL_BSP_EXPORT_TIMEOUT", "use exporter.otlp.timeout (per attempt) and "
+                                "exporter.otlp.retry.max_elapsed_time"},
+    {"OTEL_BSP_MAX_QUEUE_SIZE", "use queue.max_spans"},
+    {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "use batch.max_spans"},
+    {"OTEL_EXPORTER_OTLP_INSECURE", "the agent sends plain http:// only; the endpoint's scheme decides"},
+    {"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "the agent sends plain http:// only; the endpoint's scheme decides"},
+    {"OTEL_EXPORTER_OTLP_CERTIFICATE", kNoTls},
+    {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", kNoTls},
+    {"OTEL_EXPORTER_OTLP_CLIENT_KEY", kNoTls},
+    {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", kNoTls},
+    {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", kNoTls},
+    {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", kNoTls},
+    {"OTEL_CONFIG_FILE", "the agent reads its own YAML (--config, see agent.example.yaml), not "
+                         "OpenTelemetry declarative configuration"},
+};
 
 class EnvLoader {
  public:
   EnvLoader(const std::function<const char*(const char*)>& getenv_fn,
-            std::vector<std::string>& warnings)
-      : getenv_(getenv_fn), warnings_(warnings) {}
+            std::vector<std::string>& warnings, std::vector<EnvIssue>& issues)
+      : getenv_(getenv_fn), warnings_(warnings), issues_(issues) {}
 
   void load(AgentConfig& cfg) {
     OtlpExporterConfig& otlp = cfg.exporter.otlp;
     // Generic first, then the traces-specific form, so the more specific one wins.
+    feeds("exporter.otlp.endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     if (const auto v = get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
       std::string url(*v);
       if (url.empty() || url.back() != '/') url += '/';
       url += "v1/traces";
       set_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", *v, url, otlp.endpoint);
     }
+    feeds("exporter.otlp.endpoint");
     if (const auto v = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
       set_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", *v, with_root_path(*v), otlp.endpoint);
     }
-    for (const char* name : {"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}) {
-      if (const auto v = get(name)) set_headers(name, *v, otlp.headers);
+    feeds("exporter.otlp.headers", "OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+    if (const auto v = get("OTEL_EXPORTER_OTLP_HEADERS")) {
+      set_headers("OTEL_EXPORTER_OTLP_HEADERS", *v, otlp.headers);
     }
-    for (const char* name : {"OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"}) {
-      if (const auto v = get(name)) set_timeout(name, *v, otlp.timeout);
+    feeds("exporter.otlp.headers");
+    if (const auto v = get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")) {
+      set_headers("OTEL_EXPORTER_OTLP_TRACES_HEADERS", *v, otlp.headers);
     }
-    for (const char* name :
-         {"OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"}) {
+    feeds("exporter.otlp.timeout", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT");
+    if (const auto v = get("OTEL_EXPORTER_OTLP_TIMEOUT")) {
+      set_timeout("OTEL_EXPORTER_OTLP_TIMEOUT", *v, otlp.timeout);
+    }
+    feeds("exporter.otlp.timeout");
+    if (const auto v = get("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")) {
+      set_timeout("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", *v, otlp.timeout);
+    }
+    constexpr const char* kCompression[] = {"OTEL_EXPORTER_OTLP_COMPRESSION",
+                                            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"};
+    feeds("exporter.otlp.compression", kCompression[1]);
+    for (const char* name : kCompression) {
       if (const auto v = get(name)) {
         if (const auto c = find_enum(kCompressions, *v)) {
           otlp.compression = *c;
         } else {
-          warn(name, "expected none or gzip", *v);
+          invalid(name, "expected none or gzip", *v);
         }
       }
+      feeds("exporter.otlp.compression");
     }
-    for (const char* name : {"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"}) {
+    // No key of its own: the file's exporter.otlp.endpoint (an http:// URL) says how to send.
+    constexpr const char* kProtocol[] = {"OTEL_EXPORTER_OTLP_PROTOCOL",
+                                         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"};
+    feeds("exporter.otlp.endpoint", kProtocol[1]);
+    for (const char* name : kProtocol) {
       if (const auto v = get(name); v && lower(trim(*v)) != "http/protobuf") {
-        warn(name, "only http/protobuf is supported", *v);
+        invalid(name, "only http/protobuf is supported (the agent sends OTLP/HTTP protobuf)", *v);
       }
+      feeds("exporter.otlp.endpoint");
     }
+    feeds("exporter.type");
     if (const auto v = get("OTEL_TRACES_EXPORTER")) {
       // The file exporter has no OTEL_ name; only the spec's values are accepted here.
       static constexpr EnumName<ExporterType> kEnvExporters[] = {
@@ -477,7 +625,13 @@ class EnvLoader {
       if (const auto t = find_enum(kEnvExporters, *v)) {
         cfg.exporter.type = *t;
       } else {
-        warn("OTEL_TRACES_EXPORTER", "expected one of otlp, console, none", *v);
+        invalid("OTEL_TRACES_EXPORTER", "expected one of otlp, console, none", *v);
+      }
+    }
+    for (const UnsupportedVariable& u : kUnsupportedVariables) {
+      if (get(std::string(u.name).c_str())) {
+        warnings_.push_back(std::string(u.name) + " is not supported by spanring-agent and is "
+                            "ignored; " + std::string(u.instead));
       }
     }
   }
@@ -490,9 +644,19 @@ class EnvLoader {
     return std::string_view(v);
   }
 
-  void warn(std::string_view name, std::string_view problem, std::string_view value) {
-    warnings_.push_back(std::string(name) + ": " + std::string(problem) + ", got " +
-                        quote(value) + "; ignored");
+  // The variables read next feed config key `key`; `traces_form`, when set, is the variable
+  // that wins over them.
+  void feeds(const char* key, const char* traces_form = nullptr) {
+    key_ = key;
+    overridden_ = traces_form != nullptr && get(traces_form).has_value();
+  }
+
+  void issue(std::string message) {
+    issues_.push_back(EnvIssue{key_, std::move(message), overridden_});
+  }
+
+  void invalid(std::string_view name, std::string_view problem, std::string_view value) {
+    issue(std::string(name) + ": " + std::string(problem) + ", got " + quote(value));
   }
 
   // A traces endpoint without a path means "/", not "" (SPEC §4).
@@ -512,8 +676,7 @@ class EnvLoader {
   void set_endpoint(const char* name, std::string_view raw, const std::string& url,
                     std::string& dst) {
     if (const auto problem = endpoint_problem(url)) {
-      warnings_.push_back(std::string(name) + ": " + *problem + " (from " + quote(raw) +
-                          "); ignored");
+      issue(std::string(name) + ": " + *problem + " (from " + quote(raw) + ")");
       return;
     }
     dst = url;
@@ -528,7 +691,7 @@ class EnvLoader {
       if (ok) ms = ms * 10 + static_cast<unsigned>(c - '0');
     }
     if (!ok) {
-      warn(name, "expected integer milliseconds", raw);
+      invalid(name, "expected integer milliseconds", raw);
       return;
     }
     dst = std::chrono::milliseconds(ms);
@@ -575,21 +738,21 @@ class EnvLoader {
       if (!entry.empty()) {
         const auto eq = entry.find('=');
         if (eq == std::string_view::npos) {
-          warn(name, "expected key=value pairs separated by commas", raw);
+          invalid(name, "expected key=value pairs separated by commas", raw);
           return;
         }
         const auto key = percent_decode(trim(entry.substr(0, eq)));
         const auto value = percent_decode(trim(entry.substr(eq + 1)));
         if (!key || !value) {
-          warn(name, "invalid percent-encoding", raw);
+          invalid(name, "invalid percent-encoding", raw);
           return;
         }
         if (auto problem = header_name_problem(*key)) {
-          warn(name, "header " + quote(*key) + " " + *problem, raw);
+          invalid(name, "header " + quote(*key) + " " + *problem, raw);
           return;
         }
         if (auto problem = header_value_problem(*value)) {
-          warn(name, *problem, raw);
+          invalid(name, *problem, raw);
           return;
         }
         parsed[*key] = *value;
@@ -602,7 +765,25 @@ class EnvLoader {
 
   const std::function<const char*(const char*)>& getenv_;
   std::vector<std::string>& warnings_;
+  std::vector<EnvIssue>& issues_;
+  std::string key_;
+  bool overridden_ = false;
 };
+
+// Environment problems become errors, except where the value would not be used anyway.
+void resolve_env_issues(const std::vector<EnvIssue>& issues, const Marks* file_marks,
+                        const std::string& source, std::vector<ConfigError>& errors,
+                        std::vector<std::string>& warnings) {
+  for (const EnvIssue& i : issues) {
+    if (i.overridden) {
+      warnings.push_back(i.message + "; ignored: the TRACES_ form of the variable is set and wins");
+    } else if (file_marks != nullptr && file_marks->count(i.key) != 0) {
+      warnings.push_back(i.message + "; ignored: " + source + " sets " + i.key);
+    } else {
+      errors.push_back(ConfigError{i.message});
+    }
+  }
+}
 
 // ---- validation --------------------------------------------------------------------------------
 
@@ -614,12 +795,15 @@ class Validator {
   void run() {
     const AgentConfig& c = cfg_;
     positive("discovery.scan_interval", c.discovery.scan_interval);
+    whole_ms("discovery.scan_interval", c.discovery.scan_interval);
     if (c.discovery.segment_prefix.rfind("spanring.", 0) != 0 ||
         c.discovery.segment_prefix.find('/') != std::string::npos) {
       fail({"discovery.segment_prefix"},
            "must start with \"spanring.\" and contain no '/', got " + quote(c.discovery.segment_prefix));
     }
     positive("drain.min_poll_interval", c.drain.min_poll_interval);
+    whole_ms("drain.min_poll_interval", c.drain.min_poll_interval);
+    whole_ms("drain.max_poll_interval", c.drain.max_poll_interval);
     if (c.drain.min_poll_interval > c.drain.max_poll_interval) {
       fail({"drain.min_poll_interval", "drain.max_poll_interval"},
            "must be <= drain.max_poll_interval (" + format_duration(c.drain.max_poll_interval) +
@@ -648,6 +832,7 @@ class Validator {
 
     at_least_one("batch.max_spans", c.batch.max_spans);
     positive("batch.timeout", c.batch.timeout);
+    whole_ms("batch.timeout", c.batch.timeout);
     at_least_one("queue.max_batches", c.queue.max_batches);
     if (c.queue.max_spans < c.batch.max_spans) {
       // Otherwise a single full batch could never be queued.
@@ -681,6 +866,16 @@ class Validator {
     if (d.count() <= 0) fail({key}, "must be greater than 0, got " + format_duration(d));
   }
 
+  // The drain loop (CoreOptions, agent/core/agent.hpp) keeps these in std::chrono::milliseconds;
+  // refusing other values here means no conversion ever truncates (500us would become 0 ms).
+  // Every other duration reaches its asio timer in nanoseconds, as written.
+  void whole_ms(std::string_view key, Duration d) {
+    if (d.count() > 0 && d % std::chrono::milliseconds(1) != Duration::zero()) {
+      fail({key}, "must be a whole number of milliseconds (the drain loop's resolution), got " +
+                      format_duration(d));
+    }
+  }
+
   void at_least_one(std::string_view key, std::uint64_t v) {
     if (v < 1) fail({key}, "must be at least 1, got " + std::to_string(v));
   }
@@ -696,18 +891,22 @@ bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigEr
                  std::vector<std::string>& warnings,
                  const std::function<const char*(const char*)>& getenv_fn) {
   out = AgentConfig{};
-  EnvLoader(getenv_fn, warnings).load(out);
+  std::vector<EnvIssue> env_issues;
+  EnvLoader(getenv_fn, warnings, env_issues).load(out);
   const std::size_t errors_before = errors.size();
   if (path.empty()) {
+    resolve_env_issues(env_issues, nullptr, out.source, errors, warnings);
+    if (errors.size() != errors_before) return false;
     Validator(out, nullptr, errors).run();
     return errors.size() == errors_before;
   }
 
   out.source = path;
-  std::string read_error;
-  const auto text = read_file(path, read_error);
+  // Never YAML::LoadFile(path): it reads /dev/zero until bad_alloc and blocks on a FIFO.
+  std::string read_problem;
+  const auto text = read_input_file(path, kMaxInputFileBytes, read_problem);
   if (!text) {
-    errors.push_back(ConfigError{path + ": cannot read: " + read_error});
+    errors.push_back(ConfigError{path + ": config file " + read_problem});
     return false;
   }
   YAML::Node root;
@@ -719,6 +918,7 @@ bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigEr
   }
   Marks marks;
   FileLoader(path, errors, marks).load(root, out);
+  resolve_env_issues(env_issues, &marks, path, errors, warnings);
   // A value that failed to parse kept its previous value; validating that would only add
   // noise next to the real error.
   if (errors.size() != errors_before) return false;

@@ -21,6 +21,8 @@
 
 // LogLevel: the enum the agent's log takes, so log.level needs no conversion.
 #include "agent/core/log.hpp"
+// ProducerRule: discovery.producers is parsed straight into the core's type.
+#include "agent/core/trust.hpp"
 
 namespace spanring::agent {
 
@@ -34,6 +36,9 @@ struct DiscoveryConfig {
   // Only segments whose names start with this are drained ("spanring.<service>.<pid>"), e.g.
   // "spanring.llm-" for one family of services. Must start with "spanring.".
   std::string segment_prefix = "spanring.";
+  // Which users/groups may feed which service names (agent/core/trust.hpp). Empty: any user may
+  // feed any name. User and group names are resolved to ids when the config loads.
+  std::vector<ProducerRule> producers;
 
   bool operator==(const DiscoveryConfig&) const = default;
 };
@@ -161,16 +166,23 @@ struct ConfigError {
 // Loads defaults, then the OTEL_* environment, then the file at `path` (empty: no file);
 // keys present in the file win over the environment.
 //
-// Environment (SPEC §4; an empty value counts as unset; an invalid value is a warning and is
-// ignored, never an error):
+// Environment (SPEC §4; an empty value counts as unset):
 //   OTEL_EXPORTER_OTLP_ENDPOINT         base URL; "/v1/traces" is appended after ensuring a "/"
 //   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT  used as-is ("/" when it has no path); wins over the above
 //   OTEL_EXPORTER_OTLP_[TRACES_]HEADERS     k1=v1,k2=v2, percent-decoded
 //   OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT     integer milliseconds, 0 = no limit
 //   OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION none | gzip
+//   OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL    http/protobuf only (checked, sets nothing)
 //   OTEL_TRACES_EXPORTER                    otlp | console | none
-// (the TRACES_ form wins over the generic one). OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL other than
-// http/protobuf is warned about: the agent speaks only OTLP/HTTP protobuf.
+// (the TRACES_ form wins over the generic one). An invalid value is an ERROR naming the
+// variable ("OTEL_EXPORTER_OTLP_ENDPOINT: https is not supported ..."), found by --check-config,
+// so the agent never runs on a silent fallback. It is only a warning when the value would not
+// be used anyway: the file sets the key the variable feeds (keys in the file win), or the
+// TRACES_ form of the variable is set.
+// The other trace-SDK variables of SPEC §4 (OTEL_TRACES_SAMPLER[_ARG], OTEL_BSP_*, TLS
+// certificates and keys, OTEL_EXPORTER_OTLP_[TRACES_]INSECURE, OTEL_PROPAGATORS,
+// OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED, OTEL_CONFIG_FILE) are not
+// supported: each one that is set adds one warning naming what to use instead.
 //
 // Returns true when `out` holds a valid config; false with at least one entry in `errors`
 // otherwise (then `out` is unspecified). Both vectors are appended to, not cleared.

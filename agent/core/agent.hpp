@@ -52,6 +52,7 @@
 #include <google/protobuf/arena.h>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
+#include "core/trust.hpp"
 #include "sampling/decision.hpp"
 #include "spanring/shm/reader.hpp"
 
@@ -72,7 +73,7 @@ struct CoreOptions {
   std::chrono::milliseconds batch_timeout{1000};
   bool remove_drained_segments = true;
   std::string host_name;  // empty: gethostname()
-  std::vector<ProducerRule> producers;  // which owners may feed which service names (trust.hpp)
+  std::vector<ProducerRule> producers;  // discovery.producers: which owners may feed which names; empty: any
   // A segment that is not ready (or not readable) this long after it was first seen is logged
   // once and shown in spanring_segments_not_ready; until then it is an engine being born.
   std::chrono::milliseconds not_ready_grace{5000};

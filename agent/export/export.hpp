@@ -39,15 +39,17 @@ struct HttpExportConfig {
   // validate(); a User-Agent given here replaces `user_agent`.
   std::vector<std::pair<std::string, std::string>> headers;
   // Bound of one attempt (resolve + connect + write + read); 0 = no limit (SPEC §4).
-  std::chrono::milliseconds timeout{10000};
+  // Durations are nanoseconds, as in the agent's config: the consumers are asio timers, which
+  // take any duration, so "500us" in the config stays 500 microseconds (never truncated to 0).
+  std::chrono::nanoseconds timeout = std::chrono::seconds{10};
   bool gzip = false;
   // Retry of transient failures (429/502/503/504, connection errors, timeouts): exponential
   // backoff, multiplier 1.5, jitter ±50 %, wait = max(Retry-After, backoff); gives up when the
   // next attempt would start later than max_elapsed after the first one. max_elapsed 0 = no limit
   // (the bounded queue still bounds memory).
-  std::chrono::milliseconds initial_backoff{1000};
-  std::chrono::milliseconds max_backoff{30000};
-  std::chrono::milliseconds max_elapsed{60000};
+  std::chrono::nanoseconds initial_backoff = std::chrono::seconds{1};
+  std::chrono::nanoseconds max_backoff = std::chrono::seconds{30};
+  std::chrono::nanoseconds max_elapsed = std::chrono::seconds{60};
   bool retry_enabled = true;
   // Queue bounds, counting queued batches only (not the one in flight). A batch is refused when
   // any bound would be exceeded; reaching a bound exactly is allowed.

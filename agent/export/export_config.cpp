@@ -51,10 +51,10 @@ std::vector<std::string> HttpExportConfig::validate() const {
       errors.push_back("headers: value of \"" + name + "\" contains CR, LF or NUL");
     }
   }
-  if (timeout.count() < 0) errors.push_back("timeout: must be >= 0 ms (0 = no limit)");
-  if (initial_backoff.count() <= 0) errors.push_back("initial_backoff: must be > 0 ms");
+  if (timeout.count() < 0) errors.push_back("timeout: must be >= 0 (0 = no limit)");
+  if (initial_backoff.count() <= 0) errors.push_back("initial_backoff: must be > 0");
   if (max_backoff < initial_backoff) errors.push_back("max_backoff: must be >= initial_backoff");
-  if (max_elapsed.count() < 0) errors.push_back("max_elapsed: must be >= 0 ms (0 = no limit)");
+  if (max_elapsed.count() < 0) errors.push_back("max_elapsed: must be >= 0 (0 = no limit)");
   if (queue_max_batches == 0) errors.push_back("queue_max_batches: must be > 0");
   if (queue_max_spans == 0) errors.push_back("queue_max_spans: must be > 0");
   if (queue_max_bytes == 0) errors.push_back("queue_max_bytes: must be > 0");

@@ -75,7 +75,11 @@ bool HttpSender::aborted() {
   SendResult r;
   r.cls = SendClass::kRetryable;
   if (abort_ == Abort::kTimeout) {
-    r.message = "timeout after " + std::to_string(options_.timeout.count()) + " ms";
+    // Whole milliseconds when exact, else microseconds: "timeout after 0 ms" would mislead.
+    const auto t = options_.timeout;
+    r.message = t % std::chrono::milliseconds(1) == std::chrono::nanoseconds::zero()
+                    ? "timeout after " + std::to_string(t / std::chrono::milliseconds(1)) + " ms"
+                    : "timeout after " + std::to_string(t / std::chrono::microseconds(1)) + " us";
   } else {
     r.message = "aborted";
     r.stopped = true;

@@ -21,7 +21,7 @@ namespace spanring::agent {
 
 struct HttpSenderOptions {
   HttpUrl url;
-  std::chrono::milliseconds timeout{10000};        // whole attempt; 0 = no limit
+  std::chrono::nanoseconds timeout = std::chrono::seconds{10};  // whole attempt; 0 = no limit
   std::size_t max_response_bytes = std::size_t{4} << 20;  // SPEC §2.1; above -> kPermanent
 };
 

@@ -5,17 +5,16 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <initializer_list>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "agent/config/input_file.hpp"
 #include "agent/config/text.hpp"
 #include "agent/export/url.hpp"
 #include "sampling/config.hpp"
@@ -503,15 +502,19 @@ bool parse_sampling_config(const YAML::Node& sampling, const std::string& file_n
   if (!strategies_file.empty()) {
     const std::string path = resolve_path(file_name, strategies_file);
     out.strategies_file = path;
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream text;
-    if (in) text << in.rdbuf();
-    if (!in || in.bad()) {
-      p.error(file_mark, file_key_path, "cannot read " + quote(path));
+    // Read through the agent's one bounded reader (agent/config/input_file.hpp): a regular file
+    // of at most 16 MiB, opened without blocking, so a reload on the drain thread cannot stall
+    // draining or exhaust memory whatever the key names.
+    std::string problem;
+    const auto text = read_input_file(path, kMaxInputFileBytes, problem);
+    if (!text) {
+      p.error(file_mark, file_key_path, path + " " + problem);
+    } else if (trim(*text).find_first_not_of("\r\n") == std::string_view::npos) {
+      p.error(file_mark, file_key_path, path + " is empty (expected a Jaeger strategies JSON object)");
     } else {
       ServiceStrategy unused;
       sampling_detail::JsonForm form{};
-      if (sampling_detail::parse_json(text.str(), path, file_raw, unused, form, errors)) {
+      if (sampling_detail::parse_json(*text, path, file_raw, unused, form, errors)) {
         if (form == sampling_detail::JsonForm::kRemoteResponse) {
           p.error(file_mark, file_key_path,
                   quote(path) + " is a remote sampling response, not a strategies file (expected "

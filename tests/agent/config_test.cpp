@@ -9,9 +9,16 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "agent/config/config.hpp"
+#include "agent/config/export_options.hpp"
 
 namespace spanring::agent {
 namespace {
@@ -38,6 +45,20 @@ Loaded load(const std::string& path, const std::map<std::string, std::string>& e
   };
   out.ok = load_config(path, out.config, out.errors, out.warnings, getenv_fn);
   return out;
+}
+
+// A fresh directory for files a test writes (FIFOs, sparse files, YAML naming them).
+std::filesystem::path scratch_dir(std::string_view name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("spanring-config-test-" + std::to_string(::getpid()) + "-" + std::string(name));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::string write_text(const std::filesystem::path& path, std::string_view text) {
+  std::ofstream(path) << text;
+  return path.string();
 }
 
 // The single error a file must produce.
@@ -125,7 +146,7 @@ TEST(LoadConfig, FileSetsEveryKey) {
   ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
   const AgentConfig& c = loaded.config;
   EXPECT_EQ(c.discovery.scan_interval, 250ms);
-  EXPECT_EQ(c.drain.min_poll_interval, 250us);
+  EXPECT_EQ(c.drain.min_poll_interval, 2ms);
   EXPECT_EQ(c.drain.max_poll_interval, 2s);
   EXPECT_EQ(c.drain.max_spans_per_pass, 1000u);
   EXPECT_EQ(c.exporter.type, ExporterType::kConsole);
@@ -290,8 +311,53 @@ TEST(LoadConfigErrors, MissingFileSaysItCannotBeRead) {
   const Loaded loaded = load(testdata("does_not_exist.yaml"));
   EXPECT_FALSE(loaded.ok);
   ASSERT_EQ(loaded.errors.size(), 1u);
-  EXPECT_EQ(loaded.errors.front(),
-            testdata("does_not_exist.yaml") + ": cannot read: No such file or directory");
+  EXPECT_EQ(loaded.errors.front(), testdata("does_not_exist.yaml") +
+                                       ": config file cannot be opened: No such file or directory");
+}
+
+// --config /dev/zero used to read until std::bad_alloc aborted the agent.
+TEST(LoadConfigInput, DeviceIsRefusedWithoutBeingRead) {
+  const Loaded loaded = load("/dev/zero");
+  EXPECT_FALSE(loaded.ok);
+  const std::vector<std::string> expected{
+      "/dev/zero: config file is a character device, not a regular file"};
+  EXPECT_EQ(loaded.errors, expected);
+}
+
+// --config naming a FIFO used to block in open() until a writer came, forever.
+TEST(LoadConfigInput, FifoIsRefusedWithoutBlocking) {
+  const auto dir = scratch_dir("fifo");
+  const std::string fifo = (dir / "agent.yaml").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const Loaded loaded = load(fifo);
+  EXPECT_FALSE(loaded.ok);
+  const std::vector<std::string> expected{
+      fifo + ": config file is a FIFO (named pipe), not a regular file"};
+  EXPECT_EQ(loaded.errors, expected);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LoadConfigInput, DirectoryIsNamedAsOne) {
+  const auto dir = scratch_dir("dir");
+  const Loaded loaded = load(dir.string());
+  EXPECT_FALSE(loaded.ok);
+  const std::vector<std::string> expected{dir.string() +
+                                          ": config file is a directory, not a regular file"};
+  EXPECT_EQ(loaded.errors, expected);
+  std::filesystem::remove_all(dir);
+}
+
+// A sparse file: no disk space used, and the size alone refuses it before any read.
+TEST(LoadConfigInput, FileAboveTheSizeLimitIsRefused) {
+  const auto dir = scratch_dir("big");
+  const std::string big = write_text(dir / "agent.yaml", "log:\n  level: info\n");
+  std::filesystem::resize_file(big, (std::uintmax_t{16} << 20) + 1);
+  const Loaded loaded = load(big);
+  EXPECT_FALSE(loaded.ok);
+  const std::vector<std::string> expected{
+      big + ": config file is 16777217 bytes, more than the limit of 16777216"};
+  EXPECT_EQ(loaded.errors, expected);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(LoadConfigErrors, EveryErrorInAFileIsReported) {
@@ -385,26 +451,69 @@ TEST(LoadConfigEnv, EmptyTracesEndpointFallsBackToTheGenericOne) {
   EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://base:4318/v1/traces");
 }
 
-TEST(LoadConfigEnv, InvalidTracesEndpointIsWarnedAboutWithTheReasonAndIgnored) {
-  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:0"}});
-  ASSERT_TRUE(loaded.ok);
-  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://localhost:4318/v1/traces");
+// An unusable OTEL_* value used to be warned about and ignored: with an https:// endpoint the
+// agent fell back to http://localhost:4318 while --check-config said "valid". Now it is an error
+// naming the variable, unless something else decides that setting (the file, or the TRACES_
+// form), in which case it is only warned about.
+std::vector<std::string> env_errors(const std::map<std::string, std::string>& env) {
+  const Loaded loaded = load("", env);
+  EXPECT_FALSE(loaded.ok);
+  return loaded.errors;
+}
+
+TEST(LoadConfigEnv, InvalidTracesEndpointIsAnErrorWithTheReason) {
   const std::vector<std::string> expected{
       "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: expected an http:// URL like "
       "http://localhost:4318/v1/traces, got \"http://collector:0/\" (port 0 is out of "
-      "range 1-65535) (from \"http://collector:0\"); ignored"};
-  EXPECT_EQ(loaded.warnings, expected);
+      "range 1-65535) (from \"http://collector:0\")"};
+  EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:0"}}), expected);
 }
 
-TEST(LoadConfigEnv, HttpsEndpointIsWarnedAboutAndIgnored) {
-  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"}});
-  ASSERT_TRUE(loaded.ok);
-  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://localhost:4318/v1/traces");
+TEST(LoadConfigEnv, HttpsEndpointIsAnErrorSayingThereIsNoTls) {
   const std::vector<std::string> expected{
       "OTEL_EXPORTER_OTLP_ENDPOINT: https is not supported (the agent has no TLS; send to a "
       "local collector over http://), got \"https://collector:4318/v1/traces\" (from "
-      "\"https://collector:4318\"); ignored"};
-  EXPECT_EQ(loaded.warnings, expected);
+      "\"https://collector:4318\")"};
+  EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"}}), expected);
+}
+
+TEST(LoadConfigEnv, MisspelledSchemeIsAnError) {
+  const auto errors = env_errors({{"OTEL_EXPORTER_OTLP_ENDPOINT", "htp://x"}});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_TRUE(errors[0].starts_with("OTEL_EXPORTER_OTLP_ENDPOINT: expected an http:// URL"))
+      << errors[0];
+}
+
+TEST(LoadConfigEnv, InvalidGenericEndpointIsOnlyAWarningWhenTheTracesFormIsSet) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"},
+                                  {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/t"}});
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://c:4318/t");
+  ASSERT_EQ(loaded.warnings.size(), 1u);
+  EXPECT_TRUE(loaded.warnings[0].ends_with(
+      "; ignored: the TRACES_ form of the variable is set and wins"))
+      << loaded.warnings[0];
+}
+
+TEST(LoadConfigEnv, InvalidEndpointIsOnlyAWarningWhenTheFileSetsTheEndpoint) {
+  const Loaded loaded = load(testdata("file_over_env.yaml"),
+                             {{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"}});
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://from-file:4318/v1/traces");
+  ASSERT_EQ(loaded.warnings.size(), 1u);
+  EXPECT_TRUE(loaded.warnings[0].starts_with("OTEL_EXPORTER_OTLP_ENDPOINT: https is not supported"))
+      << loaded.warnings[0];
+  EXPECT_TRUE(loaded.warnings[0].ends_with(
+      "; ignored: " + testdata("file_over_env.yaml") + " sets exporter.otlp.endpoint"))
+      << loaded.warnings[0];
+}
+
+TEST(LoadConfigEnv, InvalidVariableNextToAFileErrorIsReportedToo) {
+  const Loaded loaded =
+      load(testdata("bad_duration.yaml"), {{"OTEL_EXPORTER_OTLP_COMPRESSION", "x"}});
+  EXPECT_FALSE(loaded.ok);
+  ASSERT_EQ(loaded.errors.size(), 2u);
+  EXPECT_EQ(loaded.errors[1], "OTEL_EXPORTER_OTLP_COMPRESSION: expected none or gzip, got \"x\"");
 }
 
 TEST(LoadConfigEnv, HeadersArePercentDecodedAndTracesFormWins) {
@@ -419,43 +528,31 @@ TEST(LoadConfigEnv, HeadersArePercentDecodedAndTracesFormWins) {
   EXPECT_EQ(loaded.config.exporter.otlp.headers, expected);
 }
 
-TEST(LoadConfigEnv, MalformedHeadersAreDiscardedAsAWhole) {
-  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_HEADERS", "a=1,broken,c=3"}});
-  ASSERT_TRUE(loaded.ok);
-  EXPECT_TRUE(loaded.config.exporter.otlp.headers.empty());
+TEST(LoadConfigEnv, MalformedHeadersAreAnError) {
   const std::vector<std::string> expected{
       "OTEL_EXPORTER_OTLP_HEADERS: expected key=value pairs separated by commas, got "
-      "\"a=1,broken,c=3\"; ignored"};
-  EXPECT_EQ(loaded.warnings, expected);
+      "\"a=1,broken,c=3\""};
+  EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_HEADERS", "a=1,broken,c=3"}}), expected);
 }
 
-TEST(LoadConfigEnv, BadPercentEncodingDiscardsTheHeaders) {
-  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_HEADERS", "a=%2"}});
-  ASSERT_TRUE(loaded.ok);
-  EXPECT_TRUE(loaded.config.exporter.otlp.headers.empty());
-  ASSERT_EQ(loaded.warnings.size(), 1u);
-  EXPECT_EQ(loaded.warnings.front(),
-            "OTEL_EXPORTER_OTLP_HEADERS: invalid percent-encoding, got \"a=%2\"; ignored");
+TEST(LoadConfigEnv, BadPercentEncodingIsAnError) {
+  const std::vector<std::string> expected{
+      "OTEL_EXPORTER_OTLP_HEADERS: invalid percent-encoding, got \"a=%2\""};
+  EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_HEADERS", "a=%2"}}), expected);
 }
 
-TEST(LoadConfigEnv, ReservedHeaderDiscardsTheHeaders) {
-  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_HEADERS", "a=1,host=h"}});
-  ASSERT_TRUE(loaded.ok);
-  EXPECT_TRUE(loaded.config.exporter.otlp.headers.empty());
+TEST(LoadConfigEnv, ReservedHeaderIsAnError) {
   const std::vector<std::string> expected{
       "OTEL_EXPORTER_OTLP_HEADERS: header \"host\" is set by the exporter and cannot be "
-      "configured, got \"a=1,host=h\"; ignored"};
-  EXPECT_EQ(loaded.warnings, expected);
+      "configured, got \"a=1,host=h\""};
+  EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_HEADERS", "a=1,host=h"}}), expected);
 }
 
-TEST(LoadConfigEnv, InvalidHeaderNameDiscardsTheHeaders) {
-  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_HEADERS", "bad%20name=1"}});
-  ASSERT_TRUE(loaded.ok);
-  EXPECT_TRUE(loaded.config.exporter.otlp.headers.empty());
+TEST(LoadConfigEnv, InvalidHeaderNameIsAnError) {
   const std::vector<std::string> expected{
       "OTEL_EXPORTER_OTLP_HEADERS: header \"bad name\" is not a valid HTTP header name, got "
-      "\"bad%20name=1\"; ignored"};
-  EXPECT_EQ(loaded.warnings, expected);
+      "\"bad%20name=1\""};
+  EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_HEADERS", "bad%20name=1"}}), expected);
 }
 
 TEST(LoadConfigEnv, TimeoutIsMillisecondsAndTracesFormWins) {
@@ -473,23 +570,11 @@ TEST(LoadConfigEnv, ZeroTimeoutMeansNoLimit) {
   EXPECT_EQ(loaded.config.exporter.otlp.timeout, 0s);
 }
 
-TEST(LoadConfigEnv, UnparsableTimeoutIsWarnedAboutAndIgnored) {
-  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_TIMEOUT", "10s"}});
-  ASSERT_TRUE(loaded.ok);
-  EXPECT_EQ(loaded.config.exporter.otlp.timeout, 10s);
-  const std::vector<std::string> expected{
-      "OTEL_EXPORTER_OTLP_TIMEOUT: expected integer milliseconds, got \"10s\"; ignored"};
-  EXPECT_EQ(loaded.warnings, expected);
-}
-
-TEST(LoadConfigEnv, TimeoutThatIsNotAnIntegerOfMillisecondsIsIgnored) {
-  for (const char* junk : {"abc", "-1", "1.5", "99999999999999999999"}) {
-    const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", junk}});
-    ASSERT_TRUE(loaded.ok) << junk;
-    EXPECT_EQ(loaded.config.exporter.otlp.timeout, 10s) << junk;
-    ASSERT_EQ(loaded.warnings.size(), 1u) << junk;
-    EXPECT_EQ(loaded.warnings.front(), "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: expected integer "
-                                       "milliseconds, got \"" + std::string(junk) + "\"; ignored");
+TEST(LoadConfigEnv, TimeoutThatIsNotAnIntegerOfMillisecondsIsAnError) {
+  for (const char* junk : {"10s", "abc", "-1", "1.5", "99999999999999999999"}) {
+    const std::vector<std::string> expected{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: expected integer "
+                                            "milliseconds, got \"" + std::string(junk) + "\""};
+    EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", junk}}), expected) << junk;
   }
 }
 
@@ -507,13 +592,10 @@ TEST(LoadConfigEnv, TracesCompressionWinsAndNoneTurnsGzipOff) {
   EXPECT_EQ(loaded.config.exporter.otlp.compression, Compression::kNone);
 }
 
-TEST(LoadConfigEnv, UnknownCompressionIsWarnedAboutAndIgnored) {
-  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"}});
-  ASSERT_TRUE(loaded.ok);
-  EXPECT_EQ(loaded.config.exporter.otlp.compression, Compression::kNone);
+TEST(LoadConfigEnv, UnknownCompressionIsAnError) {
   const std::vector<std::string> expected{
-      "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: expected none or gzip, got \"zstd\"; ignored"};
-  EXPECT_EQ(loaded.warnings, expected);
+      "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: expected none or gzip, got \"zstd\""};
+  EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd"}}), expected);
 }
 
 TEST(LoadConfigEnv, TracesExporterSelectsTheExporter) {
@@ -523,31 +605,83 @@ TEST(LoadConfigEnv, TracesExporterSelectsTheExporter) {
             ExporterType::kNone);
 }
 
-TEST(LoadConfigEnv, TracesExporterOutsideTheSpecValuesIsIgnored) {
+TEST(LoadConfigEnv, TracesExporterOutsideTheSpecValuesIsAnError) {
   // "file" is a config-file-only exporter; zipkin is deprecated and not implemented.
   for (const char* value : {"file", "zipkin", "otlp,console"}) {
-    const Loaded loaded = load("", {{"OTEL_TRACES_EXPORTER", value}});
-    ASSERT_TRUE(loaded.ok);
-    EXPECT_EQ(loaded.config.exporter.type, ExporterType::kOtlp) << value;
-    ASSERT_EQ(loaded.warnings.size(), 1u) << value;
-    EXPECT_EQ(loaded.warnings.front(), "OTEL_TRACES_EXPORTER: expected one of otlp, console, "
-                                       "none, got \"" + std::string(value) + "\"; ignored");
+    const std::vector<std::string> expected{"OTEL_TRACES_EXPORTER: expected one of otlp, console, "
+                                            "none, got \"" + std::string(value) + "\""};
+    EXPECT_EQ(env_errors({{"OTEL_TRACES_EXPORTER", value}}), expected) << value;
   }
 }
 
-TEST(LoadConfigEnv, ProtocolOtherThanHttpProtobufIsWarnedAbout) {
+TEST(LoadConfigEnv, ProtocolOtherThanHttpProtobufIsAnError) {
+  const std::vector<std::string> expected{
+      "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: only http/protobuf is supported (the agent sends "
+      "OTLP/HTTP protobuf), got \"grpc\""};
+  EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"}}), expected);
+}
+
+TEST(LoadConfigEnv, GenericProtocolIsOnlyAWarningWhenTheTracesFormSaysHttpProtobuf) {
   const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
                                   {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"}});
   ASSERT_TRUE(loaded.ok);
-  const std::vector<std::string> expected{
-      "OTEL_EXPORTER_OTLP_PROTOCOL: only http/protobuf is supported, got \"grpc\"; ignored"};
-  EXPECT_EQ(loaded.warnings, expected);
+  ASSERT_EQ(loaded.warnings.size(), 1u);
+  EXPECT_TRUE(loaded.warnings[0].starts_with("OTEL_EXPORTER_OTLP_PROTOCOL: only http/protobuf"))
+      << loaded.warnings[0];
+}
+
+// Variables of a trace SDK the agent does not implement: one warning each, naming what to use.
+TEST(LoadConfigEnv, UnsupportedVariablesGetOneWarningEachNamingTheAlternative) {
+  const std::map<std::string, std::string> env{
+      {"OTEL_TRACES_SAMPLER", "traceidratio"},
+      {"OTEL_TRACES_SAMPLER_ARG", "0.1"},
+      {"OTEL_BSP_SCHEDULE_DELAY", "5000"},
+      {"OTEL_BSP_EXPORT_TIMEOUT", "30000"},
+      {"OTEL_BSP_MAX_QUEUE_SIZE", "2048"},
+      {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512"},
+      {"OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"},
+      {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/ca.pem"},
+      {"OTEL_EXPORTER_OTLP_CLIENT_KEY", "/k.pem"},
+      {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/k.pem"},
+      {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/c.pem"},
+      {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/c.pem"},
+      {"OTEL_EXPORTER_OTLP_INSECURE", "true"},
+      {"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"},
+      {"OTEL_PROPAGATORS", "b3"},
+      {"OTEL_SDK_DISABLED", "true"},
+      {"OTEL_SERVICE_NAME", "svc"},
+      {"OTEL_RESOURCE_ATTRIBUTES", "a=b"},
+      {"OTEL_CONFIG_FILE", "/otel.yaml"},
+  };
+  const Loaded loaded = load("", env);
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  expect_same_settings(loaded.config, AgentConfig{});
+  ASSERT_EQ(loaded.warnings.size(), env.size());
+  for (const auto& [name, value] : env) {
+    int found = 0;
+    for (const std::string& w : loaded.warnings) {
+      if (w.starts_with(name + " is not supported by spanring-agent and is ignored; ")) ++found;
+    }
+    EXPECT_EQ(found, 1) << name;
+  }
+  const auto warning_for = [&](const std::string& name) {
+    for (const std::string& w : loaded.warnings) {
+      if (w.starts_with(name + " ")) return w;
+    }
+    return std::string();
+  };
+  EXPECT_NE(warning_for("OTEL_TRACES_SAMPLER").find("sampling section"), std::string::npos);
+  EXPECT_NE(warning_for("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").find("batch.max_spans"), std::string::npos);
+  EXPECT_NE(warning_for("OTEL_BSP_SCHEDULE_DELAY").find("batch.timeout"), std::string::npos);
+  EXPECT_NE(warning_for("OTEL_BSP_MAX_QUEUE_SIZE").find("queue.max_spans"), std::string::npos);
+  EXPECT_NE(warning_for("OTEL_EXPORTER_OTLP_CERTIFICATE").find("no TLS"), std::string::npos);
 }
 
 TEST(LoadConfigEnv, EmptyValueCountsAsUnset) {
   const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_ENDPOINT", ""},
                                   {"OTEL_EXPORTER_OTLP_TIMEOUT", ""},
-                                  {"OTEL_TRACES_EXPORTER", ""}});
+                                  {"OTEL_TRACES_EXPORTER", ""},
+                                  {"OTEL_TRACES_SAMPLER", ""}});
   ASSERT_TRUE(loaded.ok);
   EXPECT_TRUE(loaded.warnings.empty());
   expect_same_settings(loaded.config, AgentConfig{});
@@ -558,8 +692,134 @@ TEST(LoadConfigEnv, FileWinsOverEnvironmentOnlyForKeysItSets) {
                              {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://from-env:4318"},
                               {"OTEL_EXPORTER_OTLP_TIMEOUT", "3000"}});
   ASSERT_TRUE(loaded.ok);
+  EXPECT_TRUE(loaded.warnings.empty());
   EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://from-file:4318/v1/traces");
   EXPECT_EQ(loaded.config.exporter.otlp.timeout, 3s);
+}
+
+// ---- discovery.producers ----------------------------------------------------------------------
+
+// root (uid 0, gid 0) exists on every Linux system; other accounts are not assumed.
+TEST(LoadConfigProducers, RulesAreParsedWithNamesResolvedToIds) {
+  const auto dir = scratch_dir("producers");
+  const std::string path = write_text(dir / "agent.yaml",
+                                      "discovery:\n"
+                                      "  producers:\n"
+                                      "    - service: \"llm-*\"\n"
+                                      "      users: [root, 1001]\n"
+                                      "      groups: [root, \"2002\"]\n"
+                                      "    - groups: [3003]\n");
+  const Loaded loaded = load(path);
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  const std::vector<ProducerRule> expected{
+      ProducerRule{"llm-*", {0, 1001}, {0, 2002}},
+      ProducerRule{"*", {}, {3003}},
+  };
+  EXPECT_EQ(loaded.config.discovery.producers, expected);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LoadConfigProducers, UnknownNamesAndRulesWithoutUsersOrGroupsAreErrors) {
+  const auto dir = scratch_dir("producers-bad");
+  const std::string path = write_text(dir / "agent.yaml",
+                                      "discovery:\n"
+                                      "  producers:\n"
+                                      "    - service: a\n"
+                                      "      users: [no-such-user-spanring-test]\n"
+                                      "    - service: b\n"
+                                      "      groups: [root, no-such-group-spanring-test]\n"
+                                      "    - service: c\n"
+                                      "    - service: d\n"
+                                      "      users: []\n"
+                                      "    - service: e\n"
+                                      "      users: vllm\n"
+                                      "      colour: red\n");
+  const Loaded loaded = load(path);
+  EXPECT_FALSE(loaded.ok);
+  const std::vector<std::string> expected{
+      path + ":4:15: discovery.producers[0].users[0]: unknown user "
+             "\"no-such-user-spanring-test\" (not in the passwd database)",
+      path + ":6:22: discovery.producers[1].groups[1]: unknown group "
+             "\"no-such-group-spanring-test\" (not in the group database)",
+      path + ":7:7: discovery.producers[2]: needs users or groups (names or numeric ids) "
+             "allowed to feed \"c\"",
+      path + ":8:7: discovery.producers[3]: needs users or groups (names or numeric ids) "
+             "allowed to feed \"d\"",
+      path + ":11:14: discovery.producers[4].users: expected a list of user names or numeric "
+             "ids, got \"vllm\"",
+      path + ":12:7: discovery.producers[4].colour: unknown key; expected one of service, users, "
+             "groups"};
+  EXPECT_EQ(loaded.errors, expected);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LoadConfigProducers, ProducersMustBeAList) {
+  const auto dir = scratch_dir("producers-map");
+  const std::string path =
+      write_text(dir / "agent.yaml", "discovery:\n  producers: {service: a, users: [0]}\n");
+  const Loaded loaded = load(path);
+  EXPECT_FALSE(loaded.ok);
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_TRUE(loaded.errors[0].starts_with(path + ":2:14: discovery.producers: expected a list"))
+      << loaded.errors[0];
+  std::filesystem::remove_all(dir);
+}
+
+// ---- durations reach their consumer as written ------------------------------------------------
+
+// `retry.initial_interval: 500us` passed --check-config, then the exporter refused it at start
+// ("initial_backoff: must be > 0 ms", no file:line); `timeout: 500us` silently became 0 = no
+// limit. Both were truncated to whole milliseconds on the way to the exporter.
+TEST(ExportOptions, SubMillisecondDurationsReachTheExporterUnchanged) {
+  const auto dir = scratch_dir("subms");
+  const std::string path = write_text(dir / "agent.yaml",
+                                      "exporter:\n"
+                                      "  otlp:\n"
+                                      "    timeout: 500us\n"
+                                      "    retry:\n"
+                                      "      initial_interval: 500us\n"
+                                      "      max_interval: 1500us\n"
+                                      "      max_elapsed_time: 900us\n");
+  const Loaded loaded = load(path);
+  ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
+  const HttpExportConfig h = http_export_config(loaded.config);
+  EXPECT_EQ(h.validate(), std::vector<std::string>{});
+  EXPECT_EQ(h.timeout, 500us);
+  EXPECT_EQ(h.initial_backoff, 500us);
+  EXPECT_EQ(h.max_backoff, 1500us);
+  EXPECT_EQ(h.max_elapsed, 900us);
+  std::filesystem::remove_all(dir);
+}
+
+// What the exporter refuses, load_config refuses first, with the file position.
+TEST(ExportOptions, DefaultsAndTheExampleGiveAValidExporterConfig) {
+  EXPECT_EQ(http_export_config(AgentConfig{}).validate(), std::vector<std::string>{});
+  const Loaded loaded = load(SPANRING_AGENT_EXAMPLE_CONFIG);
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_EQ(http_export_config(loaded.config).validate(), std::vector<std::string>{});
+}
+
+// The drain loop (agent/core) counts whole milliseconds; "500us" used to become 0 ms there (a
+// scan interval of 0 rescans /dev/shm in a busy loop). Such values are load errors now.
+TEST(LoadConfigErrors, DrainLoopDurationsMustBeWholeMilliseconds) {
+  const auto dir = scratch_dir("wholems");
+  const std::string path = write_text(dir / "agent.yaml",
+                                      "discovery:\n"
+                                      "  scan_interval: 500us\n"
+                                      "drain:\n"
+                                      "  min_poll_interval: 1500us\n"
+                                      "  max_poll_interval: 2ms\n"
+                                      "batch:\n"
+                                      "  timeout: 0.5ms\n");
+  const Loaded loaded = load(path);
+  EXPECT_FALSE(loaded.ok);
+  const std::string why = "must be a whole number of milliseconds (the drain loop's resolution), got ";
+  const std::vector<std::string> expected{
+      path + ":2:18: discovery.scan_interval: " + why + "500us",
+      path + ":4:22: drain.min_poll_interval: " + why + "1500us",
+      path + ":7:12: batch.timeout: " + why + "500us"};
+  EXPECT_EQ(loaded.errors, expected);
+  std::filesystem::remove_all(dir);
 }
 
 // ---- value syntaxes --------------------------------------------------------------------------

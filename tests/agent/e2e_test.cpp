@@ -171,9 +171,11 @@ class EndToEnd : public ::testing::Test {
     return p;
   }
 
-  std::unique_ptr<Process> start_agent(const fs::path& config, const std::string& name = "agent") {
-    auto p = std::make_unique<Process>(std::vector<std::string>{SPANRING_AGENT_BIN, "--config", config.string()},
-                                       dir_ / (name + ".out"), dir_ / (name + ".err"));
+  std::unique_ptr<Process> start_agent(const fs::path& config, const std::string& name = "agent",
+                                       std::vector<std::string> env = {}, std::vector<std::string> prefix = {}) {
+    std::vector<std::string> argv = prefix;
+    for (const std::string& a : {std::string(SPANRING_AGENT_BIN), std::string("--config"), config.string()}) argv.push_back(a);
+    auto p = std::make_unique<Process>(argv, dir_ / (name + ".out"), dir_ / (name + ".err"), std::move(env));
     // Started when it logs so; a crash or a config error shows in the log.
     for (int i = 0; i < 200 && read_file(dir_ / (name + ".err")).find("spanring-agent started") == std::string::npos; ++i)
       std::this_thread::sleep_for(10ms);
@@ -657,6 +659,130 @@ TEST_F(EndToEnd, ChangingTheConfigFileReloadsItWithoutASignal) {
   EXPECT_NE(err.find("config file changed: reloaded"), std::string::npos) << err;
   const auto created = run_loadgen({"--service", service("after"), "--rate", "100", "--duration", "0.3", "--quiet"});
   EXPECT_TRUE(wait_for_spans(receiver, total(created), 20s));
+  stop_agent(*agent);
+}
+
+// ---- configuration input (issue 8 §4) and the lock file (§2) ------------------------------------
+
+// A reload to a strategies file that is a FIFO used to block the agent's only thread in open():
+// /healthz stopped answering and draining stopped. Now the reload is rejected at once, naming
+// the key, and spans keep flowing.
+TEST_F(EndToEnd, ReloadToAFifoIsRejectedAndDrainingGoesOn) {
+  spanring::test::OtlpReceiver receiver;
+  const fs::path config = write_config(receiver.endpoint());
+  auto agent = start_agent(config);
+  const fs::path fifo = dir_ / "strategies.json";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::ofstream(config, std::ios::app) << "sampling:\n  strategies_file: " << fifo.string() << "\n";
+  agent->signal_group(SIGHUP);
+  std::string err;
+  for (int i = 0; i < 300 && (err = read_file(dir_ / "agent.err")).find("reload rejected") == std::string::npos; ++i)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_NE(err.find("sampling.strategies_file: " + fifo.string() + " is a FIFO"), std::string::npos) << err;
+  const auto created = run_loadgen({"--service", service("fifo"), "--rate", "200", "--duration", "0.3", "--quiet"});
+  EXPECT_TRUE(wait_for_spans(receiver, total(created), 10s)) << "draining stopped";
+  const auto summary = stop_agent(*agent);
+  EXPECT_EQ(summary.at(service("fifo")).exported, total(created));
+}
+
+TEST_F(EndToEnd, StrategiesFileThatIsADeviceStopsTheStartNamingTheKey) {
+  const fs::path config = write_config("http://127.0.0.1:9/v1/traces", "sampling:\n  strategies_file: /dev/zero\n");
+  Process check({SPANRING_AGENT_BIN, "--config", config.string(), "--check-config"}, dir_ / "check.out", dir_ / "check.err");
+  EXPECT_EQ(check.wait(10s), 1);
+  const std::string err = read_file(dir_ / "check.err");
+  EXPECT_NE(err.find("agent.yaml:17:20: sampling.strategies_file: /dev/zero is a character device"), std::string::npos)
+      << err;
+}
+
+// `retry.initial_interval: 500us` passed --check-config, then the agent exited at start with
+// "initial_backoff: must be > 0 ms". Sub-millisecond exporter durations now reach the exporter.
+TEST_F(EndToEnd, SubMillisecondRetryIntervalStartsTheAgent) {
+  spanring::test::OtlpReceiver receiver;
+  const fs::path config = write_config(receiver.endpoint());
+  {
+    std::string text = read_file(config);
+    text.replace(text.find("initial_interval: 50ms"), 22, "initial_interval: 500us");
+    text.insert(text.find("    retry:"), "    timeout: 800us\n");
+    std::ofstream(config) << text;
+  }
+  Process check({SPANRING_AGENT_BIN, "--config", config.string(), "--check-config"}, dir_ / "check.out", dir_ / "check.err");
+  EXPECT_EQ(check.wait(10s), 0) << read_file(dir_ / "check.err");
+  auto agent = start_agent(config);
+  const std::string err = read_file(dir_ / "agent.err");
+  EXPECT_NE(err.find("spanring-agent started"), std::string::npos) << err;
+  stop_agent(*agent);
+}
+
+// An https:// OTEL_EXPORTER_OTLP_ENDPOINT used to be warned about, then the agent exported to
+// http://localhost:4318 while --check-config said "valid".
+TEST_F(EndToEnd, UnusableOtelEndpointFailsCheckConfigNamingTheVariable) {
+  const fs::path config = dir_ / "minimal.yaml";
+  std::ofstream(config) << "discovery:\n  segment_prefix: spanring." << tag_ << "-\nmetrics:\n  listen: \"\"\n";
+  Process check({SPANRING_AGENT_BIN, "--config", config.string(), "--check-config"}, dir_ / "check.out",
+                dir_ / "check.err", {"OTEL_EXPORTER_OTLP_ENDPOINT=https://collector:4318", "OTEL_TRACES_SAMPLER=always_on"});
+  EXPECT_EQ(check.wait(10s), 1);
+  const std::string err = read_file(dir_ / "check.err");
+  EXPECT_NE(err.find("OTEL_EXPORTER_OTLP_ENDPOINT: https is not supported"), std::string::npos) << err;
+  EXPECT_NE(err.find("OTEL_TRACES_SAMPLER is not supported"), std::string::npos) << err;
+}
+
+// Under systemd the lock lives in $RUNTIME_DIRECTORY, never in /dev/shm.
+TEST_F(EndToEnd, LockLivesInTheRuntimeDirectory) {
+  spanring::test::OtlpReceiver receiver;
+  const fs::path config = write_config(receiver.endpoint());
+  const fs::path runtime = dir_ / "run";
+  fs::create_directories(runtime);
+  auto agent = start_agent(config, "agent", {"RUNTIME_DIRECTORY=" + runtime.string()});
+  EXPECT_NE(read_file(dir_ / "agent.err").find("spanring-agent started"), std::string::npos) << read_file(dir_ / "agent.err");
+  EXPECT_TRUE(fs::exists(runtime / ("spanring-agent." + tag_ + "-lock")));
+  EXPECT_FALSE(fs::exists("/dev/shm/spanring-agent." + tag_ + "-lock"));
+  stop_agent(*agent);
+}
+
+class EndToEndOtherUser : public EndToEnd {
+ protected:
+  void SetUp() override {
+    EndToEnd::SetUp();
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the agent as another user (uid 65534)";
+    if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs /usr/bin/setpriv to drop privileges";
+    fs::permissions(dir_, fs::perms::all, fs::perm_options::add);  // the agent as uid 65534 writes its logs here
+    lock_ = "/dev/shm/spanring-agent." + tag_ + "-lock";
+  }
+  void TearDown() override {
+    if (!lock_.empty()) fs::remove(lock_);
+    EndToEnd::TearDown();
+  }
+  // A lock file left by an earlier run as root.
+  void stale_root_lock(fs::perms mode) {
+    std::ofstream(lock_).put('\0');
+    fs::permissions(lock_, mode);
+  }
+  const std::vector<std::string> as_nobody_{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"};
+  std::string lock_;
+};
+
+TEST_F(EndToEndOtherUser, UnreadableLockOfAnotherUserIsNamedWithItsOwnerAndTheFix) {
+  stale_root_lock(fs::perms::owner_read | fs::perms::owner_write);
+  const fs::path config = write_config("http://127.0.0.1:9/v1/traces");
+  Process agent([&] {
+    auto argv = as_nobody_;
+    argv.insert(argv.end(), {SPANRING_AGENT_BIN, "--config", config.string()});
+    return argv;
+  }(), dir_ / "agent.out", dir_ / "agent.err");
+  EXPECT_EQ(agent.wait(10s), 1);
+  const std::string err = read_file(dir_ / "agent.err");
+  EXPECT_NE(err.find(lock_ + ": it belongs to root (uid 0"), std::string::npos) << err;
+  EXPECT_NE(err.find("remove it (rm " + lock_ + ")"), std::string::npos) << err;
+}
+
+// A readable stale lock is harmless: flock() works on a read-only descriptor.
+TEST_F(EndToEndOtherUser, ReadableLockOfAnotherUserDoesNotStopTheStart) {
+  stale_root_lock(fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
+  spanring::test::OtlpReceiver receiver;
+  const fs::path config = write_config(receiver.endpoint());
+  auto agent = start_agent(config, "agent", {}, as_nobody_);
+  const std::string err = read_file(dir_ / "agent.err");
+  EXPECT_NE(err.find("spanring-agent started"), std::string::npos) << err;
   stop_agent(*agent);
 }
 

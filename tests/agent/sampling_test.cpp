@@ -1,10 +1,14 @@
 // Sampling: consistent probability (R/T, th), Jaeger rate limiting and per-operation strategies,
 // parent-based decisions, per-trace completeness, config parsing and the remote poller.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -898,8 +902,78 @@ TEST(SamplingConfig, UnreadableStrategiesFileIsAnErrorAtItsKey) {
   const Parsed p = parse_file("missing_file.yaml");
   EXPECT_FALSE(p.ok);
   ASSERT_EQ(p.errors.size(), 1u) << joined(p.errors);
-  EXPECT_EQ(p.errors[0], testdata("missing_file.yaml") + ":2:20: sampling.strategies_file: cannot read \"" +
-                             testdata("does_not_exist.json") + "\"");
+  EXPECT_EQ(p.errors[0], testdata("missing_file.yaml") + ":2:20: sampling.strategies_file: " +
+                             testdata("does_not_exist.json") + " cannot be opened: No such file or directory");
+}
+
+// A config whose strategies_file names `target`, in a fresh directory; returns the YAML's path.
+std::string config_naming_strategies_file(const std::string& test, const std::string& target) {
+  const std::string dir = ::testing::TempDir() + "spanring-sampling-" + test;
+  std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
+  const std::string yaml = dir + "/agent.yaml";
+  std::ofstream(yaml) << "sampling:\n  strategies_file: " << target << "\n";
+  return yaml;
+}
+
+Parsed parse_path(const std::string& path) {
+  Parsed p;
+  const YAML::Node root = YAML::LoadFile(path);
+  p.ok = parse_sampling_config(root["sampling"], path, p.config, p.errors);
+  return p;
+}
+
+// Used to say "/tmp: (top level): invalid JSON: Empty", naming neither the YAML file nor the key.
+TEST(SamplingConfigInput, StrategiesFileThatIsADirectoryIsReportedAtTheYamlKey) {
+  const std::string yaml = config_naming_strategies_file("dir", "/tmp");
+  const Parsed p = parse_path(yaml);
+  EXPECT_FALSE(p.ok);
+  const std::vector<std::string> expected{
+      yaml + ":2:20: sampling.strategies_file: /tmp is a directory, not a regular file"};
+  EXPECT_EQ(p.errors, expected);
+}
+
+// Used to read until std::bad_alloc: at start, and on SIGHUP in a running agent.
+TEST(SamplingConfigInput, StrategiesFileThatIsADeviceIsRefusedWithoutBeingRead) {
+  const std::string yaml = config_naming_strategies_file("dev", "/dev/zero");
+  const Parsed p = parse_path(yaml);
+  EXPECT_FALSE(p.ok);
+  const std::vector<std::string> expected{
+      yaml + ":2:20: sampling.strategies_file: /dev/zero is a character device, not a regular file"};
+  EXPECT_EQ(p.errors, expected);
+}
+
+// Used to block in open() until a writer came: a reload froze the agent's only thread.
+TEST(SamplingConfigInput, StrategiesFileThatIsAFifoIsRefusedWithoutBlocking) {
+  const std::string yaml = config_naming_strategies_file("fifo", "strategies.json");
+  const std::string fifo = yaml.substr(0, yaml.rfind('/')) + "/strategies.json";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const Parsed p = parse_path(yaml);
+  EXPECT_FALSE(p.ok);
+  const std::vector<std::string> expected{
+      yaml + ":2:20: sampling.strategies_file: " + fifo + " is a FIFO (named pipe), not a regular file"};
+  EXPECT_EQ(p.errors, expected);
+}
+
+TEST(SamplingConfigInput, StrategiesFileAboveTheSizeLimitIsRefused) {
+  const std::string yaml = config_naming_strategies_file("big", "big.json");
+  const std::string big = yaml.substr(0, yaml.rfind('/')) + "/big.json";
+  std::ofstream(big) << "{}";
+  ASSERT_EQ(::truncate(big.c_str(), (off_t{16} << 20) + 1), 0);  // sparse: no disk space used
+  const Parsed p = parse_path(yaml);
+  EXPECT_FALSE(p.ok);
+  const std::vector<std::string> expected{yaml + ":2:20: sampling.strategies_file: " + big +
+                                          " is 16777217 bytes, more than the limit of 16777216"};
+  EXPECT_EQ(p.errors, expected);
+}
+
+TEST(SamplingConfigInput, EmptyStrategiesFileIsReportedAtTheYamlKey) {
+  const std::string yaml = config_naming_strategies_file("empty", "empty.json");
+  std::ofstream(yaml.substr(0, yaml.rfind('/')) + "/empty.json");
+  const Parsed p = parse_path(yaml);
+  EXPECT_FALSE(p.ok);
+  ASSERT_EQ(p.errors.size(), 1u) << joined(p.errors);
+  EXPECT_TRUE(p.errors[0].starts_with(yaml + ":2:20: sampling.strategies_file: ")) << p.errors[0];
+  EXPECT_NE(p.errors[0].find("is empty"), std::string::npos) << p.errors[0];
 }
 
 TEST(SamplingConfig, StrategiesFileErrorsNameTheJsonFileLineAndPath) {
