@@ -25,8 +25,8 @@ bool is_ipv6_literal(std::string_view s) {
          });
 }
 
-// Appends rather than chaining operator+: GCC 12 at -O3 reports a false -Wrestrict on
-// `"\"" + std::string(s) + "\""` (GCC bug 105329).
+// Here and in host_header(), appends rather than `"x" + std::string(...)`: GCC 12 at -O3
+// reports a false -Wrestrict on that pattern (GCC bug 105329).
 std::string quoted(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
@@ -39,8 +39,15 @@ std::string quoted(std::string_view s) {
 }  // namespace
 
 std::string HttpUrl::host_header() const {
-  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (port != 80) h += ":" + std::to_string(port);
+  const bool v6 = host.find(':') != std::string::npos;
+  std::string h;
+  if (v6) h += '[';
+  h += host;
+  if (v6) h += ']';
+  if (port != 80) {
+    h += ':';
+    h += std::to_string(port);
+  }
   return h;
 }
 
