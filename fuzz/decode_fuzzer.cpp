@@ -1,12 +1,12 @@
-// libFuzzer target: shm::decode_span on arbitrary bytes (one span's concatenated payloads), with
-// interned ids resolved through a small string table. Run with -max_len=1080: longer inputs are
-// rejected before any parsing (kMaxRecordsPerSpan * kRecordPayload).
+// libFuzzer target: shm::decode_span (shm/span_codec.hpp) on arbitrary bytes (one span's
+// concatenated payloads), with interned ids resolved through a small string table. Run with
+// -max_len=1080: longer inputs are rejected before any parsing (kMaxRecordsPerSpan * kRecordPayload).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 
 #include "fuzz_support.hpp"
-#include "spanring/shm/reader.hpp"
+#include "spanring/shm/span_codec.hpp"
 
 namespace {
 

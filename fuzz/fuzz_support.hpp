@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "spanring/shm/abi.hpp"
-#include "spanring/shm/reader.hpp"
+#include "spanring/shm/span_codec.hpp"
 
 namespace spanring::fuzz {
 

@@ -98,9 +98,7 @@ void to_otlp(const shm::SpanView& s, otlp::trace::v1::Span& out) {
     set_text(l.trace_state, [&](const char* p, std::size_t n) { link->set_trace_state(p, n); });
     put_attributes(s.sub_attributes.data() + l.first_attr, l.attr_count, *link->mutable_attributes());
     link->set_dropped_attributes_count(l.dropped_attributes);
-    std::uint32_t flags = l.trace_flags & 0x03u;
-    if (l.flags & shm::kSpanFlagHasRemote) flags |= 0x100u | ((l.flags & shm::kSpanFlagParentRemote) ? 0x200u : 0u);
-    link->set_flags(flags);
+    link->set_flags(l.otlp_flags());
   }
   out.set_dropped_links_count(s.dropped_links);
   if (s.status != shm::kStatusUnset || !s.status_message.empty()) {

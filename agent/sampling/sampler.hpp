@@ -139,10 +139,9 @@ class Sampler {
 // tracestate's rv if valid, else from the trace id; T_upstream from a valid th.
 SamplingDecision decide_probabilistic(std::uint64_t threshold, double probability, const shm::SpanView& span) noexcept;
 
-// A span is its trace's local root when it has no parent, or its parent is remote.
-inline bool is_local_root(const shm::SpanView& span) noexcept {
-  return !span.has_parent || (span.span_flags & shm::kSpanFlagParentRemote) != 0;
-}
+// A span is its trace's local root when it has no parent, or its parent is remote: the ABI's
+// rule (shm/abi.hpp), for SpanView in shm/span_codec.hpp.
+using shm::is_local_root;
 
 // What the exporter changes on a kept span.
 struct SamplingAnnotation {

@@ -13,6 +13,16 @@ using spanring::Span;
 static_assert(sizeof(Span) <= SPANRING_SPAN_SIZE, "SPANRING_SPAN_SIZE too small");
 static_assert(alignof(Span) <= 8);
 
+// spanring.h spells kind and status again for C callers; the values are the ABI's (abi.hpp).
+static_assert(SPANRING_KIND_INTERNAL == static_cast<int>(spanring::shm::SpanKind::kInternal));
+static_assert(SPANRING_KIND_SERVER == static_cast<int>(spanring::shm::SpanKind::kServer));
+static_assert(SPANRING_KIND_CLIENT == static_cast<int>(spanring::shm::SpanKind::kClient));
+static_assert(SPANRING_KIND_PRODUCER == static_cast<int>(spanring::shm::SpanKind::kProducer));
+static_assert(SPANRING_KIND_CONSUMER == static_cast<int>(spanring::shm::SpanKind::kConsumer));
+static_assert(SPANRING_STATUS_UNSET == static_cast<int>(spanring::shm::StatusCode::kUnset));
+static_assert(SPANRING_STATUS_OK == static_cast<int>(spanring::shm::StatusCode::kOk));
+static_assert(SPANRING_STATUS_ERROR == static_cast<int>(spanring::shm::StatusCode::kError));
+
 namespace {
 
 Span* as_span(spanring_span* s) { return std::launder(reinterpret_cast<Span*>(s->opaque)); }
@@ -23,6 +33,12 @@ spanring::Key to_key(spanring_key k) {
 }
 
 spanring_key from_key(const spanring::Key& k) { return spanring_key{k.text().data(), k.text().size(), k.ref()}; }
+
+// A C caller's kind, or `fallback` when it is not one of the ABI's kinds.
+spanring::SpanKind to_kind(int kind, spanring::SpanKind fallback) {
+  return kind >= spanring::shm::kKindInternal && kind <= spanring::shm::kKindConsumer ? static_cast<spanring::SpanKind>(kind)
+                                                                                       : fallback;
+}
 
 }  // namespace
 
@@ -69,7 +85,7 @@ spanring_key spanring_key_inline(const char* text, size_t length) { return spanr
 void spanring_span_start(spanring_span* span, spanring_key name, int kind, const spanring_span* parent) {
   if (span == nullptr) [[unlikely]]
     return;
-  const auto k = static_cast<spanring::SpanKind>(kind >= 1 && kind <= 5 ? kind : 1);
+  const spanring::SpanKind k = to_kind(kind, spanring::SpanKind::kInternal);
   const spanring::Key key = to_key(name);
   if (parent) new (span->opaque) Span(key, *as_span(parent), k);
   else new (span->opaque) Span(key, k);
@@ -82,7 +98,7 @@ int spanring_span_start_remote(spanring_span* span, spanring_key name, int kind,
   spanring::SpanContext ctx;
   const bool ok = spanring::extract(std::string_view(traceparent ? traceparent : "", traceparent ? traceparent_length : 0),
                                     std::string_view(tracestate ? tracestate : "", tracestate ? tracestate_length : 0), ctx);
-  const auto k = static_cast<spanring::SpanKind>(kind >= 1 && kind <= 5 ? kind : 2);
+  const spanring::SpanKind k = to_kind(kind, spanring::SpanKind::kServer);
   const spanring::Key key = to_key(name);
   if (ok) new (span->opaque) Span(key, ctx, k);
   else new (span->opaque) Span(key, Span::NewRoot{}, k);
@@ -124,7 +140,7 @@ void spanring_span_record_exception(spanring_span* span, const char* type, size_
 void spanring_span_set_status(spanring_span* span, int status, const char* description, size_t length) {
   if (span == nullptr) [[unlikely]]
     return;
-  const auto code = static_cast<spanring::StatusCode>(status >= 0 && status <= 2 ? status : 0);
+  const auto code = static_cast<spanring::StatusCode>(status >= spanring::shm::kStatusUnset && status <= spanring::shm::kStatusError ? status : 0);
   as_span(span)->set_status(code, std::string_view(description ? description : "", description ? length : 0));
 }
 void spanring_span_end(spanring_span* span) {

@@ -3,7 +3,6 @@
 // links, status). The per-span hot path is in detail/ring_writer.hpp and tracer.hpp.
 #include "spanring/tracer.hpp"
 
-#include <cpuid.h>
 #include <grp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,6 +22,7 @@
 #include <unordered_map>
 #include <deque>
 
+#include "spanring/shm/clock.hpp"
 #include "spanring/shm/layout.hpp"
 #include "spanring/shm/segment.hpp"
 
@@ -62,11 +62,7 @@ Global& global() {
   return *g;
 }
 
-std::uint64_t clock_ns(clockid_t id) {
-  timespec ts;
-  clock_gettime(id, &ts);
-  return std::uint64_t(ts.tv_sec) * 1'000'000'000ull + std::uint64_t(ts.tv_nsec);
-}
+using shm::clock_ns;
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -126,25 +122,6 @@ bool tsc_usable(const std::string& clocksource_path) {
   if (f >> source) return source == "tsc";
   return true;
 }
-
-void take_anchor(shm::SegmentHeader& h, bool tsc) {
-  std::uint64_t best = ~0ull;
-  for (int i = 0; i < 10; ++i) {
-    const std::uint64_t raw0 = clock_ns(CLOCK_MONOTONIC_RAW);
-    const std::uint64_t t = tsc ? __rdtsc() : clock_ns(CLOCK_MONOTONIC);
-    const std::uint64_t mono = clock_ns(CLOCK_MONOTONIC);
-    const std::uint64_t real = clock_ns(CLOCK_REALTIME);
-    const std::uint64_t raw1 = clock_ns(CLOCK_MONOTONIC_RAW);
-    if (raw1 - raw0 < best) {
-      best = raw1 - raw0;
-      h.clock_anchor_tsc = t;
-      h.clock_anchor_raw_ns = raw0 + (raw1 - raw0) / 2;
-      h.clock_anchor_mono_ns = mono;
-      h.clock_anchor_unix_ns = real;
-    }
-  }
-}
-
 
 // ---------------------------------------------------------------------------------------------
 // Settings from the environment
@@ -431,10 +408,7 @@ void count_no_ring(ThreadRing& t) noexcept {
 
 std::uint64_t monotonic_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
 
-bool cpu_has_invariant_tsc() noexcept {
-  unsigned a, b, c, d;
-  return __get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8)) != 0;  // CPUID.80000007H:EDX[8]
-}
+bool cpu_has_invariant_tsc() noexcept { return shm::cpu_has_invariant_tsc(); }
 
 void set_clocksource_path_for_testing(const char* path) {
   Global& g = global();
@@ -577,7 +551,6 @@ InitStatus init(const Options& options) {
   h.record_size = shm::kRecordSize;
   h.ring_count = layout.ring_count;
   h.ring_capacity = layout.ring_capacity;
-  h.clock_source = use_tsc ? shm::kClockTsc : shm::kClockMonotonic;
   h.string_table_offset = layout.string_table_offset;
   h.rings_offset = layout.rings_offset;
   h.ring_data_offset = layout.ring_data_offset;
@@ -587,7 +560,7 @@ InitStatus init(const Options& options) {
   h.service_name_length = static_cast<std::uint32_t>(service.size());
   std::memcpy(h.service_name, service.data(), service.size());
   encode_resource(h, resource);
-  take_anchor(h, use_tsc);
+  shm::take_clock_anchor(h, use_tsc ? shm::kClockTsc : shm::kClockMonotonic);
 
   g.mapping = std::move(mapping);
   g.header = g.mapping.header();
@@ -699,85 +672,14 @@ void Span::inherit(const SpanContext& parent) noexcept {
   std::memcpy(f.trace_id, parent.trace_id.bytes, 16);
   std::memcpy(f.parent_span_id, parent.span_id.bytes, 8);
   f.trace_flags = parent.trace_flags & (kTraceFlagSampled | kTraceFlagRandom);
-  f.span_flags = shm::kSpanFlagHasParent | shm::kSpanFlagHasRemote |
-                 (parent.is_remote ? shm::kSpanFlagParentRemote | shm::kSpanFlagTraceRemote : 0);
-  if (parent.trace_state_length != 0) {
-    const std::uint16_t mark = used_;
-    buf_[used_++] = shm::kItemTraceState;
-    if (put_str(0, parent.trace_state_view())) trace_state_at_ = mark;
-    else used_ = mark;
-  }
-}
-
-std::uint8_t Span::put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept {
-  std::uint8_t written = 0;
-  for (const Attribute& a : attributes) {
-    const std::uint16_t mark = used_;
-    bool ok = written < 255 && used_ + 1u <= shm::kMaxSpanBytes;
-    if (ok) {
-      switch (a.type) {
-        case Attribute::Type::kBool: {
-          buf_[used_++] = shm::kItemAttrBool;
-          const std::uint8_t v = a.b ? 1 : 0;
-          ok = put_str(a.key_ref, a.key) && used_ + 1u <= shm::kMaxSpanBytes;
-          if (ok) buf_[used_++] = v;
-          break;
-        }
-        case Attribute::Type::kInt:
-        case Attribute::Type::kDouble: {
-          buf_[used_++] = a.type == Attribute::Type::kInt ? shm::kItemAttrInt : shm::kItemAttrDouble;
-          ok = put_str(a.key_ref, a.key) && used_ + 8u <= shm::kMaxSpanBytes;
-          if (ok) {
-            if (a.type == Attribute::Type::kInt) std::memcpy(buf_ + used_, &a.i, 8);
-            else std::memcpy(buf_ + used_, &a.d, 8);
-            used_ = static_cast<std::uint16_t>(used_ + 8);
-          }
-          break;
-        }
-        case Attribute::Type::kString:
-          buf_[used_++] = shm::kItemAttrString;
-          ok = put_str(a.key_ref, a.key) && put_str(0, a.s);
-          break;
-      }
-    }
-    if (ok) {
-      ++written;
-    } else {
-      used_ = mark;
-      if (dropped < 255) ++dropped;
-    }
-  }
-  return written;
-}
-
-bool Span::put_counted_attributes(std::initializer_list<Attribute> attributes) noexcept {
-  // [u8 count][u8 dropped] then the attributes; the counts are known only after writing them.
-  if (used_ + 2u > shm::kMaxSpanBytes) return false;
-  const std::uint16_t counts_at = used_;
-  used_ = static_cast<std::uint16_t>(used_ + 2);
-  std::uint8_t dropped = 0;
-  // The count is what was written, not size - dropped: dropped saturates, so with more than
-  // 255 left out the difference would promise attributes that are not there.
-  buf_[counts_at] = put_attributes(attributes, dropped);
-  buf_[counts_at + 1] = dropped;
-  return true;
+  f.span_flags = shm::span_flags_remote_parent(parent.is_remote);
+  if (parent.trace_state_length != 0) trace_state_at_ = shm::encode_trace_state(buf_, used_, parent.trace_state_view());
 }
 
 void Span::add_event(const Key& name, std::initializer_list<Attribute> attributes) noexcept {
   if (!recording_) return;
-  const std::uint16_t mark = used_;
-  const std::uint64_t t = detail::now();
-  // [tag][u64 time][str name] then the counted attributes.
-  if (used_ + 9u <= shm::kMaxSpanBytes) {
-    buf_[used_++] = shm::kItemEvent;
-    std::memcpy(buf_ + used_, &t, 8);
-    used_ = static_cast<std::uint16_t>(used_ + 8);
-    if (put_str(name.ref(), name.text().empty() ? std::string_view("event") : name.text()) &&
-        put_counted_attributes(attributes))
-      return;
-  }
-  used_ = mark;
-  detail::count_dropped(fixed().dropped_events);
+  if (!shm::encode_event(buf_, used_, detail::now(), name.ref(), name.text(), attributes.begin(), attributes.size()))
+    shm::count_dropped(fixed().dropped_events);
 }
 
 void Span::add_event(std::string_view name, std::initializer_list<Attribute> attributes) noexcept {
@@ -786,18 +688,10 @@ void Span::add_event(std::string_view name, std::initializer_list<Attribute> att
 
 void Span::add_link(const SpanContext& linked, std::initializer_list<Attribute> attributes) noexcept {
   if (!recording_) return;
-  const std::uint16_t mark = used_;
-  if (used_ + 27u <= shm::kMaxSpanBytes) {
-    buf_[used_++] = shm::kItemLink;
-    std::memcpy(buf_ + used_, linked.trace_id.bytes, 16);
-    std::memcpy(buf_ + used_ + 16, linked.span_id.bytes, 8);
-    buf_[used_ + 24] = linked.trace_flags & (kTraceFlagSampled | kTraceFlagRandom);
-    buf_[used_ + 25] = static_cast<std::uint8_t>(shm::kSpanFlagHasRemote | (linked.is_remote ? shm::kSpanFlagParentRemote : 0));
-    used_ = static_cast<std::uint16_t>(used_ + 26);
-    if (put_str(0, linked.trace_state_view()) && put_counted_attributes(attributes)) return;
-  }
-  used_ = mark;
-  detail::count_dropped(fixed().dropped_links);
+  if (!shm::encode_link(buf_, used_, linked.trace_id.bytes, linked.span_id.bytes,
+                        static_cast<std::uint8_t>(linked.trace_flags & (kTraceFlagSampled | kTraceFlagRandom)),
+                        linked.is_remote, linked.trace_state_view(), attributes.begin(), attributes.size()))
+    shm::count_dropped(fixed().dropped_links);
 }
 
 void Span::record_exception(std::string_view type, std::string_view message) noexcept {
@@ -809,18 +703,7 @@ void Span::record_exception(std::string_view type, std::string_view message) noe
 }
 
 void Span::set_status(StatusCode code, std::string_view description) noexcept {
-  if (!recording_) return;
-  shm::SpanFixed& f = fixed();
-  if (f.status == shm::kStatusOk) return;  // OK is final
-  f.status = static_cast<std::uint8_t>(code);
-  if (code == StatusCode::kError && !description.empty()) {
-    const std::uint16_t mark = used_;
-    if (used_ + 1u <= shm::kMaxSpanBytes) {
-      buf_[used_++] = shm::kItemStatusMessage;
-      if (put_str(0, description)) return;
-    }
-    used_ = mark;  // no room: the status stays ERROR without its message
-  }
+  if (recording_) shm::encode_status(buf_, used_, code, description);
 }
 
 SpanContext Span::context() const noexcept {
@@ -831,11 +714,10 @@ SpanContext Span::context() const noexcept {
   std::memcpy(c.span_id.bytes, f.span_id, 8);
   c.trace_flags = f.trace_flags;
   if (trace_state_at_ != 0) {
-    std::uint16_t n;
-    std::memcpy(&n, buf_ + trace_state_at_ + 1, 2);
-    if (n <= kMaxTraceStateLength) {
-      std::memcpy(c.trace_state, buf_ + trace_state_at_ + 3, n);
-      c.trace_state_length = n;
+    const std::string_view ts = shm::trace_state_text(buf_, trace_state_at_);
+    if (ts.size() <= kMaxTraceStateLength) {
+      std::memcpy(c.trace_state, ts.data(), ts.size());
+      c.trace_state_length = static_cast<std::uint16_t>(ts.size());
     }
   }
   return c;

@@ -14,7 +14,7 @@ namespace {
 
 constexpr int kKeys = 100;
 constexpr std::size_t kKeyBytes = 1000;
-// Span::kMaxNameBytes: an inline span name is cut to this many bytes (ASCII here).
+// shm::kMaxInlineNameBytes: an inline span name is cut to this many bytes (ASCII here).
 constexpr std::size_t kInlineNameBytes = 256;
 
 std::string long_key_text(int i) {

@@ -12,8 +12,8 @@
 //   }                                                              // ends here (RAII)
 //
 // Costs: a span is built in its own buffer inside the Span object (~1.1 KiB, on the caller's
-// stack) and copied into the thread's shared-memory ring when it ends — see
-// detail/ring_writer.hpp. Nothing here allocates, locks or makes a syscall after a thread's
+// stack) by the span encoder (spanring/shm/span_codec.hpp) and copied into the thread's
+// shared-memory ring when it ends — see detail/ring_writer.hpp. Nothing here allocates, locks or makes a syscall after a thread's
 // first span. Span, Key and Scope methods are noexcept and need no checking: when spanring is
 // not initialised (or init failed) every call is a cheap no-op.
 //
@@ -32,6 +32,7 @@
 
 #include "spanring/detail/ring_writer.hpp"
 #include "spanring/shm/abi.hpp"
+#include "spanring/shm/span_codec.hpp"
 #include "spanring/span_context.hpp"
 
 namespace spanring {
@@ -139,23 +140,24 @@ Key intern(std::string_view text) noexcept;
 // ------------------------------------------------------------------------------------------
 // Spans
 
-enum class SpanKind : std::uint8_t { kInternal = 1, kServer = 2, kClient = 3, kProducer = 4, kConsumer = 5 };
-enum class StatusCode : std::uint8_t { kUnset = 0, kOk = 1, kError = 2 };
+// Span kind and status code: the ABI's definitions (shm/abi.hpp), values as in OTLP.
+using SpanKind = shm::SpanKind;
+using StatusCode = shm::StatusCode;
 
 // An attribute for events and links: key plus one of bool, int64, double, string.
 struct Attribute {
-  enum class Type : std::uint8_t { kBool, kInt, kDouble, kString };
-  Attribute(const Key& k, bool v) noexcept : key_ref(k.ref()), key(k.text()), type(Type::kBool) { b = v; }
-  Attribute(const Key& k, std::int64_t v) noexcept : key_ref(k.ref()), key(k.text()), type(Type::kInt) { i = v; }
+  using Type = shm::AttrType;  // kAttrBool, kAttrInt, kAttrDouble, kAttrString
+  Attribute(const Key& k, bool v) noexcept : key_ref(k.ref()), key(k.text()), type(shm::kAttrBool) { b = v; }
+  Attribute(const Key& k, std::int64_t v) noexcept : key_ref(k.ref()), key(k.text()), type(shm::kAttrInt) { i = v; }
   Attribute(const Key& k, int v) noexcept : Attribute(k, std::int64_t{v}) {}
-  Attribute(const Key& k, double v) noexcept : key_ref(k.ref()), key(k.text()), type(Type::kDouble) { d = v; }
-  Attribute(const Key& k, std::string_view v) noexcept : key_ref(k.ref()), key(k.text()), type(Type::kString) { s = v; }
+  Attribute(const Key& k, double v) noexcept : key_ref(k.ref()), key(k.text()), type(shm::kAttrDouble) { d = v; }
+  Attribute(const Key& k, std::string_view v) noexcept : key_ref(k.ref()), key(k.text()), type(shm::kAttrString) { s = v; }
   Attribute(const Key& k, const char* v) noexcept : Attribute(k, std::string_view(v)) {}
-  Attribute(std::string_view k, bool v) noexcept : key(k), type(Type::kBool) { b = v; }
-  Attribute(std::string_view k, std::int64_t v) noexcept : key(k), type(Type::kInt) { i = v; }
+  Attribute(std::string_view k, bool v) noexcept : key(k), type(shm::kAttrBool) { b = v; }
+  Attribute(std::string_view k, std::int64_t v) noexcept : key(k), type(shm::kAttrInt) { i = v; }
   Attribute(std::string_view k, int v) noexcept : Attribute(k, std::int64_t{v}) {}
-  Attribute(std::string_view k, double v) noexcept : key(k), type(Type::kDouble) { d = v; }
-  Attribute(std::string_view k, std::string_view v) noexcept : key(k), type(Type::kString) { s = v; }
+  Attribute(std::string_view k, double v) noexcept : key(k), type(shm::kAttrDouble) { d = v; }
+  Attribute(std::string_view k, std::string_view v) noexcept : key(k), type(shm::kAttrString) { s = v; }
   Attribute(std::string_view k, const char* v) noexcept : Attribute(k, std::string_view(v)) {}
 
   std::uint16_t key_ref = 0;
@@ -206,17 +208,17 @@ class Span {
   }
 
   // Attributes: a later value for the same key is appended; the agent keeps the last.
-  void set_attribute(const Key& key, bool v) noexcept { put_attr(key.ref(), key.text(), shm::kItemAttrBool, &v, 1); }
-  void set_attribute(const Key& key, std::int64_t v) noexcept { put_attr(key.ref(), key.text(), shm::kItemAttrInt, &v, 8); }
+  void set_attribute(const Key& key, bool v) noexcept { put_attr(key.ref(), key.text(), shm::kAttrBool, &v, 1); }
+  void set_attribute(const Key& key, std::int64_t v) noexcept { put_attr(key.ref(), key.text(), shm::kAttrInt, &v, 8); }
   void set_attribute(const Key& key, int v) noexcept { set_attribute(key, std::int64_t{v}); }
-  void set_attribute(const Key& key, double v) noexcept { put_attr(key.ref(), key.text(), shm::kItemAttrDouble, &v, 8); }
+  void set_attribute(const Key& key, double v) noexcept { put_attr(key.ref(), key.text(), shm::kAttrDouble, &v, 8); }
   void set_attribute(const Key& key, std::string_view v) noexcept { put_attr_str(key.ref(), key.text(), 0, v); }
   void set_attribute(const Key& key, const char* v) noexcept { set_attribute(key, std::string_view(v)); }
   void set_attribute(const Key& key, const Key& v) noexcept { put_attr_str(key.ref(), key.text(), v.ref(), v.text()); }
-  void set_attribute(std::string_view key, bool v) noexcept { put_attr(0, key, shm::kItemAttrBool, &v, 1); }
-  void set_attribute(std::string_view key, std::int64_t v) noexcept { put_attr(0, key, shm::kItemAttrInt, &v, 8); }
+  void set_attribute(std::string_view key, bool v) noexcept { put_attr(0, key, shm::kAttrBool, &v, 1); }
+  void set_attribute(std::string_view key, std::int64_t v) noexcept { put_attr(0, key, shm::kAttrInt, &v, 8); }
   void set_attribute(std::string_view key, int v) noexcept { set_attribute(key, std::int64_t{v}); }
-  void set_attribute(std::string_view key, double v) noexcept { put_attr(0, key, shm::kItemAttrDouble, &v, 8); }
+  void set_attribute(std::string_view key, double v) noexcept { put_attr(0, key, shm::kAttrDouble, &v, 8); }
   void set_attribute(std::string_view key, std::string_view v) noexcept { put_attr_str(0, key, 0, v); }
   void set_attribute(std::string_view key, const char* v) noexcept { set_attribute(key, std::string_view(v)); }
 
@@ -248,20 +250,12 @@ class Span {
   void inherit(const Span& parent) noexcept;
   void inherit(const SpanContext& parent) noexcept;
   void new_trace() noexcept;
-  void put_attr(std::uint16_t key_ref, std::string_view key, std::uint8_t tag, const void* v, std::uint32_t n) noexcept;
+  // Encode into buf_ with the span encoder (shm/span_codec.hpp); a value that does not fit is
+  // counted in dropped_attributes.
+  void put_attr(std::uint16_t key_ref, std::string_view key, shm::AttrType type, const void* v, std::uint32_t n) noexcept;
   void put_attr_str(std::uint16_t key_ref, std::string_view key, std::uint16_t v_ref, std::string_view v) noexcept;
-  bool put_str(std::uint16_t ref, std::string_view s) noexcept;
-  // Writes what fits (at most 255) and returns how many were written; `dropped` counts the rest,
-  // saturating at 255 (the u8 of an event's or link's block).
-  std::uint8_t put_attributes(std::initializer_list<Attribute> attributes, std::uint8_t& dropped) noexcept;
-  // An event's or link's attribute block: [u8 count][u8 dropped] then the attributes. False
-  // (nothing written) when even the two count bytes do not fit.
-  bool put_counted_attributes(std::initializer_list<Attribute> attributes) noexcept;
-  shm::SpanFixed& fixed() noexcept { return *reinterpret_cast<shm::SpanFixed*>(buf_); }
-  const shm::SpanFixed& fixed() const noexcept { return *reinterpret_cast<const shm::SpanFixed*>(buf_); }
-
-  // An inline span name longer than this is cut (at a UTF-8 boundary) so it always fits.
-  static constexpr std::size_t kMaxNameBytes = 256;
+  shm::SpanFixed& fixed() noexcept { return shm::span_fixed(buf_); }
+  const shm::SpanFixed& fixed() const noexcept { return shm::span_fixed(buf_); }
 
   bool recording_ = false;
   std::uint16_t used_ = 0;             // bytes of buf_ in use
@@ -298,61 +292,22 @@ struct ClientCounters {
 ClientCounters counters() noexcept;
 
 // ------------------------------------------------------------------------------------------
-// Inline hot path. Encoding per abi.hpp "Span encoding".
+// Inline hot path: the span's state (ids, times, the thread's ring) around the encoder's calls
+// (shm/span_codec.hpp, which owns every byte of the encoding; abi.hpp "Span encoding").
 
-namespace detail {
-inline void store_u16(std::uint8_t* p, std::uint16_t v) noexcept { std::memcpy(p, &v, 2); }
-// A dropped-item count (u16 in SpanFixed) saturates at 65,535, read as "at least this many",
-// rather than wrapping to a small wrong number. Branch-free; only reached on the drop path.
-inline void count_dropped(std::uint16_t& n) noexcept { n = static_cast<std::uint16_t>(n + (n != 0xffff)); }
-}  // namespace detail
-
-inline bool Span::put_str(std::uint16_t ref, std::string_view s) noexcept {
-  if (ref != 0) {
-    if (used_ + 2u > shm::kMaxSpanBytes) return false;
-    detail::store_u16(buf_ + used_, ref);
-    used_ += 2;
-    return true;
-  }
-  std::size_t n = s.size();
-  if (n > shm::kMaxStringLength) [[unlikely]] {
-    // Cut at a character boundary: never leave half of a UTF-8 sequence behind.
-    n = shm::kMaxStringLength;
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  }
-  if (used_ + 2u + n > shm::kMaxSpanBytes) return false;
-  detail::store_u16(buf_ + used_, static_cast<std::uint16_t>(n));
-  if (n != 0) std::memcpy(buf_ + used_ + 2, s.data(), n);  // s.data() may be null when empty
-  used_ = static_cast<std::uint16_t>(used_ + 2 + n);
-  return true;
-}
-
-inline void Span::put_attr(std::uint16_t key_ref, std::string_view key, std::uint8_t tag, const void* v,
+inline void Span::put_attr(std::uint16_t key_ref, std::string_view key, shm::AttrType type, const void* v,
                            std::uint32_t n) noexcept {
   if (!recording_) return;
-  const std::uint16_t mark = used_;
-  if (used_ + 1u <= shm::kMaxSpanBytes) {
-    buf_[used_++] = tag;
-    if (put_str(key_ref, key) && used_ + n <= shm::kMaxSpanBytes) {
-      std::memcpy(buf_ + used_, v, n);
-      used_ = static_cast<std::uint16_t>(used_ + n);
-      return;
-    }
-  }
-  used_ = mark;  // did not fit: the span keeps what it had and counts the loss
-  detail::count_dropped(fixed().dropped_attributes);
+  // Did not fit: the span keeps what it had and counts the loss.
+  if (!shm::encode_attribute(buf_, used_, type, key_ref, key, v, n)) [[unlikely]]
+    shm::count_dropped(fixed().dropped_attributes);
 }
 
 inline void Span::put_attr_str(std::uint16_t key_ref, std::string_view key, std::uint16_t v_ref,
                                std::string_view v) noexcept {
   if (!recording_) return;
-  const std::uint16_t mark = used_;
-  if (used_ + 1u <= shm::kMaxSpanBytes) {
-    buf_[used_++] = shm::kItemAttrString;
-    if (put_str(key_ref, key) && put_str(v_ref, v)) return;
-  }
-  used_ = mark;
-  detail::count_dropped(fixed().dropped_attributes);
+  if (!shm::encode_string_attribute(buf_, used_, key_ref, key, v_ref, v)) [[unlikely]]
+    shm::count_dropped(fixed().dropped_attributes);
 }
 
 inline bool Span::start(std::uint16_t name_ref, std::string_view name, SpanKind kind) noexcept {
@@ -365,23 +320,10 @@ inline bool Span::start(std::uint16_t name_ref, std::string_view name, SpanKind 
     id = detail::next_random(t);
   } while (id == 0);
   std::memcpy(f.span_id, &id, 8);
-  f.kind = static_cast<std::uint8_t>(kind);
-  f.status = shm::kStatusUnset;
-  f.dropped_attributes = 0;
-  f.dropped_events = 0;
-  f.dropped_links = 0;
-  f.root_name = name_ref;  // this span is its own local root unless inherit() says otherwise
-  used_ = sizeof(shm::SpanFixed);
+  // Its own local root (root_name = name_ref) unless inherit() says otherwise.
+  shm::encode_span_start(buf_, used_, kind, name_ref, name);
   trace_state_at_ = 0;
   recording_ = true;
-  buf_[used_++] = shm::kItemName;
-  if (name.empty()) name = "unnamed";
-  if (name_ref == 0 && name.size() > kMaxNameBytes) [[unlikely]] {
-    std::size_t n = kMaxNameBytes;  // leave room for attributes; cut at a character boundary
-    while (n > 0 && (static_cast<unsigned char>(name[n]) & 0xC0) == 0x80) --n;
-    name = name.substr(0, n);
-  }
-  put_str(name_ref, name);
   f.start_time = detail::now();
   return true;
 }
@@ -411,18 +353,10 @@ inline void Span::inherit(const Span& parent) noexcept {
   std::memcpy(f.parent_span_id, p.span_id, 8);
   f.trace_flags = p.trace_flags;
   // Local parent (is-remote known, false); the trace's remote origin and root are inherited.
-  f.span_flags = shm::kSpanFlagHasParent | shm::kSpanFlagHasRemote | (p.span_flags & shm::kSpanFlagTraceRemote);
+  f.span_flags = shm::span_flags_local_parent(p.span_flags);
   f.root_name = p.root_name;
-  if (parent.trace_state_at_ != 0) [[unlikely]] {
-    // Copy the parent's tracestate item verbatim: [tag][u16 n][n bytes].
-    std::uint16_t n;
-    std::memcpy(&n, parent.buf_ + parent.trace_state_at_ + 1, 2);
-    if (used_ + 3u + n <= shm::kMaxSpanBytes) {
-      trace_state_at_ = used_;
-      std::memcpy(buf_ + used_, parent.buf_ + parent.trace_state_at_, 3u + n);
-      used_ = static_cast<std::uint16_t>(used_ + 3 + n);
-    }
-  }
+  if (parent.trace_state_at_ != 0) [[unlikely]]
+    trace_state_at_ = shm::copy_trace_state(buf_, used_, parent.buf_, parent.trace_state_at_);
 }
 
 inline Span::Span(std::string_view name, SpanKind kind) noexcept {

@@ -1,4 +1,6 @@
-// THE HOT PATH. Everything a span costs in steady state is in this file.
+// THE HOT PATH. Everything a span costs in steady state is in this file and in the two it
+// works with: spanring/shm/span_codec.hpp (the encoder: the bytes of ids, names, attributes)
+// and the inline Span methods at the end of spanring/tracer.hpp that call both.
 //
 // A span is built in its own fixed-size buffer (the Span object, on the caller's stack) and,
 // when it ends, copied into the calling thread's ring:

@@ -84,13 +84,16 @@ inline constexpr std::uint32_t kMaxRecordsPerSpan =
 // (clock_anchor_tsc, clock_anchor_raw_ns), taken at segment creation, and a fresh anchor of its
 // own, which is exact for any constant-rate TSC, then adds the current REALTIME-RAW offset.
 // Nothing here changes after creation, so the producer needs no background thread or syscall.
+// Both halves of this contract, the anchor the producer takes and the conversion the reader
+// does, are in clock.hpp / shm/src/clock.cpp.
 enum ClockSource : std::uint32_t {
   kClockTsc = 1,
   kClockMonotonic = 2,
 };
 
 // ---------------------------------------------------------------------------------------------
-// Drop reasons counted by the producer. Indexes into SegmentHeader::dropped / RingHeader.
+// Drop reasons counted by the producer: kDropRingFull in RingHeader::spans_dropped_full (per
+// ring), kDropNoRing in SegmentHeader::spans_dropped_no_ring (per process).
 enum DropReason : std::uint32_t {
   kDropRingFull = 0,   // the thread's ring had no room; the span was not written
   kDropNoRing = 1,     // more live threads than rings; the thread had no ring
@@ -120,7 +123,8 @@ struct SegmentHeader {
   std::uint64_t producer_start_time;  // /proc/<pid>/stat field 22 (clock ticks since boot):
                                       // pid + start time identify the process across pid reuse
   std::uint64_t created_unix_ns;      // CLOCK_REALTIME at creation
-  // Clock anchor taken together at creation (best of several samples, see clock.cpp).
+  // Clock anchor taken together at creation (best of several samples: take_clock_anchor in
+  // shm/src/clock.cpp).
   std::uint64_t clock_anchor_tsc;     // raw timestamp in clock_source units
   std::uint64_t clock_anchor_raw_ns;  // CLOCK_MONOTONIC_RAW ns at the same instant
   std::uint64_t clock_anchor_mono_ns; // CLOCK_MONOTONIC ns at the same instant
@@ -225,19 +229,57 @@ struct Record {
 // ---------------------------------------------------------------------------------------------
 // Span encoding: the concatenated payloads of a span's records are
 //   SpanFixed, then items until the end of the stream.
-enum SpanKindAbi : std::uint8_t {  // values are OTLP's SpanKind
-  kKindInternal = 1, kKindServer = 2, kKindClient = 3, kKindProducer = 4, kKindConsumer = 5,
-};
-enum StatusAbi : std::uint8_t { kStatusUnset = 0, kStatusOk = 1, kStatusError = 2 };
+// The encoder (used by the client's Span) and the decoder (used by the reader) are both in
+// span_codec.hpp. Every value below is defined here once; the C API (spanring.h) spells kind
+// and status again for C callers, and client/src/c_api.cpp static_asserts that they agree.
 
-// Span flag bits (SpanFixed::span_flags), mapped by the reader to OTLP SpanFlags bits 8–9.
-inline constexpr std::uint8_t kSpanFlagHasRemote = 0x01;  // is-remote of the parent is known
-inline constexpr std::uint8_t kSpanFlagParentRemote = 0x02;
-inline constexpr std::uint8_t kSpanFlagHasParent = 0x04;  // parent_span_id is meaningful
+// Span kind; the values are OTLP's SpanKind. spanring::SpanKind in the client API is this type.
+enum class SpanKind : std::uint8_t {
+  kInternal = 1, kServer = 2, kClient = 3, kProducer = 4, kConsumer = 5,
+};
+// Status code; the values are OTLP's StatusCode. spanring::StatusCode is this type.
+enum class StatusCode : std::uint8_t { kUnset = 0, kOk = 1, kError = 2 };
+// The same values as wire bytes (SpanFixed::kind / status, SpanView::kind / status).
+inline constexpr std::uint8_t kKindInternal = static_cast<std::uint8_t>(SpanKind::kInternal);
+inline constexpr std::uint8_t kKindServer = static_cast<std::uint8_t>(SpanKind::kServer);
+inline constexpr std::uint8_t kKindClient = static_cast<std::uint8_t>(SpanKind::kClient);
+inline constexpr std::uint8_t kKindProducer = static_cast<std::uint8_t>(SpanKind::kProducer);
+inline constexpr std::uint8_t kKindConsumer = static_cast<std::uint8_t>(SpanKind::kConsumer);
+inline constexpr std::uint8_t kStatusUnset = static_cast<std::uint8_t>(StatusCode::kUnset);
+inline constexpr std::uint8_t kStatusOk = static_cast<std::uint8_t>(StatusCode::kOk);
+inline constexpr std::uint8_t kStatusError = static_cast<std::uint8_t>(StatusCode::kError);
+
+// Span flag bits (SpanFixed::span_flags, and a link's flags byte). Only the first two reach
+// OTLP (as SpanFlags bits 8–9, see otlp_flags below); the other two are for the reader.
+// In a link, "parent" reads "linked span": kSpanFlagHasRemote says whether the linked span is
+// remote is known, kSpanFlagParentRemote that it is remote.
+inline constexpr std::uint8_t kSpanFlagHasRemote = 0x01;     // is-remote of the parent is known
+inline constexpr std::uint8_t kSpanFlagParentRemote = 0x02;  // the parent is in another process
+inline constexpr std::uint8_t kSpanFlagHasParent = 0x04;     // parent_span_id is meaningful
 // The trace entered this process from a remote parent (set on the entry span and inherited
 // by its local descendants), so trace_flags carries an upstream sampling decision that a
 // parent-based sampler honours for every span of the trace, not just the entry span.
 inline constexpr std::uint8_t kSpanFlagTraceRemote = 0x08;
+
+// A span is its process's local root when it has no parent or its parent is in another
+// process: the part of the trace this process records is complete once it has ended.
+constexpr bool is_local_root(bool has_parent, std::uint8_t span_flags) noexcept {
+  return !has_parent || (span_flags & kSpanFlagParentRemote) != 0;
+}
+
+// OTLP Span.flags / Span.Link.flags: W3C trace flags in bits 0–7 (only the bits W3C defines
+// today: sampled, random), then bit 8 "is-remote known" and bit 9 "is remote" from span_flags.
+inline constexpr std::uint32_t kOtlpFlagsTraceFlagsMask = 0x03;
+inline constexpr std::uint32_t kOtlpFlagContextHasIsRemote = 0x100;  // SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
+inline constexpr std::uint32_t kOtlpFlagContextIsRemote = 0x200;     // SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
+constexpr std::uint32_t otlp_flags(std::uint8_t trace_flags, std::uint8_t span_flags) noexcept {
+  std::uint32_t f = trace_flags & kOtlpFlagsTraceFlagsMask;
+  if (span_flags & kSpanFlagHasRemote) {
+    f |= kOtlpFlagContextHasIsRemote;
+    if (span_flags & kSpanFlagParentRemote) f |= kOtlpFlagContextIsRemote;
+  }
+  return f;
+}
 
 struct SpanFixed {
   std::uint8_t trace_id[16];
@@ -245,8 +287,8 @@ struct SpanFixed {
   std::uint8_t parent_span_id[8];  // zero for a root span
   std::uint64_t start_time;        // raw clock units (SegmentHeader::clock_source)
   std::uint64_t end_time;          // raw clock units
-  std::uint8_t kind;               // SpanKindAbi
-  std::uint8_t status;             // StatusAbi
+  std::uint8_t kind;               // SpanKind
+  std::uint8_t status;             // StatusCode
   std::uint8_t trace_flags;        // W3C trace-flags
   std::uint8_t span_flags;         // kSpanFlag*
   // Attributes, events and links the client could not encode. Each saturates at 65535
@@ -266,12 +308,16 @@ struct SpanFixed {
 //   n & 0x8000  -> interned: id = n & 0x7fff indexes the StringTable
 //   otherwise   -> inline: n bytes follow (n ≤ kMaxStringLength)
 // All multi-byte values are little-endian and unaligned.
+// Attribute value types. Each value is the tag of the item that carries such an attribute, so
+// the encoder, the decoder (AttrView::type) and the client's Attribute share one numbering.
+enum AttrType : std::uint8_t { kAttrBool = 2, kAttrInt = 3, kAttrDouble = 4, kAttrString = 5 };
+
 enum ItemTag : std::uint8_t {
-  kItemName = 1,         // str
-  kItemAttrBool = 2,     // str key, u8 value (0/1)
-  kItemAttrInt = 3,      // str key, i64
-  kItemAttrDouble = 4,   // str key, f64
-  kItemAttrString = 5,   // str key, str value
+  kItemName = 1,                  // str
+  kItemAttrBool = kAttrBool,      // str key, u8 value (0/1)
+  kItemAttrInt = kAttrInt,        // str key, i64
+  kItemAttrDouble = kAttrDouble,  // str key, f64
+  kItemAttrString = kAttrString,  // str key, str value
   kItemStatusMessage = 6,  // str
   kItemTraceState = 7,   // str (W3C tracestate of this span)
   kItemEvent = 8,        // u64 time (raw clock), str name, u8 attr_count, u8 dropped_attrs;
@@ -300,6 +346,7 @@ static_assert(sizeof(Record) == kRecordSize);
 static_assert(sizeof(SpanFixed) == 64);
 static_assert(kMaxRecordsPerSpan <= 255);
 static_assert(kStringTableEntries <= 0x7fff);
+static_assert(kItemAttrBool == 2 && kItemAttrInt == 3 && kItemAttrDouble == 4 && kItemAttrString == 5);
 
 inline constexpr std::uint64_t string_table_size() { return sizeof(StringTable); }
 
