@@ -72,19 +72,9 @@ bool StringCache::lookup(std::uint32_t id, std::string_view& out) {
 
 SegmentError SegmentReader::open(std::string_view name, std::string& message) {
   Mapping m;
-  if (SegmentError e = attach_segment(name, m, message); e != SegmentError::kOk) return e;
-  // attach_segment validated a copy it then dropped; the header may have changed since. Copy
-  // once more, validate that copy, and from here on use nothing else.
+  // attach_segment hands over the copy it validated: from here on nothing else is used.
   HeaderCopy copy;
-  bool ready = false;
-  if (!copy_header(m, copy, ready)) {
-    message = "/dev/shm/" + std::string(name) + " shrank while its header was read";
-    return SegmentError::kInvalidHeader;
-  }
-  if (SegmentError e = validate_header(copy.get(), m.size(), message); e != SegmentError::kOk) {
-    message = "/dev/shm/" + std::string(name) + ": " + message;
-    return e;
-  }
+  if (SegmentError e = attach_segment(name, m, message, &copy); e != SegmentError::kOk) return e;
   map_ = std::move(m);
   header_ = copy;
   const SegmentHeader& h = header_.get();
@@ -111,13 +101,23 @@ SegmentError SegmentReader::open(std::string_view name, std::string& message) {
   clock_.reset(h);
   counters_ = {};
   faulted_ = false;
-  last_head_.assign(ring_count_, 0);
-  last_tail_.assign(ring_count_, 0);
+  last_ = LastSeen{};
+  last_.head.assign(ring_count_, 0);
+  last_.tail.assign(ring_count_, 0);
   health_.assign(ring_count_, RingHealth{});
-  last_written_ = last_full_ = last_no_ring_ = 0;
-  last_traceparent_invalid_ = last_interned_failed_ = last_generation_ = 0;
-  last_closed_ = false;
   return SegmentError::kOk;
+}
+
+template <class T, class Read>
+T SegmentReader::guarded_read(T& last, Read&& read) const noexcept {
+  if (faulted_ || map_.data() == nullptr) return last;
+  T v{};
+  auto load = [&] { v = read(); };
+  if (!detail::guarded(load)) {
+    set_faulted();
+    return last;
+  }
+  return last = v;
 }
 
 void SegmentReader::quarantine(std::uint32_t ring) noexcept {
@@ -132,18 +132,6 @@ void SegmentReader::set_faulted() const noexcept {
   ++counters_.rejected[kRejectFault];
 }
 
-std::uint64_t SegmentReader::live_load(const std::atomic<std::uint64_t>& a, std::memory_order order,
-                                       std::uint64_t& last) const noexcept {
-  if (faulted_) return last;
-  std::uint64_t v = 0;
-  auto load = [&] { v = a.load(order); };
-  if (!detail::guarded(load)) {
-    set_faulted();
-    return last;
-  }
-  last = v;
-  return v;
-}
 
 const Record* SegmentReader::record(std::uint32_t r, std::uint64_t i) const noexcept {
   return records_ + (std::uint64_t(r) * capacity_ + (i & (capacity_ - 1)));
@@ -152,13 +140,13 @@ const Record* SegmentReader::record(std::uint32_t r, std::uint64_t i) const noex
 std::uint64_t SegmentReader::head(std::uint32_t ring) const noexcept {
   if (ring >= ring_count_) return 0;
   // acquire pairs with the producer's release store ①: records below head are complete.
-  return live_load(rings_[ring].head, std::memory_order_acquire, last_head_[ring]);
+  return guarded_read(last_.head[ring], [&] { return rings_[ring].head.load(std::memory_order_acquire); });
 }
 
 std::uint64_t SegmentReader::tail(std::uint32_t ring) const noexcept {
   if (ring >= ring_count_) return 0;
   // relaxed: only this reader writes tail; reading our own last store needs no ordering.
-  return live_load(rings_[ring].tail, std::memory_order_relaxed, last_tail_[ring]);
+  return guarded_read(last_.tail[ring], [&] { return rings_[ring].tail.load(std::memory_order_relaxed); });
 }
 
 std::uint32_t SegmentReader::ring_owner(std::uint32_t ring) const noexcept {
@@ -178,7 +166,7 @@ void SegmentReader::commit(std::uint32_t ring, std::uint64_t pos) noexcept {
     set_faulted();
     return;
   }
-  last_tail_[ring] = pos;
+  last_.tail[ring] = pos;
 }
 
 std::uint32_t SegmentReader::next_span(std::uint32_t ring, std::uint64_t pos, std::uint64_t head, bool& ok) {
@@ -240,61 +228,44 @@ std::uint64_t SegmentReader::count_spans(std::uint32_t ring, std::uint64_t from,
   return n;
 }
 
+// Counters are summed over rings (each ring's counters have one writer: its producer thread).
 std::uint64_t SegmentReader::spans_written() const noexcept {
-  if (faulted_) return last_written_;
-  std::uint64_t n = 0;
-  auto sum = [&] {
+  return guarded_read(last_.written, [&] {
+    std::uint64_t n = 0;
     for (std::uint32_t r = 0; r < ring_count_; ++r) n += rings_[r].spans_written.load(std::memory_order_relaxed);
-  };
-  if (!detail::guarded(sum)) {
-    set_faulted();
-    return last_written_;
-  }
-  return last_written_ = n;
+    return n;
+  });
 }
 
 std::uint64_t SegmentReader::spans_dropped_full() const noexcept {
-  if (faulted_) return last_full_;
-  std::uint64_t n = 0;
-  auto sum = [&] {
+  return guarded_read(last_.full, [&] {
+    std::uint64_t n = 0;
     for (std::uint32_t r = 0; r < ring_count_; ++r) n += rings_[r].spans_dropped_full.load(std::memory_order_relaxed);
-  };
-  if (!detail::guarded(sum)) {
-    set_faulted();
-    return last_full_;
-  }
-  return last_full_ = n;
+    return n;
+  });
 }
 
 std::uint64_t SegmentReader::spans_dropped_no_ring() const noexcept {
-  if (map_.header() == nullptr) return 0;
-  return live_load(map_.header()->spans_dropped_no_ring, std::memory_order_relaxed, last_no_ring_);
+  return guarded_read(last_.no_ring, [&] { return map_.header()->spans_dropped_no_ring.load(std::memory_order_relaxed); });
 }
 
 std::uint64_t SegmentReader::traceparent_invalid() const noexcept {
-  if (map_.header() == nullptr) return 0;
-  return live_load(map_.header()->traceparent_invalid, std::memory_order_relaxed, last_traceparent_invalid_);
+  return guarded_read(last_.traceparent_invalid,
+                      [&] { return map_.header()->traceparent_invalid.load(std::memory_order_relaxed); });
 }
 
 std::uint64_t SegmentReader::strings_interned_failed() const noexcept {
-  if (map_.header() == nullptr) return 0;
-  return live_load(map_.header()->strings_interned_failed, std::memory_order_relaxed, last_interned_failed_);
+  return guarded_read(last_.interned_failed,
+                      [&] { return map_.header()->strings_interned_failed.load(std::memory_order_relaxed); });
 }
 
 std::uint64_t SegmentReader::ring_release_generation() const noexcept {
-  if (map_.header() == nullptr) return 0;
-  return live_load(map_.header()->ring_release_generation, std::memory_order_acquire, last_generation_);
+  return guarded_read(last_.generation,
+                      [&] { return map_.header()->ring_release_generation.load(std::memory_order_acquire); });
 }
 
 bool SegmentReader::closed() const noexcept {
-  if (map_.header() == nullptr || faulted_) return last_closed_;
-  std::uint32_t v = 0;
-  auto load = [&] { v = map_.header()->closed.load(std::memory_order_acquire); };
-  if (!detail::guarded(load)) {
-    set_faulted();
-    return last_closed_;
-  }
-  return last_closed_ = v != 0;
+  return guarded_read(last_.closed, [&] { return map_.header()->closed.load(std::memory_order_acquire) != 0; });
 }
 
 }  // namespace spanring::shm

@@ -228,7 +228,7 @@ bool copy_header(const Mapping& m, HeaderCopy& out, bool& ready) noexcept {
   return true;
 }
 
-SegmentError attach_segment(std::string_view name, Mapping& out, std::string& message) {
+SegmentError attach_segment(std::string_view name, Mapping& out, std::string& message, HeaderCopy* validated) {
   const std::string n(name);
   if (!name_ok(n)) {
     message = "segment name '" + n + "' is invalid";
@@ -290,6 +290,7 @@ SegmentError attach_segment(std::string_view name, Mapping& out, std::string& me
       return e;
     }
     out = std::move(m);
+    if (validated) *validated = h;
     return SegmentError::kOk;
   } catch (const bip::interprocess_exception& e) {
     const int err = e.get_native_error();

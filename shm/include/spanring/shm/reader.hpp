@@ -120,8 +120,11 @@ class SegmentReader {
   std::uint32_t copy_span(std::uint32_t ring, std::uint64_t pos, std::uint64_t head, bool& ok);
   const Record* record(std::uint32_t r, std::uint64_t i) const noexcept;
   void set_faulted() const noexcept;
-  // Loads a live 64-bit atomic under the guard; `last` caches it for after a fault.
-  std::uint64_t live_load(const std::atomic<std::uint64_t>& a, std::memory_order order, std::uint64_t& last) const noexcept;
+  // Every read of live shared state: `read()` runs under the SIGBUS guard, and its value is kept
+  // in `last`, which is what the accessor returns once the reader is faulted (or before open()).
+  // (defined in reader.cpp, its only user)
+  template <class T, class Read>
+  T guarded_read(T& last, Read&& read) const noexcept;
 
   Mapping map_;
   HeaderCopy header_;  // validated in open(); the only source of layout values
@@ -135,7 +138,12 @@ class SegmentReader {
   // Mutable: const accessors that fault record it.
   mutable ReaderCounters counters_;
   mutable bool faulted_ = false;
-  mutable std::vector<std::uint64_t> last_head_, last_tail_;
+  struct LastSeen {  // the last value of each live field read, for after a fault
+    std::vector<std::uint64_t> head, tail;
+    std::uint64_t written = 0, full = 0, no_ring = 0, traceparent_invalid = 0, interned_failed = 0, generation = 0;
+    bool closed = false;
+  };
+  mutable LastSeen last_;
   struct RingHealth {
     std::uint32_t bad_index_passes = 0;  // consecutive read() calls that found head inconsistent
     std::uint64_t rejects_in_a_row = 0;  // records/spans rejected since the last valid span
@@ -143,9 +151,6 @@ class SegmentReader {
   };
   std::vector<RingHealth> health_;
   void quarantine(std::uint32_t ring) noexcept;
-  mutable std::uint64_t last_written_ = 0, last_full_ = 0, last_no_ring_ = 0;
-  mutable std::uint64_t last_traceparent_invalid_ = 0, last_interned_failed_ = 0, last_generation_ = 0;
-  mutable bool last_closed_ = false;
   alignas(8) std::uint8_t scratch_[kMaxRecordsPerSpan * kRecordPayload];
   std::size_t scratch_len_ = 0;
   SpanView view_;

@@ -97,7 +97,11 @@ SegmentError create_segment(const CreateOptions& options, Mapping& out, std::str
 // (shm_open adds O_NOFOLLOW) and checked before it is mapped: it must be a regular file
 // (kNotRegular otherwise) with exactly one link and not writable by others (kUntrusted).
 // Whether its owner may feed the service it names is the caller's policy (Mapping::file()).
-SegmentError attach_segment(std::string_view name, Mapping& out, std::string& message);
+struct HeaderCopy;
+// `validated`, when given, receives the header copy that passed validation (the reader uses
+// that copy and nothing else, so the header is validated once).
+SegmentError attach_segment(std::string_view name, Mapping& out, std::string& message,
+                            HeaderCopy* validated = nullptr);
 
 // A private copy of a segment's header. Everything in the mapping can change under a reader at
 // any moment (the producer is untrusted); a copy, validated once, cannot. The atomics of the
