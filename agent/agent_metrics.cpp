@@ -1,17 +1,9 @@
 #include "agent_metrics.hpp"
 
 #include "agent/config/config.hpp"
+#include "sampling/sampler.hpp"
 
 namespace spanring::agent {
-
-namespace {
-
-// Counters only move forward: bring `c` up to `value`.
-void mirror(Counter& c, std::uint64_t value) {
-  if (value > c.value()) c.inc(value - c.value());
-}
-
-}  // namespace
 
 AgentMetrics::AgentMetrics(boost::asio::io_context& io, Agent& agent)
     : agent_(agent),
@@ -42,24 +34,20 @@ AgentMetrics::~AgentMetrics() { stop(); }
 void AgentMetrics::refresh() {
   for (const ServiceStats& s : agent_.services()) {
     const Labels svc{{"service", s.name}};
-    mirror(registry_.counter("spanring_spans_created", "Spans engines created (written to rings or dropped there).", svc), s.created);
-    mirror(registry_.counter("spanring_spans_written", "Spans engines wrote to their rings.", svc), s.written);
-    mirror(registry_.counter("spanring_spans_received", "Spans the agent read and decoded from rings.", svc), s.received);
-    mirror(registry_.counter("spanring_spans_exported", "Spans the backend accepted.", svc), s.exported);
+    registry_.counter("spanring_spans_created", "Spans engines created (written to rings or dropped there).", svc).mirror(s.created);
+    registry_.counter("spanring_spans_written", "Spans the agent took from the rings (decoded or rejected).", svc).mirror(s.written);
+    registry_.counter("spanring_spans_received", "Spans the agent read and decoded from rings.", svc).mirror(s.received);
+    registry_.counter("spanring_spans_exported", "Spans the backend accepted.", svc).mirror(s.exported);
     for (std::size_t r = 0; r < kSampleReasonCount; ++r)
-      mirror(registry_.counter("spanring_spans_sampled_out", "Spans not exported because sampling dropped their trace, by reason.",
-                               {{"service", s.name}, {"reason", to_string(static_cast<SampleReason>(r))}}),
-             s.sampled_out_by[r]);
+      registry_.counter("spanring_spans_sampled_out", "Spans not exported because sampling dropped their trace, by reason.",
+                               {{"service", s.name}, {"reason", to_string(static_cast<SampleReason>(r))}}).mirror(s.sampled_out_by[r]);
     for (std::uint32_t r = 0; r < kDropReasonCount; ++r)
-      mirror(registry_.counter("spanring_spans_dropped", "Spans lost, by reason.",
-                               {{"service", s.name}, {"reason", to_string(static_cast<DropReason>(r))}}),
-             s.dropped[r]);
+      registry_.counter("spanring_spans_dropped", "Spans lost, by reason.",
+                               {{"service", s.name}, {"reason", to_string(static_cast<DropReason>(r))}}).mirror(s.dropped[r]);
     registry_.gauge("spanring_ring_fill_ratio", "Fullest ring of the service: unread records / capacity.", svc).set(s.ring_fill);
     registry_.gauge("spanring_segments", "Attached shared-memory segments.", svc).set(s.segments);
-    mirror(registry_.counter("spanring_rings_quarantined", "Rings that kept failing validation and are no longer read.", svc),
-           s.rings_quarantined);
-    mirror(registry_.counter("spanring_segment_faults", "Segments truncated under the agent's mapping (SIGBUS).", svc),
-           s.segment_faults);
+    registry_.counter("spanring_rings_quarantined", "Rings that kept failing validation and are no longer read.", svc).mirror(s.rings_quarantined);
+    registry_.counter("spanring_segment_faults", "Segments truncated under the agent's mapping (SIGBUS).", svc).mirror(s.segment_faults);
   }
   const auto unattached = agent_.unattached();
   for (std::size_t r = 0; r < unattached.size(); ++r) {
@@ -73,6 +61,8 @@ void AgentMetrics::refresh() {
                {{"reason", to_string(reason)}})
         .set(unattached[r]);
   }
+  if (const Sampler* sampler = agent_.sampler()) report_metrics(sampler->counters(), registry_);
+  for (const auto& report : sources_) report(registry_);
   registry_.gauge("spanring_export_queue_spans", "Spans waiting in the export queue.").set(double(agent_.queued_spans()));
   registry_.gauge("spanring_export_queue_bytes", "Bytes waiting in the export queue.").set(double(agent_.queued_bytes()));
   registry_.gauge("spanring_batches_unresolved", "Batches handed to the exporter without a final answer yet.")

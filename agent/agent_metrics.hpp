@@ -4,8 +4,10 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/metrics/metrics.hpp"
 #include "agent/metrics/metrics_server.hpp"
@@ -21,8 +23,10 @@ class AgentMetrics {
   bool listen(const std::string& host_port, std::string& error);
   std::string address() const;
   void stop() noexcept;
-  // Updates the registry from the core's counters (done before every scrape).
+  // Updates the registry from the core's counters and every added source (before every scrape).
   void refresh();
+  // A component outside the core (e.g. the remote sampling poller) that reports its counters.
+  void add_source(std::function<void(Registry&)> report) { sources_.push_back(std::move(report)); }
   const Registry& registry() const noexcept { return registry_; }
 
  private:
@@ -30,6 +34,7 @@ class AgentMetrics {
   Registry registry_;
   Histogram& export_latency_;
   std::unique_ptr<MetricsServer> server_;
+  std::vector<std::function<void(Registry&)>> sources_;
   std::string host_;
 };
 

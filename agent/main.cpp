@@ -256,6 +256,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<sa::AgentMetrics> metrics;
   if (!config.metrics.listen.empty()) {
     metrics = std::make_unique<sa::AgentMetrics>(io, agent);
+    metrics->add_source([&](sa::Registry& r) {
+      if (poller) sa::report_metrics(poller->counters(), r);
+    });
     if (!metrics->listen(config.metrics.listen, error)) {
       SPANRING_LOG_ERROR("metrics: cannot listen on %s: %s", config.metrics.listen.c_str(), error.c_str());
       return 1;

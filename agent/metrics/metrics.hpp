@@ -37,6 +37,11 @@ inline constexpr std::array<double, 11> kExportLatencyBuckets = {
 class Counter {
  public:
   void inc(std::uint64_t n = 1) noexcept { value_ += n; }
+  // Mirrors a count kept elsewhere (a stage's own counters, read at scrape time): moves up to
+  // `total`, never down, so the series stays a counter if the source restarts from zero.
+  void mirror(std::uint64_t total) noexcept {
+    if (total > value_) value_ = total;
+  }
   std::uint64_t value() const noexcept { return value_; }
 
  private:

@@ -34,6 +34,9 @@ struct RemotePollerCounters {
   std::uint64_t polls_ok = 0;
   std::uint64_t polls_failed = 0;
 };
+class Registry;
+// Reports the fields above as spanring_remote_sampling_polls_total{result} (sampling_metrics.cpp).
+void report_metrics(const RemotePollerCounters& counters, Registry& registry);
 
 class RemoteSamplingPoller {
  public:

@@ -69,6 +69,9 @@ struct SamplerCounters {
   std::uint64_t kept_total() const noexcept;
   std::uint64_t dropped_total() const noexcept;
 };
+class Registry;
+// Reports every field above as spanring_sampler_* series (sampling_metrics.cpp).
+void report_metrics(const SamplerCounters& counters, Registry& registry);
 
 class Sampler {
  public:
