@@ -11,8 +11,8 @@
 
 #include <boost/asio/post.hpp>
 
-#include "core/log.hpp"
-#include "core/utf8.hpp"
+#include "base/log.hpp"
+#include "base/utf8.hpp"
 #include "sampling/sampler.hpp"
 
 namespace spanring::agent {

@@ -46,7 +46,7 @@
 #include <vector>
 
 #include "core/exporter.hpp"
-#include "core/log.hpp"
+#include "base/log.hpp"
 #include "core/otlp_convert.hpp"
 #include "core/trust.hpp"
 #include <google/protobuf/arena.h>

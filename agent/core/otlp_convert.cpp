@@ -1,6 +1,6 @@
 #include "otlp_convert.hpp"
 
-#include "core/utf8.hpp"
+#include "base/utf8.hpp"
 
 #include <cstdio>
 #include <functional>
