@@ -22,7 +22,7 @@
 #include "agent/config/config.hpp"
 #include "agent/config/export_options.hpp"
 #include "core/agent.hpp"
-#include "core/log.hpp"
+#include "base/log.hpp"
 #include "core/systemd_notify.hpp"
 #include "export/export.hpp"
 #include "agent_metrics.hpp"

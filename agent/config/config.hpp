@@ -20,7 +20,7 @@
 #include <yaml-cpp/yaml.h>
 
 // LogLevel: the enum the agent's log takes, so log.level needs no conversion.
-#include "agent/core/log.hpp"
+#include "agent/base/log.hpp"
 // ProducerRule: discovery.producers is parsed straight into the core's type.
 #include "agent/core/trust.hpp"
 

@@ -1,6 +1,6 @@
 #include "otlp_convert.hpp"
 
-#include "core/utf8.hpp"
+#include "base/utf8.hpp"
 
 #include <cstdio>
 #include <functional>
@@ -69,17 +69,28 @@ void add_string(otlp::resource::v1::Resource& r, std::string_view key, std::stri
 
 }  // namespace
 
-void to_otlp(const shm::SpanView& s, otlp::trace::v1::Span& out) {
+void to_otlp(const shm::SpanView& s, otlp::trace::v1::Span& out, const SamplingAnnotation* sampling,
+             std::string_view sampled_trace_state) {
   out.set_trace_id(s.trace_id.data(), s.trace_id.size());
   out.set_span_id(s.span_id.data(), s.span_id.size());
   if (s.has_parent) out.set_parent_span_id(s.parent_span_id.data(), s.parent_span_id.size());
   else out.clear_parent_span_id();
-  set_text(s.trace_state, [&](const char* p, std::size_t n) { out.set_trace_state(p, n); });
+  const bool new_trace_state = sampling && sampling->trace_state_changed;
+  set_text(new_trace_state ? sampled_trace_state : s.trace_state,
+           [&](const char* p, std::size_t n) { out.set_trace_state(p, n); });
   set_text(s.name, [&](const char* p, std::size_t n) { out.set_name(p, n); });
   out.set_kind(static_cast<otlp::trace::v1::Span::SpanKind>(s.kind));
   out.set_start_time_unix_nano(s.start_unix_ns);
   out.set_end_time_unix_nano(s.end_unix_ns);
   put_attributes(s.attributes.data(), s.attributes.size(), *out.mutable_attributes());
+  if (sampling && sampling->add_sampler_tags) {
+    auto* type = out.add_attributes();
+    type->set_key("sampler.type");
+    type->mutable_value()->set_string_value(sampling->sampler_type);
+    auto* param = out.add_attributes();
+    param->set_key("sampler.param");
+    param->mutable_value()->set_double_value(sampling->sampler_param);
+  }
   out.set_dropped_attributes_count(s.dropped_attributes);
   out.mutable_events()->Clear();
   for (const shm::EventView& e : s.events) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
+#include "sampling/sampler.hpp"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
 #include "spanring/shm/reader.hpp"
 
@@ -16,7 +17,11 @@ inline constexpr char kSdkName[] = "spanring";
 inline constexpr char kSdkVersion[] = "0.1.0";
 
 // Fills `out` (which may be a reused message: every field is overwritten or cleared).
-void to_otlp(const shm::SpanView& span, opentelemetry::proto::trace::v1::Span& out);
+// `sampling`, for a span the agent's sampler kept (null without a sampler), adds what the
+// decision changes: the tracestate (`sampled_trace_state`, when trace_state_changed) and the
+// sampler.type / sampler.param attributes Jaeger's adaptive sampling reads (SPEC §7.d).
+void to_otlp(const shm::SpanView& span, opentelemetry::proto::trace::v1::Span& out,
+             const SamplingAnnotation* sampling = nullptr, std::string_view sampled_trace_state = {});
 
 struct ProcessIdentity {
   std::string service_name;

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <system_error>
 
-#include "agent/core/utf8.hpp"
+#include "agent/base/utf8.hpp"
 #include "agent/metrics/metrics.hpp"
 
 namespace spanring::agent {

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "core/utf8.hpp"
+#include "base/utf8.hpp"
 
 namespace spanring::agent {
 namespace {

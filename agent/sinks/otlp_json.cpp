@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "core/utf8.hpp"
+#include "base/utf8.hpp"
 
 namespace spanring::agent {
 namespace {

@@ -24,7 +24,6 @@ bool stderr_is_journal() {
 }  // namespace
 
 void set_log_level(LogLevel level) { g_level.store(static_cast<int>(level), std::memory_order_relaxed); }
-LogLevel log_level() { return static_cast<LogLevel>(g_level.load(std::memory_order_relaxed)); }
 
 namespace {
 
@@ -75,7 +74,6 @@ void LogLimiter::log(LogLevel level, const char* fmt, ...) {
   }
   if (in_window_ >= burst_) {
     ++suppressed_pending_;
-    ++suppressed_total_;
     return;
   }
   ++in_window_;

@@ -12,7 +12,6 @@ namespace spanring::agent {
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 
 void set_log_level(LogLevel level);
-LogLevel log_level();
 // Control characters in the formatted line (a segment or service name is a producer's bytes)
 // are written as \xNN, so no value can forge a second log line or drive a terminal.
 void log(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -24,14 +23,13 @@ class LogLimiter {
  public:
   LogLimiter(unsigned burst, std::chrono::steady_clock::duration period) : burst_(burst), period_(period) {}
   void log(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-  std::uint64_t suppressed_total() const noexcept { return suppressed_total_; }
 
  private:
   unsigned burst_;
   std::chrono::steady_clock::duration period_;
   std::chrono::steady_clock::time_point window_start_{};
   unsigned in_window_ = 0;
-  std::uint64_t suppressed_pending_ = 0, suppressed_total_ = 0;
+  std::uint64_t suppressed_pending_ = 0;
 };
 
 #define SPANRING_LOG_DEBUG(...) ::spanring::agent::log(::spanring::agent::LogLevel::kDebug, __VA_ARGS__)
