@@ -47,6 +47,17 @@ void AgentMetrics::refresh() {
     registry_.gauge("spanring_ring_fill_ratio", "Fullest ring of the service: unread records / capacity.", svc).set(s.ring_fill);
     registry_.gauge("spanring_segments", "Attached shared-memory segments.", svc).set(s.segments);
     registry_.counter("spanring_rings_quarantined", "Rings that kept failing validation and are no longer read.", svc).mirror(s.rings_quarantined);
+    for (std::uint32_t r = 0; r < shm::kRejectRingIndex; ++r)
+      registry_
+          .counter("spanring_records_rejected", "Records the reader rejected (counted in dropped{invalid}), by reason.",
+                   {{"service", s.name}, {"reason", shm::to_string(static_cast<shm::RejectReason>(r))}})
+          .mirror(s.invalid_by[r]);
+    registry_.counter("spanring_engine_traceparent_invalid", "Incoming traceparent headers the engine refused.", svc)
+        .mirror(s.traceparent_invalid);
+    registry_
+        .counter("spanring_engine_strings_interned_failed",
+                 "Strings the engine could not intern (sent inline instead: larger spans).", svc)
+        .mirror(s.strings_interned_failed);
     registry_.counter("spanring_segment_faults", "Segments truncated under the agent's mapping (SIGBUS).", svc).mirror(s.segment_faults);
   }
   const auto unattached = agent_.unattached();

@@ -45,6 +45,12 @@ void Accounting::counters(std::size_t service, const shm::SegmentReader& reader,
     st.created += full - seen.dropped_full;
     seen.dropped_full = full;
   }
+  // Counters that only grow, the dips of a hostile segment ignored: add what `now` adds to `seen`.
+  auto advance = [](std::uint64_t& total, std::uint64_t& last, std::uint64_t now) {
+    if (now > last) total += now - last, last = now;
+  };
+  advance(st.traceparent_invalid, seen.traceparent_invalid, reader.traceparent_invalid());
+  advance(st.strings_interned_failed, seen.strings_interned_failed, reader.strings_interned_failed());
   if (no_ring > seen.dropped_no_ring) {
     st.dropped[kDropNoRing] += no_ring - seen.dropped_no_ring;
     st.created += no_ring - seen.dropped_no_ring;
@@ -56,6 +62,7 @@ void Accounting::counters(std::size_t service, const shm::SegmentReader& reader,
   const std::uint64_t rejected = c.spans_rejected() - seen.rejected;
   seen.read = c.spans_read;
   seen.rejected = c.spans_rejected();
+  for (std::uint32_t r = 0; r < shm::kRejectRingIndex; ++r) advance(st.invalid_by[r], seen.rejected_by[r], c.rejected[r]);
   st.written += read + rejected;
   st.created += read + rejected;
   if (rejected > 0) {

@@ -56,6 +56,12 @@ struct ServiceStats {
   std::uint32_t segments = 0;  // live segments
   std::uint64_t rings_quarantined = 0;  // rings that kept failing validation, no longer read
   std::uint64_t segment_faults = 0;     // segments truncated under the agent's mapping
+  // dropped{invalid} by the reader's reason (shm::RejectReason below kRejectRingIndex).
+  std::uint64_t invalid_by[shm::kRejectRingIndex] = {};
+  // Engine counters that are not span drops: traceparent headers the engine refused to parse,
+  // and strings it could not intern (the span then carried the string inline).
+  std::uint64_t traceparent_invalid = 0;
+  std::uint64_t strings_interned_failed = 0;
   std::uint64_t dropped_total() const noexcept;
 };
 
@@ -68,7 +74,9 @@ struct Admission {
 // A segment's engine and reader counters, as last accounted (they only grow).
 struct CounterCursor {
   std::uint64_t dropped_full = 0, dropped_no_ring = 0;
+  std::uint64_t traceparent_invalid = 0, strings_interned_failed = 0;
   std::uint64_t read = 0, rejected = 0, quarantined = 0;
+  std::uint64_t rejected_by[shm::kRejectRingIndex] = {};
 };
 
 class Accounting {
