@@ -85,47 +85,6 @@ std::string enum_choices(const EnumName<E> (&names)[N]) {
 
 // ---- rules shared by the file, the environment and validate ------------------------------------
 
-std::optional<std::string> endpoint_problem(std::string_view url) {
-  const auto parsed = parse_http_url(url);
-  const auto* reason = std::get_if<std::string>(&parsed);
-  if (reason == nullptr) return std::nullopt;
-  if (url.size() >= 8 && lower(url.substr(0, 8)) == "https://") {
-    return "https is not supported (the agent has no TLS; send to a local collector over "
-           "http://), got " + quote(url);
-  }
-  return "expected an http:// URL like http://localhost:4318/v1/traces, got " + quote(url) +
-         " (" + *reason + ")";
-}
-
-bool is_token_char(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-std::optional<std::string> header_name_problem(std::string_view name) {
-  if (name.empty()) return "header name must not be empty";
-  for (char c : name) {
-    if (!is_token_char(c)) return "is not a valid HTTP header name";
-  }
-  // The exporter owns framing and encoding headers; a configured copy would corrupt requests.
-  static constexpr std::string_view kReserved[] = {"host", "content-length", "content-type",
-                                                   "content-encoding", "transfer-encoding",
-                                                   "connection"};
-  const std::string l = lower(name);
-  for (std::string_view reserved : kReserved) {
-    if (l == reserved) return "is set by the exporter and cannot be configured";
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> header_value_problem(std::string_view value) {
-  for (char c : value) {
-    // CR/LF would let a value inject headers; NUL ends strings in some receivers.
-    if (c == '\r' || c == '\n' || c == '\0') return "header value must not contain CR, LF or NUL";
-  }
-  return std::nullopt;
-}
-
 std::optional<std::string> listen_problem(std::string_view listen) {
   if (listen.empty() || parse_host_port(listen)) return std::nullopt;
   return "expected host:port like 127.0.0.1:9464 (port 0 = any free port), or \"\" to disable, "
@@ -170,9 +129,10 @@ class FileLoader {
                        {"timeout", duration(cfg.batch.timeout)}});
          }},
         {"queue", [&](const Item& i) {
-           section(i, {{"max_batches", u32(cfg.queue.max_batches)},
-                       {"max_spans", u64(cfg.queue.max_spans)},
-                       {"max_bytes", size(cfg.queue.max_bytes)}});
+           QueueConfig& queue = cfg.exporter.otlp.queue;
+           section(i, {{"max_batches", u32(queue.max_batches)},
+                       {"max_spans", u64(queue.max_spans)},
+                       {"max_bytes", size(queue.max_bytes)}});
          }},
         {"metrics", [&](const Item& i) { section(i, {{"listen", string(cfg.metrics.listen)}}); }},
         {"shutdown",
@@ -563,7 +523,7 @@ class EnvLoader {
       : getenv_(getenv_fn), warnings_(warnings), issues_(issues) {}
 
   void load(AgentConfig& cfg) {
-    OtlpExporterConfig& otlp = cfg.exporter.otlp;
+    HttpExportConfig& otlp = cfg.exporter.otlp;
     // Generic first, then the traces-specific form, so the more specific one wins.
     feeds("exporter.otlp.endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     if (const auto v = get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
@@ -811,36 +771,27 @@ class Validator {
     }
     at_least_one("drain.max_spans_per_pass", c.drain.max_spans_per_pass);
 
-    const OtlpExporterConfig& otlp = c.exporter.otlp;
-    if (const auto problem = endpoint_problem(otlp.endpoint)) {
-      fail({"exporter.otlp.endpoint"}, *problem);
-    }
-    for (const auto& [name, value] : otlp.headers) {
-      const std::string key = "exporter.otlp.headers." + name;
-      if (const auto problem = header_name_problem(name)) fail({key}, *problem);
-      if (const auto problem = header_value_problem(value)) fail({key}, *problem);
-    }
-    const RetryConfig& retry = otlp.retry;
-    positive("exporter.otlp.retry.initial_interval", retry.initial_interval);
-    if (retry.initial_interval > retry.max_interval) {
-      fail({"exporter.otlp.retry.initial_interval", "exporter.otlp.retry.max_interval"},
-           "must be <= exporter.otlp.retry.max_interval (" + format_duration(retry.max_interval) +
-               "), got " + format_duration(retry.initial_interval));
-    }
-    positive("exporter.otlp.retry.max_elapsed_time", retry.max_elapsed_time);
+    // The exporter's own rules; its keys are relative to exporter.otlp, except the queue's,
+    // which the file spells at top level.
+    c.exporter.otlp.validate([&](std::initializer_list<std::string_view> keys, const std::string& problem) {
+      std::vector<std::string> paths;
+      for (std::string_view key : keys) {
+        paths.push_back(key.starts_with("queue.") ? std::string(key) : "exporter.otlp." + std::string(key));
+      }
+      fail(paths, problem);
+    });
     if (c.exporter.file.path.empty()) fail({"exporter.file.path"}, "must not be empty");
 
     at_least_one("batch.max_spans", c.batch.max_spans);
     positive("batch.timeout", c.batch.timeout);
     whole_ms("batch.timeout", c.batch.timeout);
-    at_least_one("queue.max_batches", c.queue.max_batches);
-    if (c.queue.max_spans < c.batch.max_spans) {
+    const QueueConfig& queue = c.exporter.otlp.queue;
+    if (queue.max_spans >= 1 && queue.max_spans < c.batch.max_spans) {
       // Otherwise a single full batch could never be queued.
       fail({"queue.max_spans", "batch.max_spans"},
            "must be >= batch.max_spans (" + std::to_string(c.batch.max_spans) + "), got " +
-               std::to_string(c.queue.max_spans));
+               std::to_string(queue.max_spans));
     }
-    at_least_one("queue.max_bytes", c.queue.max_bytes);
     if (const auto problem = listen_problem(c.metrics.listen)) fail({"metrics.listen"}, *problem);
     positive("shutdown.deadline", c.shutdown.deadline);
   }
@@ -849,17 +800,21 @@ class Validator {
   // Points at the first of `keys` the file set; a rule between two keys is reported at the
   // one the operator wrote, even when the other is a default.
   void fail(std::initializer_list<std::string_view> keys, std::string_view problem) {
+    fail(std::vector<std::string>(keys.begin(), keys.end()), problem);
+  }
+
+  void fail(const std::vector<std::string>& keys, std::string_view problem) {
     const YAML::Mark* mark = nullptr;
     if (marks_ != nullptr) {
-      for (std::string_view key : keys) {
-        const auto it = marks_->find(std::string(key));
+      for (const std::string& key : keys) {
+        const auto it = marks_->find(key);
         if (it != marks_->end()) {
           mark = &it->second;
           break;
         }
       }
     }
-    errors_.push_back(ConfigError{format_error(cfg_.source, mark, *keys.begin(), problem)});
+    errors_.push_back(ConfigError{format_error(cfg_.source, mark, keys.front(), problem)});
   }
 
   void positive(std::string_view key, Duration d) {

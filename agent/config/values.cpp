@@ -222,16 +222,4 @@ std::string_view to_string(LogLevel level) {
   return "?";
 }
 
-std::string format_duration(Duration duration) {
-  const std::int64_t ns = duration.count();
-  if (ns == 0) return "0s";
-  // Largest unit that expresses the value exactly, so the text parses back to the same value.
-  for (auto it = kDurationUnits.rbegin(); it != kDurationUnits.rend(); ++it) {
-    if (ns % it->nanoseconds == 0) {
-      return std::to_string(ns / it->nanoseconds) + std::string(it->suffix);
-    }
-  }
-  return std::to_string(ns) + "ns";
-}
-
 }  // namespace spanring::agent

@@ -18,7 +18,6 @@
 #include <gtest/gtest.h>
 
 #include "agent/config/config.hpp"
-#include "agent/config/export_options.hpp"
 
 namespace spanring::agent {
 namespace {
@@ -74,7 +73,6 @@ void expect_same_settings(const AgentConfig& a, const AgentConfig& b) {
   EXPECT_EQ(a.drain, b.drain);
   EXPECT_EQ(a.exporter, b.exporter);
   EXPECT_EQ(a.batch, b.batch);
-  EXPECT_EQ(a.queue, b.queue);
   EXPECT_EQ(a.metrics, b.metrics);
   EXPECT_EQ(a.shutdown, b.shutdown);
   EXPECT_EQ(a.log, b.log);
@@ -102,9 +100,9 @@ TEST(AgentConfig, DefaultsAreTheDocumentedValues) {
   EXPECT_EQ(c.exporter.console.max_traces, 5u);
   EXPECT_EQ(c.batch.max_spans, 512u);
   EXPECT_EQ(c.batch.timeout, 1s);
-  EXPECT_EQ(c.queue.max_batches, 64u);
-  EXPECT_EQ(c.queue.max_spans, 65536u);
-  EXPECT_EQ(c.queue.max_bytes, 67108864u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_batches, 64u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_spans, 65536u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_bytes, 67108864u);
   EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
   EXPECT_EQ(c.shutdown.deadline, 5s);
   EXPECT_EQ(c.log.level, LogLevel::kInfo);
@@ -164,9 +162,9 @@ TEST(LoadConfig, FileSetsEveryKey) {
   EXPECT_EQ(c.exporter.console.max_traces, 0u);
   EXPECT_EQ(c.batch.max_spans, 1024u);
   EXPECT_EQ(c.batch.timeout, 200ms);  // a bare integer is milliseconds
-  EXPECT_EQ(c.queue.max_batches, 8u);
-  EXPECT_EQ(c.queue.max_spans, 8192u);
-  EXPECT_EQ(c.queue.max_bytes, 1000000000u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_batches, 8u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_spans, 8192u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_bytes, 1000000000u);
   EXPECT_EQ(c.metrics.listen, "[::1]:0");
   EXPECT_EQ(c.shutdown.deadline, 30s);
   EXPECT_EQ(c.log.level, LogLevel::kDebug);
@@ -782,21 +780,21 @@ TEST(ExportOptions, SubMillisecondDurationsReachTheExporterUnchanged) {
                                       "      max_elapsed_time: 900us\n");
   const Loaded loaded = load(path);
   ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
-  const HttpExportConfig h = http_export_config(loaded.config);
+  const HttpExportConfig& h = loaded.config.exporter.otlp;
   EXPECT_EQ(h.validate(), std::vector<std::string>{});
   EXPECT_EQ(h.timeout, 500us);
-  EXPECT_EQ(h.initial_backoff, 500us);
-  EXPECT_EQ(h.max_backoff, 1500us);
-  EXPECT_EQ(h.max_elapsed, 900us);
+  EXPECT_EQ(h.retry.initial_interval, 500us);
+  EXPECT_EQ(h.retry.max_interval, 1500us);
+  EXPECT_EQ(h.retry.max_elapsed_time, 900us);
   std::filesystem::remove_all(dir);
 }
 
 // What the exporter refuses, load_config refuses first, with the file position.
 TEST(ExportOptions, DefaultsAndTheExampleGiveAValidExporterConfig) {
-  EXPECT_EQ(http_export_config(AgentConfig{}).validate(), std::vector<std::string>{});
+  EXPECT_EQ(AgentConfig{}.exporter.otlp.validate(), std::vector<std::string>{});
   const Loaded loaded = load(SPANRING_AGENT_EXAMPLE_CONFIG);
   ASSERT_TRUE(loaded.ok);
-  EXPECT_EQ(http_export_config(loaded.config).validate(), std::vector<std::string>{});
+  EXPECT_EQ(loaded.config.exporter.otlp.validate(), std::vector<std::string>{});
 }
 
 // The drain loop (agent/core) counts whole milliseconds; "500us" used to become 0 ms there (a
