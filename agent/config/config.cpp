@@ -25,6 +25,7 @@
 #include "agent/config/input_file.hpp"
 #include "agent/config/text.hpp"
 #include "agent/export/url.hpp"
+#include "spanring/shm/text.hpp"
 
 namespace spanring::agent {
 namespace {
@@ -257,7 +258,7 @@ class FileLoader {
       static constexpr std::string_view kExpected = "expected a size like 65536, 512KiB or 64MiB";
       const std::string* text = scalar(item, kExpected);
       if (text == nullptr) return;
-      if (const auto bytes = parse_size(*text)) {
+      if (const auto bytes = shm::parse_size(*text)) {
         dst = *bytes;
       } else {
         error(item.mark, item.path, std::string(kExpected) + ", got " + quote(*text));
@@ -657,35 +658,6 @@ class EnvLoader {
     dst = std::chrono::milliseconds(ms);
   }
 
-  static std::optional<std::string> percent_decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      if (s[i] != '%') {
-        out += s[i];
-        continue;
-      }
-      if (i + 2 >= s.size()) return std::nullopt;
-      int value = 0;
-      for (std::size_t k = i + 1; k <= i + 2; ++k) {
-        const char c = s[k];
-        int digit = 0;
-        if (c >= '0' && c <= '9') {
-          digit = c - '0';
-        } else if (c >= 'a' && c <= 'f') {
-          digit = c - 'a' + 10;
-        } else if (c >= 'A' && c <= 'F') {
-          digit = c - 'A' + 10;
-        } else {
-          return std::nullopt;
-        }
-        value = value * 16 + digit;
-      }
-      out += static_cast<char>(value);
-      i += 2;
-    }
-    return out;
-  }
-
   // k1=v1,k2=v2 with percent-encoding; any bad entry discards the whole variable, as the
   // spec asks for OTEL_RESOURCE_ATTRIBUTES, so a half-applied auth header never goes out.
   void set_headers(const char* name, std::string_view raw,
@@ -701,8 +673,8 @@ class EnvLoader {
           invalid(name, "expected key=value pairs separated by commas", raw);
           return;
         }
-        const auto key = percent_decode(trim(entry.substr(0, eq)));
-        const auto value = percent_decode(trim(entry.substr(eq + 1)));
+        const auto key = shm::percent_decode(trim(entry.substr(0, eq)));
+        const auto value = shm::percent_decode(trim(entry.substr(eq + 1)));
         if (!key || !value) {
           invalid(name, "invalid percent-encoding", raw);
           return;

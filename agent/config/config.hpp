@@ -173,10 +173,6 @@ bool validate_config(const AgentConfig& config, std::vector<std::string>& errors
 // Negative values and overflow are rejected.
 std::optional<Duration> parse_duration(std::string_view text);
 
-// Integer bytes or with a unit: KiB/MiB/GiB (powers of 1024) or KB/MB/GB (powers of 1000);
-// "B" is accepted too. Overflow is rejected.
-std::optional<std::uint64_t> parse_size(std::string_view text);
-
 struct HostPort {
   std::string host;  // without brackets for IPv6 literals
   std::uint16_t port = 0;
