@@ -1,9 +1,9 @@
 // Config loading: defaults → OTEL_* environment → YAML file, then one validation pass.
 //
-// The file is walked with a table of known keys per section instead of yaml-cpp's as<T>():
-// as<T>() accepts things we want to reject ("1.5" for an integer, "yes" for a bool) and its
-// exceptions carry no key path. Every value's position is remembered by key path, so rules that
-// span keys (min <= max) can still point at the line the operator wrote.
+// The file is walked by the schema walker (yaml_walker.hpp) with a table of known keys per
+// section. Every value's position is remembered by key path, so rules checked afterwards,
+// including those of each component's validate() and those that span keys (min <= max), can
+// still point at the line the operator wrote.
 #include <grp.h>
 #include <pwd.h>
 
@@ -24,6 +24,7 @@
 #include "agent/config/config.hpp"
 #include "agent/config/input_file.hpp"
 #include "agent/config/text.hpp"
+#include "agent/config/yaml_walker.hpp"
 #include "agent/export/url.hpp"
 #include "spanring/shm/text.hpp"
 
@@ -31,6 +32,7 @@ namespace spanring::agent {
 namespace {
 
 using Marks = std::map<std::string, YAML::Mark>;
+using Item = YamlItem;
 
 std::string position(const std::string& source, const YAML::Mark* mark) {
   if (mark == nullptr || mark->is_null()) return source;
@@ -94,22 +96,9 @@ std::optional<std::string> listen_problem(std::string_view listen) {
 
 // ---- the YAML file -----------------------------------------------------------------------------
 
-// Where to report a value. An empty value (`timeout:`) is marked at the next token, often on the
-// following line, so empty and null values are reported at their key.
-YAML::Mark value_mark(const YAML::Mark& key_mark, const YAML::Node& value) {
-  return value.IsNull() || value.Mark().is_null() ? key_mark : value.Mark();
-}
-
-struct Item {
-  const YAML::Node& value;
-  std::string path;  // dotted key path, e.g. exporter.otlp.timeout
-  YAML::Mark mark;   // see value_mark()
-};
-
 class FileLoader {
  public:
-  FileLoader(std::string source, std::vector<ConfigError>& errors, Marks& marks)
-      : source_(std::move(source)), errors_(errors), marks_(marks) {}
+  explicit FileLoader(YamlWalker& walker) : walker_(walker) {}
 
   void load(const YAML::Node& root, AgentConfig& cfg) {
     const Item item{root, "", root.Mark()};
@@ -151,14 +140,10 @@ class FileLoader {
   }
 
  private:
-  using Handler = std::function<void(const Item&)>;
-  struct Field {
-    std::string_view name;
-    Handler handle;
-  };
+  using Handler = YamlWalker::Visit;
 
   void error(const YAML::Mark& mark, std::string_view path, std::string_view problem) {
-    errors_.push_back(ConfigError{format_error(source_, &mark, path, problem)});
+    walker_.error(mark, path, problem);
   }
 
   void exporter(const Item& item, ExporterConfig& cfg) {
@@ -184,55 +169,9 @@ class FileLoader {
     });
   }
 
-  // A mapping whose keys must all be in `fields`. A null section (`drain:` with nothing under
-  // it) keeps every default, as an empty map would.
-  void section(const Item& item, const std::vector<Field>& fields) {
-    if (item.value.IsNull()) return;
-    if (!item.value.IsMap()) {
-      error(item.mark, item.path, "expected a map of keys, got " + describe(item.value));
-      return;
-    }
-    std::map<std::string, int> first_line;
-    for (auto it = item.value.begin(); it != item.value.end(); ++it) {
-      const YAML::Node key = it->first;  // copies: `it->` yields a temporary proxy
-      const YAML::Node value = it->second;
-      const YAML::Mark key_mark = key.Mark();
-      if (!key.IsScalar()) {
-        error(key_mark, item.path, "expected a key name, got " + describe(key));
-        continue;
-      }
-      const std::string path = item.path.empty() ? key.Scalar() : item.path + "." + key.Scalar();
-      const auto [seen, inserted] = first_line.emplace(key.Scalar(), key_mark.line + 1);
-      if (!inserted) {
-        // yaml-cpp keeps both entries; silently taking one would hide an editing mistake.
-        error(key_mark, path, "duplicate key (first at line " + std::to_string(seen->second) + ")");
-        continue;
-      }
-      const Field* field = nullptr;
-      for (const Field& f : fields) {
-        if (f.name == key.Scalar()) field = &f;
-      }
-      if (field == nullptr) {
-        std::string known;
-        for (const Field& f : fields) {
-          if (!known.empty()) known += ", ";
-          known += f.name;
-        }
-        error(key_mark, path, "unknown key; expected one of " + known);
-        continue;
-      }
-      const YAML::Mark mark = value_mark(key_mark, value);
-      marks_[path] = mark;
-      field->handle(Item{value, path, mark});
-    }
-  }
+  void section(const Item& item, const std::vector<YamlWalker::Key>& keys) { walker_.map(item, keys); }
 
-  // A scalar's text, or an error naming what was expected.
-  const std::string* scalar(const Item& item, std::string_view expected) {
-    if (item.value.IsScalar()) return &item.value.Scalar();
-    error(item.mark, item.path, std::string(expected) + ", got " + describe(item.value));
-    return nullptr;
-  }
+  const std::string* scalar(const Item& item, std::string_view expected) { return walker_.scalar(item, expected); }
 
   Handler string(std::string& dst) {
     return [this, &dst](const Item& item) {
@@ -301,16 +240,7 @@ class FileLoader {
 
   Handler boolean(bool& dst) {
     return [this, &dst](const Item& item) {
-      // YAML 1.1's yes/no/on/off are rejected: `on` meaning true surprises people.
-      static constexpr std::string_view kExpected = "expected true or false";
-      const std::string* text = scalar(item, kExpected);
-      if (text == nullptr) return;
-      const std::string l = lower(trim(*text));
-      if (l == "true" || l == "false") {
-        dst = l == "true";
-      } else {
-        error(item.mark, item.path, std::string(kExpected) + ", got " + quote(*text));
-      }
+      if (const auto b = walker_.boolean(item)) dst = *b;
     };
   }
 
@@ -347,12 +277,12 @@ class FileLoader {
           continue;
         }
         ProducerRule rule;
-        const std::size_t errors_before = errors_.size();
+        const std::size_t errors_before = walker_.error_count();
         section(Item{entry, path, mark},
                 {{"service", string(rule.service)},
                  {"users", ids(rule.users, "user", &resolve_user)},
                  {"groups", ids(rule.groups, "group", &resolve_group)}});
-        if (errors_.size() != errors_before) continue;
+        if (walker_.error_count() != errors_before) continue;
         if (rule.service.empty()) {
           error(mark, path + ".service", "must not be empty (\"*\" matches every service)");
           continue;
@@ -458,7 +388,7 @@ class FileLoader {
           continue;
         }
         // validate() judges header names, so point it at the name.
-        marks_[path] = key_mark;
+        walker_.mark(path, key_mark);
         const YAML::Mark mark = value_mark(key_mark, value);
         if (const std::string* text = scalar(Item{value, path, mark}, "expected a string")) {
           dst[key.Scalar()] = *text;
@@ -467,9 +397,7 @@ class FileLoader {
     };
   }
 
-  std::string source_;
-  std::vector<ConfigError>& errors_;
-  Marks& marks_;
+  YamlWalker& walker_;
 };
 
 // ---- OTEL_* environment ------------------------------------------------------------------------
@@ -843,8 +771,11 @@ bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigEr
     errors.push_back(ConfigError{position(path, &e.mark) + ": invalid YAML: " + e.msg});
     return false;
   }
-  Marks marks;
-  FileLoader(path, errors, marks).load(root, out);
+  std::vector<std::string> walk_errors;
+  YamlWalker walker(path, walk_errors);
+  FileLoader(walker).load(root, out);
+  for (std::string& e : walk_errors) errors.push_back(ConfigError{std::move(e)});
+  const Marks& marks = walker.marks();
   resolve_env_issues(env_issues, &marks, path, errors, warnings);
   // A value that failed to parse kept its previous value; validating that would only add
   // noise next to the real error.
