@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/config/config.hpp"
+#include "agent/config/yaml_walker.hpp"
 
 namespace spanring::agent {
 namespace {
@@ -959,6 +960,72 @@ TEST(CommandLine, UsageListsEveryOptionAndPointsToTheExample) {
 
 TEST(CommandLine, VersionTextNamesTheProgramAndVersion) {
   EXPECT_EQ(version_text(), std::string("spanring-agent ") + SPANRING_TEST_PROJECT_VERSION + "\n");
+}
+
+}  // namespace
+}  // namespace spanring::agent
+
+// ---- the schema walker (agent/config/yaml_walker.hpp) -------------------------------------------
+
+namespace spanring::agent {
+namespace {
+
+struct Walk {
+  std::vector<std::string> errors;
+  std::vector<std::string> visited;
+};
+
+// Walks `text` as {outer: {inner: {leaf}}, flag} and records what was visited.
+Walk walk(const std::string& text) {
+  Walk w;
+  YamlWalker walker("w.yaml", w.errors);
+  const YAML::Node root = YAML::Load(text);
+  walker.map(YamlItem{root, "", root.Mark()},
+             {{"outer", [&](const YamlItem& o) {
+                 walker.map(o, {{"inner", [&](const YamlItem& i) {
+                                   walker.map(i, {{"leaf", [&](const YamlItem& l) {
+                                                     if (walker.scalar(l, "expected a string")) w.visited.push_back(l.path);
+                                                   }}});
+                                 }}});
+               }},
+              {"flag", [&](const YamlItem& f) {
+                 if (walker.boolean(f)) w.visited.push_back(f.path);
+               }}});
+  return w;
+}
+
+TEST(YamlWalker, VisitsKnownKeysWithTheirDottedPaths) {
+  const Walk w = walk("outer:\n  inner:\n    leaf: x\nflag: true\n");
+  EXPECT_TRUE(w.errors.empty());
+  EXPECT_EQ(w.visited, (std::vector<std::string>{"outer.inner.leaf", "flag"}));
+}
+
+TEST(YamlWalker, UnknownKeyIsReportedAtItsPositionWithTheAllowedKeys) {
+  const Walk w = walk("outer:\n  inner:\n    leaf: x\n    leef: y\n");
+  EXPECT_EQ(w.errors, (std::vector<std::string>{"w.yaml:4:5: outer.inner.leef: unknown key; expected one of leaf"}));
+  EXPECT_EQ(w.visited, (std::vector<std::string>{"outer.inner.leaf"}));
+}
+
+TEST(YamlWalker, WrongTypesAreReportedAtTheValueWithWhatWasExpected) {
+  const Walk w = walk("outer:\n  inner: [1, 2]\nflag: yes\n");
+  EXPECT_EQ(w.errors, (std::vector<std::string>{"w.yaml:2:10: outer.inner: expected a map of keys, got a list",
+                                                "w.yaml:3:7: flag: expected true or false, got \"yes\""}));
+}
+
+TEST(YamlWalker, NestedListValueWhereAScalarIsExpectedNamesTheFullPath) {
+  const Walk w = walk("outer:\n  inner:\n    leaf:\n      - a\n");
+  EXPECT_EQ(w.errors, (std::vector<std::string>{"w.yaml:4:7: outer.inner.leaf: expected a string, got a list"}));
+}
+
+TEST(YamlWalker, DuplicateKeyNamesTheFirstLine) {
+  const Walk w = walk("flag: true\nflag: false\n");
+  EXPECT_EQ(w.errors, (std::vector<std::string>{"w.yaml:2:1: flag: duplicate key (first at line 1)"}));
+}
+
+TEST(YamlWalker, EmptySectionIsAnEmptyMapAndANullValueIsReportedAtItsKey) {
+  EXPECT_TRUE(walk("outer:\n").errors.empty());
+  const Walk w = walk("outer:\n  inner:\n    leaf:\nflag: true\n");
+  EXPECT_EQ(w.errors, (std::vector<std::string>{"w.yaml:3:5: outer.inner.leaf: expected a string, got null"}));
 }
 
 }  // namespace
