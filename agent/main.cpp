@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 
 #include "agent/config/config.hpp"
-#include "agent/config/export_options.hpp"
 #include "core/agent.hpp"
 #include "base/log.hpp"
 #include "core/systemd_notify.hpp"
@@ -100,7 +99,7 @@ std::unique_ptr<sa::Exporter> make_exporter(boost::asio::io_context& io, const s
                                             sa::ResultCallback cb, std::string& error) {
   try {
     switch (c.exporter.type) {
-      case sa::ExporterType::kOtlp: return std::make_unique<OtlpExporter>(io, sa::http_export_config(c), std::move(cb));
+      case sa::ExporterType::kOtlp: return std::make_unique<OtlpExporter>(io, c.exporter.otlp, std::move(cb));
       case sa::ExporterType::kConsole: {
         sa::ConsoleOptions o;
         o.max_traces = c.exporter.console.max_traces;

@@ -112,9 +112,9 @@ struct AgentRig {
         }()) {
     sa::HttpExportConfig h;
     h.endpoint = endpoint;
-    h.queue_max_batches = 1024;
-    h.queue_max_spans = 1u << 22;
-    h.queue_max_bytes = 1u << 30;
+    h.queue.max_batches = 1024;
+    h.queue.max_spans = 1u << 22;
+    h.queue.max_bytes = 1u << 30;
     auto core_cb = agent.make_result_callback();
     agent.set_exporter(std::make_unique<HttpAdapter>(io, h, [this, core_cb](const sa::ExportResult& r) {
       resolved_spans += r.spans;

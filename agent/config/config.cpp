@@ -1,9 +1,9 @@
 // Config loading: defaults → OTEL_* environment → YAML file, then one validation pass.
 //
-// The file is walked with a table of known keys per section instead of yaml-cpp's as<T>():
-// as<T>() accepts things we want to reject ("1.5" for an integer, "yes" for a bool) and its
-// exceptions carry no key path. Every value's position is remembered by key path, so rules that
-// span keys (min <= max) can still point at the line the operator wrote.
+// The file is walked by the schema walker (yaml_walker.hpp) with a table of known keys per
+// section. Every value's position is remembered by key path, so rules checked afterwards,
+// including those of each component's validate() and those that span keys (min <= max), can
+// still point at the line the operator wrote.
 #include <grp.h>
 #include <pwd.h>
 
@@ -24,12 +24,15 @@
 #include "agent/config/config.hpp"
 #include "agent/config/input_file.hpp"
 #include "agent/config/text.hpp"
+#include "agent/config/yaml_walker.hpp"
 #include "agent/export/url.hpp"
+#include "spanring/shm/text.hpp"
 
 namespace spanring::agent {
 namespace {
 
 using Marks = std::map<std::string, YAML::Mark>;
+using Item = YamlItem;
 
 std::string position(const std::string& source, const YAML::Mark* mark) {
   if (mark == nullptr || mark->is_null()) return source;
@@ -85,47 +88,6 @@ std::string enum_choices(const EnumName<E> (&names)[N]) {
 
 // ---- rules shared by the file, the environment and validate ------------------------------------
 
-std::optional<std::string> endpoint_problem(std::string_view url) {
-  const auto parsed = parse_http_url(url);
-  const auto* reason = std::get_if<std::string>(&parsed);
-  if (reason == nullptr) return std::nullopt;
-  if (url.size() >= 8 && lower(url.substr(0, 8)) == "https://") {
-    return "https is not supported (the agent has no TLS; send to a local collector over "
-           "http://), got " + quote(url);
-  }
-  return "expected an http:// URL like http://localhost:4318/v1/traces, got " + quote(url) +
-         " (" + *reason + ")";
-}
-
-bool is_token_char(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-std::optional<std::string> header_name_problem(std::string_view name) {
-  if (name.empty()) return "header name must not be empty";
-  for (char c : name) {
-    if (!is_token_char(c)) return "is not a valid HTTP header name";
-  }
-  // The exporter owns framing and encoding headers; a configured copy would corrupt requests.
-  static constexpr std::string_view kReserved[] = {"host", "content-length", "content-type",
-                                                   "content-encoding", "transfer-encoding",
-                                                   "connection"};
-  const std::string l = lower(name);
-  for (std::string_view reserved : kReserved) {
-    if (l == reserved) return "is set by the exporter and cannot be configured";
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> header_value_problem(std::string_view value) {
-  for (char c : value) {
-    // CR/LF would let a value inject headers; NUL ends strings in some receivers.
-    if (c == '\r' || c == '\n' || c == '\0') return "header value must not contain CR, LF or NUL";
-  }
-  return std::nullopt;
-}
-
 std::optional<std::string> listen_problem(std::string_view listen) {
   if (listen.empty() || parse_host_port(listen)) return std::nullopt;
   return "expected host:port like 127.0.0.1:9464 (port 0 = any free port), or \"\" to disable, "
@@ -134,22 +96,9 @@ std::optional<std::string> listen_problem(std::string_view listen) {
 
 // ---- the YAML file -----------------------------------------------------------------------------
 
-// Where to report a value. An empty value (`timeout:`) is marked at the next token, often on the
-// following line, so empty and null values are reported at their key.
-YAML::Mark value_mark(const YAML::Mark& key_mark, const YAML::Node& value) {
-  return value.IsNull() || value.Mark().is_null() ? key_mark : value.Mark();
-}
-
-struct Item {
-  const YAML::Node& value;
-  std::string path;  // dotted key path, e.g. exporter.otlp.timeout
-  YAML::Mark mark;   // see value_mark()
-};
-
 class FileLoader {
  public:
-  FileLoader(std::string source, std::vector<ConfigError>& errors, Marks& marks)
-      : source_(std::move(source)), errors_(errors), marks_(marks) {}
+  explicit FileLoader(YamlWalker& walker) : walker_(walker) {}
 
   void load(const YAML::Node& root, AgentConfig& cfg) {
     const Item item{root, "", root.Mark()};
@@ -170,9 +119,10 @@ class FileLoader {
                        {"timeout", duration(cfg.batch.timeout)}});
          }},
         {"queue", [&](const Item& i) {
-           section(i, {{"max_batches", u32(cfg.queue.max_batches)},
-                       {"max_spans", u64(cfg.queue.max_spans)},
-                       {"max_bytes", size(cfg.queue.max_bytes)}});
+           QueueConfig& queue = cfg.exporter.otlp.queue;
+           section(i, {{"max_batches", u32(queue.max_batches)},
+                       {"max_spans", u64(queue.max_spans)},
+                       {"max_bytes", size(queue.max_bytes)}});
          }},
         {"metrics", [&](const Item& i) { section(i, {{"listen", string(cfg.metrics.listen)}}); }},
         {"shutdown",
@@ -190,14 +140,10 @@ class FileLoader {
   }
 
  private:
-  using Handler = std::function<void(const Item&)>;
-  struct Field {
-    std::string_view name;
-    Handler handle;
-  };
+  using Handler = YamlWalker::Visit;
 
   void error(const YAML::Mark& mark, std::string_view path, std::string_view problem) {
-    errors_.push_back(ConfigError{format_error(source_, &mark, path, problem)});
+    walker_.error(mark, path, problem);
   }
 
   void exporter(const Item& item, ExporterConfig& cfg) {
@@ -223,55 +169,9 @@ class FileLoader {
     });
   }
 
-  // A mapping whose keys must all be in `fields`. A null section (`drain:` with nothing under
-  // it) keeps every default, as an empty map would.
-  void section(const Item& item, const std::vector<Field>& fields) {
-    if (item.value.IsNull()) return;
-    if (!item.value.IsMap()) {
-      error(item.mark, item.path, "expected a map of keys, got " + describe(item.value));
-      return;
-    }
-    std::map<std::string, int> first_line;
-    for (auto it = item.value.begin(); it != item.value.end(); ++it) {
-      const YAML::Node key = it->first;  // copies: `it->` yields a temporary proxy
-      const YAML::Node value = it->second;
-      const YAML::Mark key_mark = key.Mark();
-      if (!key.IsScalar()) {
-        error(key_mark, item.path, "expected a key name, got " + describe(key));
-        continue;
-      }
-      const std::string path = item.path.empty() ? key.Scalar() : item.path + "." + key.Scalar();
-      const auto [seen, inserted] = first_line.emplace(key.Scalar(), key_mark.line + 1);
-      if (!inserted) {
-        // yaml-cpp keeps both entries; silently taking one would hide an editing mistake.
-        error(key_mark, path, "duplicate key (first at line " + std::to_string(seen->second) + ")");
-        continue;
-      }
-      const Field* field = nullptr;
-      for (const Field& f : fields) {
-        if (f.name == key.Scalar()) field = &f;
-      }
-      if (field == nullptr) {
-        std::string known;
-        for (const Field& f : fields) {
-          if (!known.empty()) known += ", ";
-          known += f.name;
-        }
-        error(key_mark, path, "unknown key; expected one of " + known);
-        continue;
-      }
-      const YAML::Mark mark = value_mark(key_mark, value);
-      marks_[path] = mark;
-      field->handle(Item{value, path, mark});
-    }
-  }
+  void section(const Item& item, const std::vector<YamlWalker::Key>& keys) { walker_.map(item, keys); }
 
-  // A scalar's text, or an error naming what was expected.
-  const std::string* scalar(const Item& item, std::string_view expected) {
-    if (item.value.IsScalar()) return &item.value.Scalar();
-    error(item.mark, item.path, std::string(expected) + ", got " + describe(item.value));
-    return nullptr;
-  }
+  const std::string* scalar(const Item& item, std::string_view expected) { return walker_.scalar(item, expected); }
 
   Handler string(std::string& dst) {
     return [this, &dst](const Item& item) {
@@ -297,7 +197,7 @@ class FileLoader {
       static constexpr std::string_view kExpected = "expected a size like 65536, 512KiB or 64MiB";
       const std::string* text = scalar(item, kExpected);
       if (text == nullptr) return;
-      if (const auto bytes = parse_size(*text)) {
+      if (const auto bytes = shm::parse_size(*text)) {
         dst = *bytes;
       } else {
         error(item.mark, item.path, std::string(kExpected) + ", got " + quote(*text));
@@ -340,16 +240,7 @@ class FileLoader {
 
   Handler boolean(bool& dst) {
     return [this, &dst](const Item& item) {
-      // YAML 1.1's yes/no/on/off are rejected: `on` meaning true surprises people.
-      static constexpr std::string_view kExpected = "expected true or false";
-      const std::string* text = scalar(item, kExpected);
-      if (text == nullptr) return;
-      const std::string l = lower(trim(*text));
-      if (l == "true" || l == "false") {
-        dst = l == "true";
-      } else {
-        error(item.mark, item.path, std::string(kExpected) + ", got " + quote(*text));
-      }
+      if (const auto b = walker_.boolean(item)) dst = *b;
     };
   }
 
@@ -386,12 +277,12 @@ class FileLoader {
           continue;
         }
         ProducerRule rule;
-        const std::size_t errors_before = errors_.size();
+        const std::size_t errors_before = walker_.error_count();
         section(Item{entry, path, mark},
                 {{"service", string(rule.service)},
                  {"users", ids(rule.users, "user", &resolve_user)},
                  {"groups", ids(rule.groups, "group", &resolve_group)}});
-        if (errors_.size() != errors_before) continue;
+        if (walker_.error_count() != errors_before) continue;
         if (rule.service.empty()) {
           error(mark, path + ".service", "must not be empty (\"*\" matches every service)");
           continue;
@@ -497,7 +388,7 @@ class FileLoader {
           continue;
         }
         // validate() judges header names, so point it at the name.
-        marks_[path] = key_mark;
+        walker_.mark(path, key_mark);
         const YAML::Mark mark = value_mark(key_mark, value);
         if (const std::string* text = scalar(Item{value, path, mark}, "expected a string")) {
           dst[key.Scalar()] = *text;
@@ -506,9 +397,7 @@ class FileLoader {
     };
   }
 
-  std::string source_;
-  std::vector<ConfigError>& errors_;
-  Marks& marks_;
+  YamlWalker& walker_;
 };
 
 // ---- OTEL_* environment ------------------------------------------------------------------------
@@ -563,7 +452,7 @@ class EnvLoader {
       : getenv_(getenv_fn), warnings_(warnings), issues_(issues) {}
 
   void load(AgentConfig& cfg) {
-    OtlpExporterConfig& otlp = cfg.exporter.otlp;
+    HttpExportConfig& otlp = cfg.exporter.otlp;
     // Generic first, then the traces-specific form, so the more specific one wins.
     feeds("exporter.otlp.endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
     if (const auto v = get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
@@ -697,35 +586,6 @@ class EnvLoader {
     dst = std::chrono::milliseconds(ms);
   }
 
-  static std::optional<std::string> percent_decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      if (s[i] != '%') {
-        out += s[i];
-        continue;
-      }
-      if (i + 2 >= s.size()) return std::nullopt;
-      int value = 0;
-      for (std::size_t k = i + 1; k <= i + 2; ++k) {
-        const char c = s[k];
-        int digit = 0;
-        if (c >= '0' && c <= '9') {
-          digit = c - '0';
-        } else if (c >= 'a' && c <= 'f') {
-          digit = c - 'a' + 10;
-        } else if (c >= 'A' && c <= 'F') {
-          digit = c - 'A' + 10;
-        } else {
-          return std::nullopt;
-        }
-        value = value * 16 + digit;
-      }
-      out += static_cast<char>(value);
-      i += 2;
-    }
-    return out;
-  }
-
   // k1=v1,k2=v2 with percent-encoding; any bad entry discards the whole variable, as the
   // spec asks for OTEL_RESOURCE_ATTRIBUTES, so a half-applied auth header never goes out.
   void set_headers(const char* name, std::string_view raw,
@@ -741,8 +601,8 @@ class EnvLoader {
           invalid(name, "expected key=value pairs separated by commas", raw);
           return;
         }
-        const auto key = percent_decode(trim(entry.substr(0, eq)));
-        const auto value = percent_decode(trim(entry.substr(eq + 1)));
+        const auto key = shm::percent_decode(trim(entry.substr(0, eq)));
+        const auto value = shm::percent_decode(trim(entry.substr(eq + 1)));
         if (!key || !value) {
           invalid(name, "invalid percent-encoding", raw);
           return;
@@ -811,36 +671,27 @@ class Validator {
     }
     at_least_one("drain.max_spans_per_pass", c.drain.max_spans_per_pass);
 
-    const OtlpExporterConfig& otlp = c.exporter.otlp;
-    if (const auto problem = endpoint_problem(otlp.endpoint)) {
-      fail({"exporter.otlp.endpoint"}, *problem);
-    }
-    for (const auto& [name, value] : otlp.headers) {
-      const std::string key = "exporter.otlp.headers." + name;
-      if (const auto problem = header_name_problem(name)) fail({key}, *problem);
-      if (const auto problem = header_value_problem(value)) fail({key}, *problem);
-    }
-    const RetryConfig& retry = otlp.retry;
-    positive("exporter.otlp.retry.initial_interval", retry.initial_interval);
-    if (retry.initial_interval > retry.max_interval) {
-      fail({"exporter.otlp.retry.initial_interval", "exporter.otlp.retry.max_interval"},
-           "must be <= exporter.otlp.retry.max_interval (" + format_duration(retry.max_interval) +
-               "), got " + format_duration(retry.initial_interval));
-    }
-    positive("exporter.otlp.retry.max_elapsed_time", retry.max_elapsed_time);
+    // The exporter's own rules; its keys are relative to exporter.otlp, except the queue's,
+    // which the file spells at top level.
+    c.exporter.otlp.validate([&](std::initializer_list<std::string_view> keys, const std::string& problem) {
+      std::vector<std::string> paths;
+      for (std::string_view key : keys) {
+        paths.push_back(key.starts_with("queue.") ? std::string(key) : "exporter.otlp." + std::string(key));
+      }
+      fail(paths, problem);
+    });
     if (c.exporter.file.path.empty()) fail({"exporter.file.path"}, "must not be empty");
 
     at_least_one("batch.max_spans", c.batch.max_spans);
     positive("batch.timeout", c.batch.timeout);
     whole_ms("batch.timeout", c.batch.timeout);
-    at_least_one("queue.max_batches", c.queue.max_batches);
-    if (c.queue.max_spans < c.batch.max_spans) {
+    const QueueConfig& queue = c.exporter.otlp.queue;
+    if (queue.max_spans >= 1 && queue.max_spans < c.batch.max_spans) {
       // Otherwise a single full batch could never be queued.
       fail({"queue.max_spans", "batch.max_spans"},
            "must be >= batch.max_spans (" + std::to_string(c.batch.max_spans) + "), got " +
-               std::to_string(c.queue.max_spans));
+               std::to_string(queue.max_spans));
     }
-    at_least_one("queue.max_bytes", c.queue.max_bytes);
     if (const auto problem = listen_problem(c.metrics.listen)) fail({"metrics.listen"}, *problem);
     positive("shutdown.deadline", c.shutdown.deadline);
   }
@@ -849,17 +700,21 @@ class Validator {
   // Points at the first of `keys` the file set; a rule between two keys is reported at the
   // one the operator wrote, even when the other is a default.
   void fail(std::initializer_list<std::string_view> keys, std::string_view problem) {
+    fail(std::vector<std::string>(keys.begin(), keys.end()), problem);
+  }
+
+  void fail(const std::vector<std::string>& keys, std::string_view problem) {
     const YAML::Mark* mark = nullptr;
     if (marks_ != nullptr) {
-      for (std::string_view key : keys) {
-        const auto it = marks_->find(std::string(key));
+      for (const std::string& key : keys) {
+        const auto it = marks_->find(key);
         if (it != marks_->end()) {
           mark = &it->second;
           break;
         }
       }
     }
-    errors_.push_back(ConfigError{format_error(cfg_.source, mark, *keys.begin(), problem)});
+    errors_.push_back(ConfigError{format_error(cfg_.source, mark, keys.front(), problem)});
   }
 
   void positive(std::string_view key, Duration d) {
@@ -916,8 +771,11 @@ bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigEr
     errors.push_back(ConfigError{position(path, &e.mark) + ": invalid YAML: " + e.msg});
     return false;
   }
-  Marks marks;
-  FileLoader(path, errors, marks).load(root, out);
+  std::vector<std::string> walk_errors;
+  YamlWalker walker(path, walk_errors);
+  FileLoader(walker).load(root, out);
+  for (std::string& e : walk_errors) errors.push_back(ConfigError{std::move(e)});
+  const Marks& marks = walker.marks();
   resolve_env_issues(env_issues, &marks, path, errors, warnings);
   // A value that failed to parse kept its previous value; validating that would only add
   // noise next to the real error.

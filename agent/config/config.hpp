@@ -19,6 +19,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "agent/export/export_config.hpp"
+
 // LogLevel: the enum the agent's log takes, so log.level needs no conversion.
 #include "agent/base/log.hpp"
 // ProducerRule: discovery.producers is parsed straight into the core's type.
@@ -54,31 +56,6 @@ struct DrainConfig {
 };
 
 enum class ExporterType { kOtlp, kConsole, kFile, kNone };
-enum class Compression { kNone, kGzip };
-
-struct RetryConfig {
-  bool enabled = true;
-  Duration initial_interval = std::chrono::seconds(1);
-  Duration max_interval = std::chrono::seconds(30);
-  Duration max_elapsed_time = std::chrono::seconds(60);  // give up on a batch after this long
-
-  bool operator==(const RetryConfig&) const = default;
-};
-
-struct OtlpExporterConfig {
-  // Full URL of the traces endpoint, http:// only (no TLS in the agent; put a local collector
-  // in front for TLS). Always accepted by parse_http_url() (agent/export/url.hpp) after a
-  // successful load.
-  std::string endpoint = "http://localhost:4318/v1/traces";
-  std::map<std::string, std::string> headers;  // names are HTTP tokens, values have no CR/LF
-  // Per export attempt (not for all retries together). Zero means no limit, as for
-  // OTEL_EXPORTER_OTLP_TIMEOUT=0: the exporter must then arm no timer at all.
-  Duration timeout = std::chrono::seconds(10);
-  Compression compression = Compression::kNone;
-  RetryConfig retry;
-
-  bool operator==(const OtlpExporterConfig&) const = default;
-};
 
 struct FileExporterConfig {
   std::string path = "spans.jsonl";  // OTLP/JSON, one ExportTraceServiceRequest per line
@@ -94,7 +71,9 @@ struct ConsoleExporterConfig {
 
 struct ExporterConfig {
   ExporterType type = ExporterType::kOtlp;
-  OtlpExporterConfig otlp;
+  // The OTLP exporter's own config (agent/export/export_config.hpp), filled in place and handed
+  // to the exporter as it is; its `queue` member is the file's top-level `queue` section.
+  HttpExportConfig otlp;
   FileExporterConfig file;
   ConsoleExporterConfig console;
 
@@ -106,15 +85,6 @@ struct BatchConfig {
   Duration timeout = std::chrono::seconds(1);  // or when its oldest span waited this long
 
   bool operator==(const BatchConfig&) const = default;
-};
-
-struct QueueConfig {
-  // Batches waiting for export; when any bound is reached new batches are dropped and counted.
-  std::uint32_t max_batches = 64;
-  std::uint64_t max_spans = 65536;
-  std::uint64_t max_bytes = std::uint64_t{64} << 20;
-
-  bool operator==(const QueueConfig&) const = default;
 };
 
 struct MetricsConfig {
@@ -148,7 +118,6 @@ struct AgentConfig {
   DrainConfig drain;
   ExporterConfig exporter;
   BatchConfig batch;
-  QueueConfig queue;
   MetricsConfig metrics;
   ShutdownConfig shutdown;
   LogConfig log;
@@ -204,10 +173,6 @@ bool validate_config(const AgentConfig& config, std::vector<std::string>& errors
 // Negative values and overflow are rejected.
 std::optional<Duration> parse_duration(std::string_view text);
 
-// Integer bytes or with a unit: KiB/MiB/GiB (powers of 1024) or KB/MB/GB (powers of 1000);
-// "B" is accepted too. Overflow is rejected.
-std::optional<std::uint64_t> parse_size(std::string_view text);
-
 struct HostPort {
   std::string host;  // without brackets for IPv6 literals
   std::uint16_t port = 0;
@@ -219,9 +184,6 @@ std::optional<HostPort> parse_host_port(std::string_view text);
 std::string_view to_string(ExporterType type);
 std::string_view to_string(Compression compression);
 std::string_view to_string(LogLevel level);
-
-// Renders a duration the way the config file would spell it ("1s", "250us", "1500ms").
-std::string format_duration(Duration duration);
 
 // ---- command line -------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-// Parsers for the value syntaxes the config accepts (durations, sizes, host:port; URLs go through
-// the exporter's parse_http_url). They are strict: anything not clearly meant is rejected, so a
+// Parsers for the value syntaxes the config accepts (durations, host:port; sizes go through
+// spanring/shm/text.hpp, shared with the engine, and URLs through the exporter's parse_http_url). They are strict: anything not clearly meant is rejected, so a
 // typo is an error, not a surprise.
 #include <algorithm>
 #include <array>
@@ -17,16 +17,6 @@ namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
-char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (to_lower(a[i]) != to_lower(b[i])) return false;
-  }
-  return true;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -158,36 +148,6 @@ std::optional<Duration> parse_duration(std::string_view text) {
   return std::nullopt;
 }
 
-std::optional<std::uint64_t> parse_size(std::string_view text) {
-  text = trim(text);
-  std::size_t digits = 0;
-  const auto number = leading_uint(text, digits);
-  if (!number || digits == 0) return std::nullopt;
-  const std::string_view unit = trim(text.substr(digits));
-
-  struct SizeUnit {
-    std::string_view suffix;
-    std::uint64_t bytes;
-  };
-  static constexpr std::array<SizeUnit, 8> kUnits{{
-      {"", 1},
-      {"B", 1},
-      {"KB", 1'000},
-      {"MB", 1'000'000},
-      {"GB", 1'000'000'000},
-      {"KiB", std::uint64_t{1} << 10},
-      {"MiB", std::uint64_t{1} << 20},
-      {"GiB", std::uint64_t{1} << 30},
-  }};
-  for (const SizeUnit& u : kUnits) {
-    if (!iequals(unit, u.suffix)) continue;
-    std::uint64_t bytes = 0;
-    if (__builtin_mul_overflow(*number, u.bytes, &bytes)) return std::nullopt;
-    return bytes;
-  }
-  return std::nullopt;
-}
-
 std::optional<HostPort> parse_host_port(std::string_view text) {
   HostPort out;
   if (!split_host_port(text, out.host, out.port)) return std::nullopt;
@@ -220,18 +180,6 @@ std::string_view to_string(LogLevel level) {
     case LogLevel::kError: return "error";
   }
   return "?";
-}
-
-std::string format_duration(Duration duration) {
-  const std::int64_t ns = duration.count();
-  if (ns == 0) return "0s";
-  // Largest unit that expresses the value exactly, so the text parses back to the same value.
-  for (auto it = kDurationUnits.rbegin(); it != kDurationUnits.rend(); ++it) {
-    if (ns % it->nanoseconds == 0) {
-      return std::to_string(ns / it->nanoseconds) + std::string(it->suffix);
-    }
-  }
-  return std::to_string(ns) + "ns";
 }
 
 }  // namespace spanring::agent

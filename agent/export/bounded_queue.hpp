@@ -20,17 +20,11 @@ struct QueuedBatch {
   std::size_t original_bytes = 0;
 };
 
-struct QueueLimits {
-  std::size_t max_batches = 64;
-  std::size_t max_spans = 65536;
-  std::size_t max_bytes = std::size_t{64} << 20;
-};
-
 // A push that would take any count past its limit is refused; reaching a limit exactly is fine.
 // Like the Collector's queue it answers "full" instead of blocking: the caller decides.
 class BoundedQueue {
  public:
-  explicit BoundedQueue(QueueLimits limits) : limits_(limits) {}
+  explicit BoundedQueue(QueueConfig limits) : limits_(limits) {}
 
   // On false `item` is left untouched.
   bool try_push(QueuedBatch&& item);
@@ -42,7 +36,7 @@ class BoundedQueue {
   std::uint64_t bytes() const { return bytes_; }
 
  private:
-  QueueLimits limits_;
+  QueueConfig limits_;
   std::deque<QueuedBatch> items_;
   std::uint64_t spans_ = 0;
   std::uint64_t bytes_ = 0;

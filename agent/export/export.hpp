@@ -26,44 +26,10 @@
 #include <utility>
 #include <vector>
 
+// Relative: sinks and core include this header through the agent/ root ("export/export.hpp").
+#include "export_config.hpp"
+
 namespace spanring::agent {
-
-// Settings of the OTLP/HTTP exporter, with their defaults. Failure behaviour of each stage is
-// described on HttpExporter and ExportOutcome.
-struct HttpExportConfig {
-  // Full URL, used as-is; parse_http_url() (url.hpp) decides what is accepted. https:// is
-  // reported by validate() as not supported yet.
-  std::string endpoint = "http://localhost:4318/v1/traces";
-  // Extra request headers (e.g. authentication). Names that the exporter owns (Content-Type,
-  // Content-Encoding, Content-Length, Host, Transfer-Encoding, Connection) are rejected by
-  // validate(); a User-Agent given here replaces `user_agent`.
-  std::vector<std::pair<std::string, std::string>> headers;
-  // Bound of one attempt (resolve + connect + write + read); 0 = no limit (SPEC §4).
-  // Durations are nanoseconds, as in the agent's config: the consumers are asio timers, which
-  // take any duration, so "500us" in the config stays 500 microseconds (never truncated to 0).
-  std::chrono::nanoseconds timeout = std::chrono::seconds{10};
-  bool gzip = false;
-  // Retry of transient failures (429/502/503/504, connection errors, timeouts): exponential
-  // backoff, multiplier 1.5, jitter ±50 %, wait = max(Retry-After, backoff); gives up when the
-  // next attempt would start later than max_elapsed after the first one. max_elapsed 0 = no limit
-  // (the bounded queue still bounds memory).
-  std::chrono::nanoseconds initial_backoff = std::chrono::seconds{1};
-  std::chrono::nanoseconds max_backoff = std::chrono::seconds{30};
-  std::chrono::nanoseconds max_elapsed = std::chrono::seconds{60};
-  bool retry_enabled = true;
-  // Queue bounds, counting queued batches only (not the one in flight). A batch is refused when
-  // any bound would be exceeded; reaching a bound exactly is allowed.
-  std::size_t queue_max_batches = 64;
-  std::size_t queue_max_spans = 65536;
-  std::size_t queue_max_bytes = std::size_t{64} << 20;  // uncompressed body bytes
-  // Bodies larger than this (measured before compression, SPEC §2.1) are never sent: they end
-  // with kDroppedTooLarge.
-  std::size_t max_request_bytes = std::size_t{64} << 20;
-  std::string user_agent = "spanring-agent/0.1.0";
-
-  // One message per problem, each starting with the key ("timeout: must be >= 0"); empty = valid.
-  std::vector<std::string> validate() const;
-};
 
 // One OTLP request.
 struct ExportBatch {
@@ -78,7 +44,7 @@ enum class ExportOutcome {
   kAccepted,               // 2xx; `message` may carry the server's warning
   kPartiallyRejected,      // 2xx with partial_success.rejected_spans > 0; never retried
   kFailedPermanent,        // non-retryable answer (400, 401, 404, 413, 500, oversized reply, ...)
-  kFailedRetriesExhausted, // transient failures until max_elapsed (or retry disabled)
+  kFailedRetriesExhausted, // transient failures until retry.max_elapsed_time (or retry disabled)
   kDroppedQueueFull,       // never produced by HttpExporter: enqueue() returns false instead
   kDroppedTooLarge,        // body > max_request_bytes; never sent
   kDroppedShutdown,        // not delivered before shutdown's deadline / not retried during shutdown

@@ -1,66 +1,113 @@
+#include "agent/export/export_config.hpp"
+
+#include <string>
+#include <variant>
+
 #include "agent/export/export.hpp"
 #include "agent/export/url.hpp"
-
-#include <algorithm>
-#include <array>
-#include <cctype>
-#include <string>
 
 namespace spanring::agent {
 namespace {
 
-// RFC 9110 token: the only characters allowed in a header name.
-bool is_header_name(std::string_view name) {
-  constexpr std::string_view kTokenSymbols = "!#$%&'*+-.^_`|~";
-  return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || kTokenSymbols.find(c) != std::string_view::npos;
-  });
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string lowered(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = ascii_lower(c);
+  return out;
 }
 
-// No CR, LF or NUL: a value must not be able to start a new header line.
-bool is_header_value(std::string_view value) {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+bool is_token_char(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-// Headers the exporter sets itself from the request; a custom value would corrupt the request.
-bool is_reserved_header(std::string_view name) {
-  static constexpr std::array<std::string_view, 6> kReserved = {
-      "content-type", "content-encoding", "content-length", "host", "transfer-encoding", "connection"};
-  return std::any_of(kReserved.begin(), kReserved.end(), [&](std::string_view r) {
-    return r.size() == name.size() &&
-           std::equal(r.begin(), r.end(), name.begin(), [](char a, char b) {
-             return a == std::tolower(static_cast<unsigned char>(b));
-           });
-  });
-}
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 }  // namespace
 
-std::vector<std::string> HttpExportConfig::validate() const {
-  std::vector<std::string> errors;
-  const auto url = parse_http_url(endpoint);
-  if (const auto* error = std::get_if<std::string>(&url)) {
-    errors.push_back("endpoint: " + *error + ", got \"" + endpoint + "\"");
+std::string format_duration(std::chrono::nanoseconds d) {
+  const std::int64_t ns = d.count();
+  struct Unit {
+    const char* suffix;
+    std::int64_t ns;
+  };
+  static constexpr Unit kUnits[] = {{"h", 3'600'000'000'000}, {"m", 60'000'000'000}, {"s", 1'000'000'000},
+                                    {"ms", 1'000'000},        {"us", 1'000},          {"ns", 1}};
+  if (ns == 0) return "0s";
+  // Largest unit that expresses the value exactly, so the text parses back to the same value.
+  for (const Unit& u : kUnits) {
+    if (ns % u.ns == 0) return std::to_string(ns / u.ns) + u.suffix;
   }
+  return std::to_string(ns) + "ns";
+}
+
+std::optional<std::string> endpoint_problem(std::string_view url) {
+  const auto parsed = parse_http_url(url);
+  const auto* reason = std::get_if<std::string>(&parsed);
+  if (reason == nullptr) return std::nullopt;
+  if (lowered(url.substr(0, 8)) == "https://") {
+    return "https is not supported (the agent has no TLS; send to a local collector over "
+           "http://), got " + quoted(url);
+  }
+  return "expected an http:// URL like http://localhost:4318/v1/traces, got " + quoted(url) + " (" + *reason + ")";
+}
+
+std::optional<std::string> header_name_problem(std::string_view name) {
+  if (name.empty()) return "header name must not be empty";
+  for (char c : name) {
+    if (!is_token_char(c)) return "is not a valid HTTP header name";
+  }
+  // The exporter owns framing and encoding headers; a configured copy would corrupt requests.
+  static constexpr std::string_view kReserved[] = {"host",           "content-length",    "content-type",
+                                                   "content-encoding", "transfer-encoding", "connection"};
+  const std::string l = lowered(name);
+  for (std::string_view reserved : kReserved) {
+    if (l == reserved) return "is set by the exporter and cannot be configured";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> header_value_problem(std::string_view value) {
+  // CR/LF would let a value inject headers; NUL ends strings in some receivers.
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    return "header value must not contain CR, LF or NUL";
+  }
+  return std::nullopt;
+}
+
+void HttpExportConfig::validate(const Report& report) const {
+  if (const auto problem = endpoint_problem(endpoint)) report({"endpoint"}, *problem);
   for (const auto& [name, value] : headers) {
-    if (!is_header_name(name)) {
-      errors.push_back("headers: invalid header name \"" + name + "\"");
-    } else if (is_reserved_header(name)) {
-      errors.push_back("headers: \"" + name + "\" is set by the exporter and cannot be overridden");
-    } else if (!is_header_value(value)) {
-      errors.push_back("headers: value of \"" + name + "\" contains CR, LF or NUL");
-    }
+    const std::string key = "headers." + name;
+    if (const auto problem = header_name_problem(name)) report({key}, *problem);
+    if (const auto problem = header_value_problem(value)) report({key}, *problem);
   }
-  if (timeout.count() < 0) errors.push_back("timeout: must be >= 0 (0 = no limit)");
-  if (initial_backoff.count() <= 0) errors.push_back("initial_backoff: must be > 0");
-  if (max_backoff < initial_backoff) errors.push_back("max_backoff: must be >= initial_backoff");
-  if (max_elapsed.count() < 0) errors.push_back("max_elapsed: must be >= 0 (0 = no limit)");
-  if (queue_max_batches == 0) errors.push_back("queue_max_batches: must be > 0");
-  if (queue_max_spans == 0) errors.push_back("queue_max_spans: must be > 0");
-  if (queue_max_bytes == 0) errors.push_back("queue_max_bytes: must be > 0");
-  if (max_request_bytes == 0) errors.push_back("max_request_bytes: must be > 0");
-  if (!is_header_value(user_agent)) errors.push_back("user_agent: contains CR, LF or NUL");
-  return errors;
+  if (timeout.count() < 0) report({"timeout"}, "must be >= 0 (0 = no limit), got " + format_duration(timeout));
+  if (retry.initial_interval.count() <= 0) {
+    report({"retry.initial_interval"}, "must be greater than 0, got " + format_duration(retry.initial_interval));
+  }
+  if (retry.initial_interval > retry.max_interval) {
+    report({"retry.initial_interval", "retry.max_interval"},
+           "must be <= exporter.otlp.retry.max_interval (" + format_duration(retry.max_interval) + "), got " +
+               format_duration(retry.initial_interval));
+  }
+  if (retry.max_elapsed_time.count() <= 0) {
+    report({"retry.max_elapsed_time"}, "must be greater than 0, got " + format_duration(retry.max_elapsed_time));
+  }
+  if (queue.max_batches < 1) report({"queue.max_batches"}, "must be at least 1, got 0");
+  if (queue.max_spans < 1) report({"queue.max_spans"}, "must be at least 1, got 0");
+  if (queue.max_bytes < 1) report({"queue.max_bytes"}, "must be at least 1, got 0");
+  if (max_request_bytes < 1) report({"max_request_bytes"}, "must be at least 1, got 0");
+  if (header_value_problem(user_agent)) report({"user_agent"}, "must not contain CR, LF or NUL");
+}
+
+std::vector<std::string> HttpExportConfig::validate() const {
+  std::vector<std::string> out;
+  validate([&](std::initializer_list<std::string_view> keys, const std::string& problem) {
+    out.push_back(std::string(*keys.begin()) + ": " + problem);
+  });
+  return out;
 }
 
 const char* to_string(ExportOutcome outcome) {

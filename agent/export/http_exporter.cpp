@@ -30,13 +30,12 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
         config_(std::move(config)),
         url_(std::move(url)),
         on_result_(std::move(on_result)),
-        queue_(QueueLimits{config_.queue_max_batches, config_.queue_max_spans, config_.queue_max_bytes}),
+        queue_(config_.queue),
         http_(std::make_shared<HttpSender>(io.get_executor(),
                                            HttpSenderOptions{url_, config_.timeout, std::size_t{4} << 20})),
         retry_(std::make_shared<RetrySender>(
             io.get_executor(),
-            RetryPolicy{config_.retry_enabled, config_.initial_backoff, config_.max_backoff, config_.max_elapsed},
-            http_)),
+            config_.retry, http_)),
         deadline_timer_(io) {}
 
   bool enqueue(ExportBatch batch) {
@@ -113,7 +112,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     request->set(http::field::user_agent, config_.user_agent);
     request->set(http::field::content_type, "application/x-protobuf");
     for (const auto& [name, value] : config_.headers) request->set(name, value);
-    if (config_.gzip) {
+    if (config_.compression == Compression::kGzip) {
       auto compressed = gzip_compress(body);
       if (!compressed) return nullptr;
       request->set(http::field::content_encoding, "gzip");

@@ -17,7 +17,7 @@ std::string ms_text(nanoseconds d) {
 
 }  // namespace
 
-RetrySender::RetrySender(boost::asio::any_io_executor executor, RetryPolicy policy,
+RetrySender::RetrySender(boost::asio::any_io_executor executor, RetryConfig policy,
                          std::shared_ptr<Sender> next, std::uint64_t seed)
     : policy_(policy), next_(std::move(next)), timer_(executor), rng_(seed) {}
 
@@ -25,7 +25,7 @@ void RetrySender::send(std::shared_ptr<const HttpRequest> request, SendCallback 
   request_ = std::move(request);
   done_ = std::move(done);
   started_ = std::chrono::steady_clock::now();
-  interval_ = policy_.initial_backoff;
+  interval_ = policy_.initial_interval;
   attempts_ = 0;
   attempt();
 }
@@ -50,8 +50,8 @@ nanoseconds RetrySender::next_backoff() {
   std::uniform_real_distribution<double> factor(1.0 - policy_.jitter, 1.0 + policy_.jitter);
   const auto wait = nanoseconds{static_cast<nanoseconds::rep>(static_cast<double>(interval_.count()) * factor(rng_))};
   const auto grown = static_cast<double>(interval_.count()) * policy_.multiplier;
-  interval_ = grown >= static_cast<double>(policy_.max_backoff.count())
-                  ? policy_.max_backoff
+  interval_ = grown >= static_cast<double>(policy_.max_interval.count())
+                  ? policy_.max_interval
                   : nanoseconds{static_cast<nanoseconds::rep>(grown)};
   return wait;
 }
@@ -71,10 +71,10 @@ void RetrySender::on_attempt(SendResult result) {
   nanoseconds wait = next_backoff();
   if (result.cls == SendClass::kThrottled) wait = std::max(wait, result.retry_after);
   const auto now = std::chrono::steady_clock::now();
-  if (policy_.max_elapsed.count() > 0 && now + wait - started_ > policy_.max_elapsed) {
+  if (now + wait - started_ > policy_.max_elapsed_time) {
     result.message += "; gave up after " + std::to_string(attempts_) + " attempts in " +
-                      ms_text(now - started_) + " (next wait " + ms_text(wait) + " would pass max_elapsed " +
-                      ms_text(policy_.max_elapsed) + ")";
+                      ms_text(now - started_) + " (next wait " + ms_text(wait) + " would pass max_elapsed_time " +
+                      ms_text(policy_.max_elapsed_time) + ")";
     return finish(std::move(result));
   }
   last_ = std::move(result);

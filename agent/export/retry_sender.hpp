@@ -1,6 +1,7 @@
 // Middle export layer: retries transient failures with exponential backoff and jitter.
 #pragma once
 
+#include "agent/export/export_config.hpp"
 #include "agent/export/sender.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -13,23 +14,14 @@
 
 namespace spanring::agent {
 
-struct RetryPolicy {
-  bool enabled = true;
-  std::chrono::nanoseconds initial_backoff = std::chrono::seconds{1};
-  std::chrono::nanoseconds max_backoff = std::chrono::seconds{30};
-  std::chrono::nanoseconds max_elapsed = std::chrono::seconds{60};  // 0 = no limit
-  double multiplier = 1.5;
-  double jitter = 0.5;  // each wait is drawn uniformly from interval × [1 - jitter, 1 + jitter]
-};
-
 // kOk and kPermanent pass through at once. kRetryable and kThrottled are retried after
 // max(server delay, backoff), unless retry is disabled, stop_retrying() was called, or the next
-// attempt would start more than max_elapsed after the first: then the last failure is returned,
+// attempt would start more than max_elapsed_time after the first: then the last failure is returned,
 // its message saying why it ended. `attempts` counts every attempt made.
 // Must be owned by a shared_ptr (handlers keep it alive).
 class RetrySender final : public Sender, public std::enable_shared_from_this<RetrySender> {
  public:
-  RetrySender(boost::asio::any_io_executor executor, RetryPolicy policy, std::shared_ptr<Sender> next,
+  RetrySender(boost::asio::any_io_executor executor, RetryConfig policy, std::shared_ptr<Sender> next,
               std::uint64_t seed = std::random_device{}());
 
   void send(std::shared_ptr<const HttpRequest> request, SendCallback done) override;
@@ -45,7 +37,7 @@ class RetrySender final : public Sender, public std::enable_shared_from_this<Ret
   std::chrono::nanoseconds next_backoff();
   void finish(SendResult result);
 
-  RetryPolicy policy_;
+  RetryConfig policy_;
   std::shared_ptr<Sender> next_;
   boost::asio::steady_timer timer_;
   std::mt19937_64 rng_;

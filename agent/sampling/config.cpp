@@ -1,7 +1,7 @@
 // The `sampling:` YAML section, the strategies file it may name, and Jaeger's merge rules.
 //
-// Like agent/config/config.cpp, the YAML is walked with a list of known keys per map instead of
-// yaml-cpp's as<T>(): as<T>() accepts "yes" for a bool and throws without a key path.
+// Walked by the agent's one schema walker (agent/config/yaml_walker.hpp), as the rest of the
+// config file is, so keys, duplicates and types are checked and reported the same way.
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -16,6 +16,7 @@
 
 #include "agent/config/input_file.hpp"
 #include "agent/config/text.hpp"
+#include "agent/config/yaml_walker.hpp"
 #include "agent/export/url.hpp"
 #include "sampling/config.hpp"
 #include "sampling/config_internal.hpp"
@@ -140,7 +141,6 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 struct Entry {
   std::string key;
   YAML::Node value;
-  YAML::Mark key_mark;
   YAML::Mark mark;  // the value's, or the key's when the value is empty (see value_mark)
   std::string path;
 };
@@ -148,59 +148,26 @@ struct Entry {
 class YamlParser {
  public:
   YamlParser(std::string file, bool marks, std::vector<std::string>& errors)
-      : file_(std::move(file)), marks_(marks), errors_(errors) {}
+      : walker_(std::move(file), errors, marks), errors_(errors) {}
 
   void error(const YAML::Mark& mark, const std::string& path, const std::string& problem) {
-    const bool known = marks_ && !mark.is_null();
-    errors_.push_back(sampling_detail::position(file_, known ? mark.line + 1 : 0, mark.column + 1) +
-                      ": " + path + ": " + problem);
+    walker_.error(mark, path, problem);
   }
 
   // The keys of a map, each at most once and each in `known`; false if `node` is not a map.
   bool fields(const YAML::Node& node, const YAML::Mark& mark, const std::string& path,
               std::initializer_list<std::string_view> known, std::vector<Entry>& out) {
-    if (!node.IsMap()) {
-      error(mark, path, "expected a map of keys, got " + describe(node));
-      return false;
+    std::vector<YamlWalker::Key> keys;
+    for (std::string_view k : known) {
+      keys.push_back({k, [&out, k](const YamlItem& item) {
+                        out.push_back(Entry{std::string(k), item.value, item.mark, item.path});
+                      }});
     }
-    std::map<std::string, int> first_line;
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      const YAML::Node key = it->first;
-      const YAML::Node value = it->second;
-      if (!key.IsScalar()) {
-        error(key.Mark(), path, "expected a key name, got " + describe(key));
-        continue;
-      }
-      const std::string child = path + "." + key.Scalar();
-      const auto [seen, inserted] = first_line.emplace(key.Scalar(), key.Mark().line + 1);
-      if (!inserted) {
-        // yaml-cpp keeps both entries; taking either silently would hide an editing mistake.
-        error(key.Mark(), child,
-              marks_ ? "duplicate key (first at line " + std::to_string(seen->second) + ")" : "duplicate key");
-        continue;
-      }
-      bool is_known = false;
-      for (std::string_view k : known) is_known = is_known || k == key.Scalar();
-      if (!is_known) {
-        std::string list;
-        for (std::string_view k : known) {
-          if (!list.empty()) list += ", ";
-          list += k;
-        }
-        error(key.Mark(), child, "unknown key; expected one of " + list);
-        continue;
-      }
-      // An empty value is marked at the next token, often on the next line: report its key.
-      const YAML::Mark value_mark = value.IsNull() || value.Mark().is_null() ? key.Mark() : value.Mark();
-      out.push_back(Entry{key.Scalar(), value, key.Mark(), value_mark, child});
-    }
-    return true;
+    return walker_.map(YamlItem{node, path, mark}, keys, /*null_is_empty=*/false);
   }
 
   const std::string* scalar(const Entry& e, std::string_view expected) {
-    if (e.value.IsScalar()) return &e.value.Scalar();
-    error(e.mark, e.path, std::string(expected) + ", got " + describe(e.value));
-    return nullptr;
+    return walker_.scalar(YamlItem{e.value, e.path, e.mark}, expected);
   }
 
   std::optional<double> number(const Entry& e) {
@@ -236,15 +203,7 @@ class YamlParser {
     return v;
   }
 
-  std::optional<bool> boolean(const Entry& e) {
-    static constexpr std::string_view kExpected = "expected true or false";
-    const std::string* text = scalar(e, kExpected);
-    if (text == nullptr) return std::nullopt;
-    const std::string l = lower(trim(*text));
-    if (l == "true" || l == "false") return l == "true";
-    error(e.mark, e.path, std::string(kExpected) + ", got " + quote(*text));
-    return std::nullopt;
-  }
+  std::optional<bool> boolean(const Entry& e) { return walker_.boolean(YamlItem{e.value, e.path, e.mark}); }
 
   std::optional<std::string> string(const Entry& e, bool allow_empty = false) {
     const std::string* text = scalar(e, "expected a string");
@@ -348,7 +307,7 @@ class YamlParser {
             if (!inserted) {
               error(f.mark, f.path,
                     "duplicate operation " + quote(op.operation) +
-                        (marks_ ? " (first at line " + std::to_string(seen->second) + ")" : ""));
+                        (marks() ? " (first at line " + std::to_string(seen->second) + ")" : ""));
             }
           }
         } else if (f.key == "type") {
@@ -377,11 +336,10 @@ class YamlParser {
     }
   }
 
-  bool marks() const noexcept { return marks_; }
+  bool marks() const noexcept { return walker_.has_marks(); }
 
  private:
-  std::string file_;
-  bool marks_;
+  YamlWalker walker_;
   std::vector<std::string>& errors_;
 };
 

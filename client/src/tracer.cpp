@@ -25,6 +25,7 @@
 #include "spanring/shm/clock.hpp"
 #include "spanring/shm/layout.hpp"
 #include "spanring/shm/segment.hpp"
+#include "spanring/shm/text.hpp"
 
 namespace spanring {
 namespace {
@@ -126,28 +127,6 @@ bool tsc_usable(const std::string& clocksource_path) {
 // ---------------------------------------------------------------------------------------------
 // Settings from the environment
 
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    auto hex = [](char c) -> int {
-      if (c >= '0' && c <= '9') return c - '0';
-      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-      return -1;
-    };
-    const int hi = hex(in[i + 1]), lo = hex(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return true;
-}
-
 // OTEL_RESOURCE_ATTRIBUTES: "k1=v1,k2=v2", percent-encoded; on any error the whole variable is
 // discarded (OpenTelemetry's rule).
 std::vector<std::pair<std::string, std::string>> env_resource(std::string& warning) {
@@ -162,35 +141,20 @@ std::vector<std::pair<std::string, std::string>> env_resource(std::string& warni
     while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
     if (!item.empty()) {
       const auto eq = item.find('=');
-      std::string k, val;
-      if (eq == std::string_view::npos || eq == 0 || !percent_decode(item.substr(0, eq), k) ||
-          !percent_decode(item.substr(eq + 1), val)) {
+      std::optional<std::string> k, val;
+      if (eq != std::string_view::npos && eq != 0) {
+        k = shm::percent_decode(item.substr(0, eq));
+        val = shm::percent_decode(item.substr(eq + 1));
+      }
+      if (!k || !val) {
         warning = "OTEL_RESOURCE_ATTRIBUTES ignored: cannot decode '" + std::string(item) + "'";
         return {};
       }
-      out.emplace_back(std::move(k), std::move(val));
+      out.emplace_back(std::move(*k), std::move(*val));
     }
     start = end + 1;
   }
   return out;
-}
-
-bool parse_size(const std::string& s, std::uint64_t& out) {
-  if (s.empty() || s[0] < '0' || s[0] > '9') return false;  // strtoull would accept "-1"
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
-  if (errno != 0 || end == s.c_str()) return false;
-  std::uint64_t mult = 1;
-  const std::string suffix(end);
-  if (suffix == "" || suffix == "B") mult = 1;
-  else if (suffix == "K" || suffix == "KiB" || suffix == "k") mult = 1ull << 10;
-  else if (suffix == "M" || suffix == "MiB") mult = 1ull << 20;
-  else if (suffix == "G" || suffix == "GiB") mult = 1ull << 30;
-  else return false;
-  if (v > ~0ull / mult) return false;
-  out = v * mult;
-  return true;
 }
 
 // A group name or a numeric gid, as SPANRING_SHM_GROUP / Options::group give it. False with
@@ -465,16 +429,21 @@ InitStatus init(const Options& options) {
   std::uint64_t size = options.shm_size;
   if (size == 0) {
     const std::string s = env("SPANRING_SHM_SIZE");
-    if (!s.empty() && !parse_size(s, size))
-      return fail(InitCode::kInvalidArgument, "SPANRING_SHM_SIZE='" + s + "' is not a size (bytes, or with K/M/G)");
+    if (!s.empty()) {
+      const auto parsed = shm::parse_size(s);
+      if (!parsed)
+        return fail(InitCode::kInvalidArgument,
+                    "SPANRING_SHM_SIZE='" + s + "' is not a size (bytes, or with K/KiB/M/MiB/G/GiB = 1024^n, KB/MB/GB = 1000^n)");
+      size = *parsed;
+    }
   }
   if (size == 0) size = shm::kDefaultSegmentSize;
   std::uint32_t rings = options.rings;
   if (rings == 0) {
     const std::string s = env("SPANRING_RINGS");
     if (!s.empty()) {
-      std::uint64_t r = 0;
-      if (!parse_size(s, r) || r == 0 || r > shm::kMaxRingCount)
+      const std::uint64_t r = shm::parse_size(s).value_or(0);
+      if (r == 0 || r > shm::kMaxRingCount)
         return fail(InitCode::kInvalidArgument, "SPANRING_RINGS='" + s + "' must be 1.." + std::to_string(shm::kMaxRingCount));
       rings = static_cast<std::uint32_t>(r);
     }

@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/config/config.hpp"
-#include "agent/config/export_options.hpp"
+#include "agent/config/yaml_walker.hpp"
 
 namespace spanring::agent {
 namespace {
@@ -74,7 +74,6 @@ void expect_same_settings(const AgentConfig& a, const AgentConfig& b) {
   EXPECT_EQ(a.drain, b.drain);
   EXPECT_EQ(a.exporter, b.exporter);
   EXPECT_EQ(a.batch, b.batch);
-  EXPECT_EQ(a.queue, b.queue);
   EXPECT_EQ(a.metrics, b.metrics);
   EXPECT_EQ(a.shutdown, b.shutdown);
   EXPECT_EQ(a.log, b.log);
@@ -102,9 +101,9 @@ TEST(AgentConfig, DefaultsAreTheDocumentedValues) {
   EXPECT_EQ(c.exporter.console.max_traces, 5u);
   EXPECT_EQ(c.batch.max_spans, 512u);
   EXPECT_EQ(c.batch.timeout, 1s);
-  EXPECT_EQ(c.queue.max_batches, 64u);
-  EXPECT_EQ(c.queue.max_spans, 65536u);
-  EXPECT_EQ(c.queue.max_bytes, 67108864u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_batches, 64u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_spans, 65536u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_bytes, 67108864u);
   EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
   EXPECT_EQ(c.shutdown.deadline, 5s);
   EXPECT_EQ(c.log.level, LogLevel::kInfo);
@@ -164,9 +163,9 @@ TEST(LoadConfig, FileSetsEveryKey) {
   EXPECT_EQ(c.exporter.console.max_traces, 0u);
   EXPECT_EQ(c.batch.max_spans, 1024u);
   EXPECT_EQ(c.batch.timeout, 200ms);  // a bare integer is milliseconds
-  EXPECT_EQ(c.queue.max_batches, 8u);
-  EXPECT_EQ(c.queue.max_spans, 8192u);
-  EXPECT_EQ(c.queue.max_bytes, 1000000000u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_batches, 8u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_spans, 8192u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_bytes, 1000000000u);
   EXPECT_EQ(c.metrics.listen, "[::1]:0");
   EXPECT_EQ(c.shutdown.deadline, 30s);
   EXPECT_EQ(c.log.level, LogLevel::kDebug);
@@ -782,21 +781,21 @@ TEST(ExportOptions, SubMillisecondDurationsReachTheExporterUnchanged) {
                                       "      max_elapsed_time: 900us\n");
   const Loaded loaded = load(path);
   ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
-  const HttpExportConfig h = http_export_config(loaded.config);
+  const HttpExportConfig& h = loaded.config.exporter.otlp;
   EXPECT_EQ(h.validate(), std::vector<std::string>{});
   EXPECT_EQ(h.timeout, 500us);
-  EXPECT_EQ(h.initial_backoff, 500us);
-  EXPECT_EQ(h.max_backoff, 1500us);
-  EXPECT_EQ(h.max_elapsed, 900us);
+  EXPECT_EQ(h.retry.initial_interval, 500us);
+  EXPECT_EQ(h.retry.max_interval, 1500us);
+  EXPECT_EQ(h.retry.max_elapsed_time, 900us);
   std::filesystem::remove_all(dir);
 }
 
 // What the exporter refuses, load_config refuses first, with the file position.
 TEST(ExportOptions, DefaultsAndTheExampleGiveAValidExporterConfig) {
-  EXPECT_EQ(http_export_config(AgentConfig{}).validate(), std::vector<std::string>{});
+  EXPECT_EQ(AgentConfig{}.exporter.otlp.validate(), std::vector<std::string>{});
   const Loaded loaded = load(SPANRING_AGENT_EXAMPLE_CONFIG);
   ASSERT_TRUE(loaded.ok);
-  EXPECT_EQ(http_export_config(loaded.config).validate(), std::vector<std::string>{});
+  EXPECT_EQ(loaded.config.exporter.otlp.validate(), std::vector<std::string>{});
 }
 
 // The drain loop (agent/core) counts whole milliseconds; "500us" used to become 0 ms there (a
@@ -846,21 +845,14 @@ TEST(ParseDuration, RejectsJunkSignsAndOverflow) {
   }
 }
 
-TEST(ParseSize, AcceptsBinaryAndDecimalUnits) {
-  EXPECT_EQ(parse_size("65536"), 65536u);
-  EXPECT_EQ(parse_size("100B"), 100u);
-  EXPECT_EQ(parse_size("64KiB"), 65536u);
-  EXPECT_EQ(parse_size("64MiB"), 67108864u);
-  EXPECT_EQ(parse_size("2GiB"), 2147483648u);
-  EXPECT_EQ(parse_size("64KB"), 64000u);
-  EXPECT_EQ(parse_size("64 MB"), 64000000u);
-  EXPECT_EQ(parse_size("1GB"), 1000000000u);
-}
-
-TEST(ParseSize, RejectsUnknownUnitsSignsAndOverflow) {
-  for (const char* text : {"", "MiB", "-1", "1.5MiB", "64 mebibytes", "64TB", "20000000000GiB"}) {
-    EXPECT_EQ(parse_size(text), std::nullopt) << text;
-  }
+// Sizes are parsed by spanring/shm/text.hpp (tests/shm/text_test.cpp); the config reaches it.
+TEST(ParseSize, QueueMaxBytesTakesTheSharedSizeSyntax) {
+  const auto dir = scratch_dir("sizes");
+  const std::string path = write_text(dir / "agent.yaml", "queue:\n  max_bytes: 64 K\n");
+  const Loaded loaded = load(path);
+  ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
+  EXPECT_EQ(loaded.config.exporter.otlp.queue.max_bytes, 65536u);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ParseHostPort, AcceptsNamesAddressesAndPortZero) {
@@ -968,6 +960,72 @@ TEST(CommandLine, UsageListsEveryOptionAndPointsToTheExample) {
 
 TEST(CommandLine, VersionTextNamesTheProgramAndVersion) {
   EXPECT_EQ(version_text(), std::string("spanring-agent ") + SPANRING_TEST_PROJECT_VERSION + "\n");
+}
+
+}  // namespace
+}  // namespace spanring::agent
+
+// ---- the schema walker (agent/config/yaml_walker.hpp) -------------------------------------------
+
+namespace spanring::agent {
+namespace {
+
+struct Walk {
+  std::vector<std::string> errors;
+  std::vector<std::string> visited;
+};
+
+// Walks `text` as {outer: {inner: {leaf}}, flag} and records what was visited.
+Walk walk(const std::string& text) {
+  Walk w;
+  YamlWalker walker("w.yaml", w.errors);
+  const YAML::Node root = YAML::Load(text);
+  walker.map(YamlItem{root, "", root.Mark()},
+             {{"outer", [&](const YamlItem& o) {
+                 walker.map(o, {{"inner", [&](const YamlItem& i) {
+                                   walker.map(i, {{"leaf", [&](const YamlItem& l) {
+                                                     if (walker.scalar(l, "expected a string")) w.visited.push_back(l.path);
+                                                   }}});
+                                 }}});
+               }},
+              {"flag", [&](const YamlItem& f) {
+                 if (walker.boolean(f)) w.visited.push_back(f.path);
+               }}});
+  return w;
+}
+
+TEST(YamlWalker, VisitsKnownKeysWithTheirDottedPaths) {
+  const Walk w = walk("outer:\n  inner:\n    leaf: x\nflag: true\n");
+  EXPECT_TRUE(w.errors.empty());
+  EXPECT_EQ(w.visited, (std::vector<std::string>{"outer.inner.leaf", "flag"}));
+}
+
+TEST(YamlWalker, UnknownKeyIsReportedAtItsPositionWithTheAllowedKeys) {
+  const Walk w = walk("outer:\n  inner:\n    leaf: x\n    leef: y\n");
+  EXPECT_EQ(w.errors, (std::vector<std::string>{"w.yaml:4:5: outer.inner.leef: unknown key; expected one of leaf"}));
+  EXPECT_EQ(w.visited, (std::vector<std::string>{"outer.inner.leaf"}));
+}
+
+TEST(YamlWalker, WrongTypesAreReportedAtTheValueWithWhatWasExpected) {
+  const Walk w = walk("outer:\n  inner: [1, 2]\nflag: yes\n");
+  EXPECT_EQ(w.errors, (std::vector<std::string>{"w.yaml:2:10: outer.inner: expected a map of keys, got a list",
+                                                "w.yaml:3:7: flag: expected true or false, got \"yes\""}));
+}
+
+TEST(YamlWalker, NestedListValueWhereAScalarIsExpectedNamesTheFullPath) {
+  const Walk w = walk("outer:\n  inner:\n    leaf:\n      - a\n");
+  EXPECT_EQ(w.errors, (std::vector<std::string>{"w.yaml:4:7: outer.inner.leaf: expected a string, got a list"}));
+}
+
+TEST(YamlWalker, DuplicateKeyNamesTheFirstLine) {
+  const Walk w = walk("flag: true\nflag: false\n");
+  EXPECT_EQ(w.errors, (std::vector<std::string>{"w.yaml:2:1: flag: duplicate key (first at line 1)"}));
+}
+
+TEST(YamlWalker, EmptySectionIsAnEmptyMapAndANullValueIsReportedAtItsKey) {
+  EXPECT_TRUE(walk("outer:\n").errors.empty());
+  const Walk w = walk("outer:\n  inner:\n    leaf:\nflag: true\n");
+  EXPECT_EQ(w.errors, (std::vector<std::string>{"w.yaml:3:5: outer.inner.leaf: expected a string, got null"}));
 }
 
 }  // namespace

@@ -72,9 +72,9 @@ HttpExportConfig fast_config(const std::string& endpoint) {
   HttpExportConfig config;
   config.endpoint = endpoint;
   config.timeout = 5s;
-  config.initial_backoff = 10ms;
-  config.max_backoff = 40ms;
-  config.max_elapsed = 5s;
+  config.retry.initial_interval = 10ms;
+  config.retry.max_interval = 40ms;
+  config.retry.max_elapsed_time = 5s;
   return config;
 }
 
@@ -145,7 +145,7 @@ TEST(HttpExporter, ReusesOneKeepAliveConnectionForSequentialRequests) {
 TEST(HttpExporter, GzipBodyIsSentCompressedAndDecodesToTheSameRequest) {
   OtlpReceiver receiver;
   auto config = fast_config(receiver.endpoint());
-  config.gzip = true;
+  config.compression = Compression::kGzip;
   Harness h(config);
   const auto batch = make_batch(7, 20, 200);
   const auto plain_size = batch.body.size();
@@ -297,7 +297,7 @@ TEST(HttpExporter, BackendDownLongerThanMaxElapsedExhaustsRetries) {
   OtlpReceiver receiver;
   receiver.stop();
   auto config = fast_config(receiver.endpoint());
-  config.max_elapsed = 200ms;
+  config.retry.max_elapsed_time = 200ms;
   Harness h(config);
   ASSERT_TRUE(h.exporter.enqueue(make_batch(1, 3)));
   ASSERT_TRUE(h.run_until_results(1));
@@ -314,7 +314,7 @@ TEST(HttpExporter, RetryDisabledFailsAfterOneAttempt) {
   OtlpReceiver receiver;
   receiver.fail_next(1, 503);
   auto config = fast_config(receiver.endpoint());
-  config.retry_enabled = false;
+  config.retry.enabled = false;
   Harness h(config);
   ASSERT_TRUE(h.exporter.enqueue(make_batch(1, 1)));
   ASSERT_TRUE(h.run_until_results(1));
@@ -328,7 +328,7 @@ TEST(HttpExporter, AttemptTimeoutIsRetriedAndReported) {
   receiver.set_delay(5s);
   auto config = fast_config(receiver.endpoint());
   config.timeout = 100ms;
-  config.max_elapsed = 250ms;
+  config.retry.max_elapsed_time = 250ms;
   Harness h(config);
   ASSERT_TRUE(h.exporter.enqueue(make_batch(1, 1)));
   ASSERT_TRUE(h.run_until_results(1));
@@ -374,7 +374,7 @@ TEST(HttpExporter, RecoversWhenBackendComesBackDuringRetries) {
 TEST(HttpExporter, RefusesTheBatchThatWouldExceedMaxBatches) {
   OtlpReceiver receiver;
   auto config = fast_config(receiver.endpoint());
-  config.queue_max_batches = 3;
+  config.queue.max_batches = 3;
   Harness h(config);
   EXPECT_TRUE(h.exporter.enqueue(make_batch(1, 1)));
   EXPECT_TRUE(h.exporter.enqueue(make_batch(2, 1)));
@@ -390,7 +390,7 @@ TEST(HttpExporter, RefusesTheBatchThatWouldExceedMaxBatches) {
 TEST(HttpExporter, RefusesTheBatchThatWouldExceedMaxSpans) {
   OtlpReceiver receiver;
   auto config = fast_config(receiver.endpoint());
-  config.queue_max_spans = 10;
+  config.queue.max_spans = 10;
   Harness h(config);
   EXPECT_TRUE(h.exporter.enqueue(make_batch(1, 6)));
   EXPECT_FALSE(h.exporter.enqueue(make_batch(2, 5)));  // 11 > 10
@@ -406,7 +406,7 @@ TEST(HttpExporter, RefusesTheBatchThatWouldExceedMaxBytes) {
   auto config = fast_config(receiver.endpoint());
   const auto a = make_batch(1, 2);
   const auto b = make_batch(2, 3);
-  config.queue_max_bytes = a.body.size() + b.body.size();
+  config.queue.max_bytes = a.body.size() + b.body.size();
   Harness h(config);
   EXPECT_TRUE(h.exporter.enqueue(a));
   EXPECT_FALSE(h.exporter.enqueue(make_batch(3, 4)));  // larger than b: would not fit
@@ -509,9 +509,9 @@ TEST(HttpExporter, ShutdownDoesNotRetryAndDropsEveryBatchWhenBackendIsDown) {
   OtlpReceiver receiver;
   receiver.stop();
   auto config = fast_config(receiver.endpoint());
-  config.initial_backoff = 5s;  // a retry wait would outlast the guard-free expectations below
-  config.max_backoff = 5s;
-  config.max_elapsed = 60s;
+  config.retry.initial_interval = 5s;  // a retry wait would outlast the guard-free expectations below
+  config.retry.max_interval = 5s;
+  config.retry.max_elapsed_time = 60s;
   Harness h(config);
   for (std::uint64_t id = 1; id <= 5; ++id) ASSERT_TRUE(h.exporter.enqueue(make_batch(id, 2)));
   bool done = false;
@@ -532,7 +532,7 @@ TEST(HttpExporter, ShutdownInterruptsARunningBackoffWait) {
   OtlpReceiver receiver;
   receiver.fail_next(1, 503, "3600");  // the first batch would wait an hour
   auto config = fast_config(receiver.endpoint());
-  config.max_elapsed = 0ms;            // no limit: only shutdown can end the wait
+  config.retry.max_elapsed_time = 24h;            // only shutdown can end the wait in time
   Harness h(config);
   ASSERT_TRUE(h.exporter.enqueue(make_batch(1, 1)));
   ASSERT_TRUE(h.exporter.enqueue(make_batch(2, 1)));
@@ -588,8 +588,8 @@ TEST(HttpExportConfig, HttpsEndpointIsRejectedAsNotSupportedYet) {
   config.endpoint = "https://collector:4318/v1/traces";
   const auto errors = config.validate();
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0], "endpoint: https:// is not supported yet (TLS); use http://, got "
-                       "\"https://collector:4318/v1/traces\"");
+  EXPECT_EQ(errors[0], "endpoint: https is not supported (the agent has no TLS; send to a local collector "
+                       "over http://), got \"https://collector:4318/v1/traces\"");
   boost::asio::io_context io;
   EXPECT_THROW(HttpExporter(io, config, [](const ExportResult&) {}), std::invalid_argument);
 }
@@ -598,10 +598,12 @@ TEST(HttpExportConfig, RejectsHeadersThatWouldCorruptTheRequest) {
   HttpExportConfig config;
   config.headers = {{"Content-Type", "text/plain"}, {"bad name", "x"}, {"X-Ok", "a\r\nInjected: 1"}};
   const auto errors = config.validate();
-  ASSERT_EQ(errors.size(), 3u);
-  EXPECT_EQ(errors[0], "headers: \"Content-Type\" is set by the exporter and cannot be overridden");
-  EXPECT_EQ(errors[1], "headers: invalid header name \"bad name\"");
-  EXPECT_EQ(errors[2], "headers: value of \"X-Ok\" contains CR, LF or NUL");
+  // One message per header, in name order (headers is a map), keyed like the config file.
+  const std::vector<std::string> expected{
+      "headers.Content-Type: is set by the exporter and cannot be configured",
+      "headers.X-Ok: header value must not contain CR, LF or NUL",
+      "headers.bad name: is not a valid HTTP header name"};
+  EXPECT_EQ(errors, expected);
 }
 
 TEST(HttpExportConfig, DefaultsAreValid) { EXPECT_TRUE(HttpExportConfig{}.validate().empty()); }

@@ -110,7 +110,7 @@ TEST_P(InitBadShmSize, IsAnInvalidArgumentNamingTheVariable) {
   expect_init_fails(Options{}, InitCode::kInvalidArgument, std::string("SPANRING_SHM_SIZE='") + GetParam() + "'");
 }
 
-INSTANTIATE_TEST_SUITE_P(Garbage, InitBadShmSize, ::testing::Values("lots", "12Q", "1.5M", "M", "4 MiB", "0x100000"));
+INSTANTIATE_TEST_SUITE_P(Garbage, InitBadShmSize, ::testing::Values("lots", "12Q", "1.5M", "M", "4 MiBs", "0x100000"));
 
 TEST_F(Init, RejectsShmSizeTooSmallForOneRing) {
   ScopedEnv env("SPANRING_SHM_SIZE", "64K");

@@ -1,0 +1,91 @@
+// The OTLP/HTTP exporter's one config: every setting of the three layers (queue, retry, one
+// attempt), its default and its rules. The agent's YAML/OTEL_* loader fills this struct in place
+// (AgentConfig::exporter.otlp) and the exporter takes it as it is: there is no second copy to
+// convert into, and validate() is the only place the rules are written. The YAML keys are the
+// field names: exporter.otlp.<field>, except `queue`, which the file spells at top level
+// (queue.max_batches ...).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spanring::agent {
+
+enum class Compression { kNone, kGzip };
+
+// Retry of transient failures (429/502/503/504, connection errors, timeouts): exponential
+// backoff with jitter, wait = max(Retry-After, backoff); gives up when the next attempt would
+// start later than max_elapsed_time after the first one. Consumed by RetrySender.
+struct RetryConfig {
+  bool enabled = true;
+  std::chrono::nanoseconds initial_interval = std::chrono::seconds{1};  // first wait, > 0
+  std::chrono::nanoseconds max_interval = std::chrono::seconds{30};     // >= initial_interval
+  // > 0: a batch is never retried without end (the queue behind it would stall).
+  std::chrono::nanoseconds max_elapsed_time = std::chrono::seconds{60};
+  double multiplier = 1.5;  // not configurable: the Collector's value
+  double jitter = 0.5;      // each wait is drawn uniformly from interval × [1 - jitter, 1 + jitter]
+
+  bool operator==(const RetryConfig&) const = default;
+};
+
+// Bounds of the batches waiting for export, not counting the one in flight. A batch is refused
+// when any bound would be exceeded; reaching a bound exactly is allowed. Consumed by
+// BoundedQueue.
+struct QueueConfig {
+  std::uint32_t max_batches = 64;
+  std::uint64_t max_spans = 65536;
+  std::uint64_t max_bytes = std::uint64_t{64} << 20;  // uncompressed body bytes
+
+  bool operator==(const QueueConfig&) const = default;
+};
+
+struct HttpExportConfig {
+  // Full URL of the traces endpoint, http:// only (no TLS in the agent; put a local collector in
+  // front for TLS). parse_http_url() (url.hpp) decides what is accepted.
+  std::string endpoint = "http://localhost:4318/v1/traces";
+  // Extra request headers (e.g. authentication). Names are HTTP tokens, values have no CR/LF/NUL;
+  // the names the exporter owns (header_name_problem) are refused. A User-Agent given here
+  // replaces `user_agent`.
+  std::map<std::string, std::string> headers;
+  // Bound of one attempt (resolve + connect + write + read), not of all retries together;
+  // 0 = no limit (as OTEL_EXPORTER_OTLP_TIMEOUT=0): no timer is armed. Nanoseconds, as every
+  // duration here: the consumers are asio timers, so "500us" stays 500 microseconds.
+  std::chrono::nanoseconds timeout = std::chrono::seconds{10};
+  Compression compression = Compression::kNone;
+  RetryConfig retry;
+  QueueConfig queue;
+  // Bodies larger than this (measured before compression, SPEC §2.1) are never sent: they end
+  // with kDroppedTooLarge. Not a config file key.
+  std::uint64_t max_request_bytes = std::uint64_t{64} << 20;
+  std::string user_agent = "spanring-agent/0.1.0";  // not a config file key
+
+  // Reports one broken rule. `keys` names the setting the rule is about first (relative to this
+  // struct: "endpoint", "headers.X-Key", "retry.max_interval", "queue.max_bytes"), then any other
+  // setting the rule compares it with, so a caller that knows where each key was written can
+  // point at the one the operator set.
+  using Report = std::function<void(std::initializer_list<std::string_view> keys, const std::string& problem)>;
+  void validate(const Report& report) const;
+  // The same problems as "key: problem" lines; empty = valid.
+  std::vector<std::string> validate() const;
+
+  bool operator==(const HttpExportConfig&) const = default;
+};
+
+// The rules for single values, for parsers that must refuse a value before it reaches the struct
+// (an OTEL_* variable names itself in its error). nullopt = acceptable.
+std::optional<std::string> endpoint_problem(std::string_view url);
+std::optional<std::string> header_name_problem(std::string_view name);
+std::optional<std::string> header_value_problem(std::string_view value);
+
+// A duration the way the config file spells it ("1s", "250us", "1500ms"), in every message about
+// one, so the text can be pasted back.
+std::string format_duration(std::chrono::nanoseconds duration);
+
+}  // namespace spanring::agent
