@@ -25,6 +25,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../common/other_user.hpp"
 #include "otlp_receiver.hpp"
 
 extern char** environ;
@@ -745,6 +746,8 @@ class EndToEndOtherUser : public EndToEnd {
     EndToEnd::SetUp();
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the agent as another user (uid 65534)";
     if (::access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "needs /usr/bin/setpriv to drop privileges";
+    if (const std::string why = spanring::test::other_user_unavailable(65534, 65534, {SPANRING_AGENT_BIN}); !why.empty())
+      GTEST_SKIP() << why;
     fs::permissions(dir_, fs::perms::all, fs::perm_options::add);  // the agent as uid 65534 writes its logs here
     lock_ = "/dev/shm/spanring-agent." + tag_ + "-lock";
   }
@@ -795,6 +798,10 @@ TEST_F(EndToEndOtherUser, ReadableLockOfAnotherUserDoesNotStopTheStart) {
 TEST_F(EndToEnd, UnprivilegedAgentDrainsEnginesOfOtherUsersStartedBeforeDuringAndAfterIt) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the agent and engines as other users";
   if (!fs::exists("/usr/bin/setpriv")) GTEST_SKIP() << "no /usr/bin/setpriv (util-linux) to switch users";
+  for (const uid_t uid : {61000, 61001})
+    if (const std::string why = spanring::test::other_user_unavailable(uid, uid, {SPANRING_AGENT_BIN, SPANRING_LOADGEN_BIN});
+        !why.empty())
+      GTEST_SKIP() << why;
   const std::string agent_ids = "61000", group = "61000";
   auto as_user = [&](const std::string& uid, std::vector<std::string> argv) {
     std::vector<std::string> out = {"/usr/bin/setpriv", "--reuid=" + uid, "--regid=" + uid,

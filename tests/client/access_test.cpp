@@ -18,6 +18,7 @@
 
 #include "spanring/shm/segment.hpp"
 #include "test_support.hpp"
+#include "../common/other_user.hpp"
 
 namespace spanring::test {
 namespace {
@@ -143,7 +144,7 @@ bool become_nobody() {
 
 // A user that is neither root nor in group 0 may not give its segment group 0.
 TEST_F(Access, RefusedGroupFailsInitWithTheSettingAndTheOsError) {
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the engine as another user (nobody) in a child";
+  if (const std::string why = other_user_unavailable(65534, 65534); !why.empty()) GTEST_SKIP() << why;
   const std::string service = service_;
   const ChildResult r = run_in_child([&service] {
     if (!become_nobody()) {
@@ -227,6 +228,8 @@ TEST_F(Access, RootWithMode0660DoesNotWarn) {
 }
 
 TEST_F(Access, NonRootWithMode0600DoesNotWarn) {
+  if (::geteuid() == 0)
+    if (const std::string why = other_user_unavailable(65534, 65534); !why.empty()) GTEST_SKIP() << why;
   const std::string service = service_;
   const ChildResult r = run_in_child([&service] {
     if (::geteuid() == 0 && !become_nobody()) {
