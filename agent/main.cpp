@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
@@ -23,10 +22,8 @@
 #include "core/agent.hpp"
 #include "base/log.hpp"
 #include "core/systemd_notify.hpp"
-#include "export/export.hpp"
 #include "agent_metrics.hpp"
-#include "sinks/console_exporter.hpp"
-#include "sinks/file_exporter.hpp"
+#include "agent/sinks/exporter_factory.hpp"
 #include "sampling/config.hpp"
 #include "sampling/remote.hpp"
 #include "sampling/sampler.hpp"
@@ -35,44 +32,6 @@ namespace sa = spanring::agent;
 using namespace std::chrono_literals;
 
 namespace {
-
-// The OTLP/HTTP exporter behind the core's Exporter interface.
-class OtlpExporter final : public sa::Exporter {
- public:
-  OtlpExporter(boost::asio::io_context& io, sa::HttpExportConfig c, sa::ResultCallback cb)
-      : impl_(io, std::move(c), std::move(cb)) {}
-  bool enqueue(sa::ExportBatch b) override { return impl_.enqueue(std::move(b)); }
-  void shutdown(std::chrono::steady_clock::time_point d, std::function<void()> done) override {
-    impl_.shutdown(d, std::move(done));
-  }
-  std::uint64_t queued_spans() const override { return impl_.queued_spans(); }
-  std::uint64_t queued_bytes() const override { return impl_.queued_bytes(); }
-
- private:
-  sa::HttpExporter impl_;
-};
-
-// exporter.type: none — spans are discarded, each batch reported accepted (like OTel's `none`).
-class NullExporter final : public sa::Exporter {
- public:
-  NullExporter(boost::asio::io_context& io, sa::ResultCallback cb) : io_(io), cb_(std::move(cb)) {}
-  bool enqueue(sa::ExportBatch b) override {
-    sa::ExportResult r;
-    r.id = b.id;
-    r.spans = b.spans;
-    boost::asio::post(io_, [cb = cb_, r] { cb(r); });
-    return true;
-  }
-  void shutdown(std::chrono::steady_clock::time_point, std::function<void()> done) override {
-    boost::asio::post(io_, std::move(done));
-  }
-  std::uint64_t queued_spans() const override { return 0; }
-  std::uint64_t queued_bytes() const override { return 0; }
-
- private:
-  boost::asio::io_context& io_;
-  sa::ResultCallback cb_;
-};
 
 // Only for the drain loop's options, which are whole milliseconds: load_config refuses other
 // values for these keys, so this cast never truncates. Other durations are passed as they are.
@@ -93,25 +52,6 @@ sa::CoreOptions core_options(const sa::AgentConfig& c) {
   o.remove_drained_segments = c.state.remove_drained_segments;
   o.producers = c.discovery.producers;
   return o;
-}
-
-std::unique_ptr<sa::Exporter> make_exporter(boost::asio::io_context& io, const sa::AgentConfig& c,
-                                            sa::ResultCallback cb, std::string& error) {
-  try {
-    switch (c.exporter.type) {
-      case sa::ExporterType::kOtlp: return std::make_unique<OtlpExporter>(io, c.exporter.otlp, std::move(cb));
-      case sa::ExporterType::kConsole: {
-        sa::ConsoleOptions o;
-        o.max_traces = c.exporter.console.max_traces;
-        return sa::make_console_exporter(io, std::move(cb), o);
-      }
-      case sa::ExporterType::kFile: return sa::make_file_exporter(io, c.exporter.file.path, std::move(cb), error);
-      case sa::ExporterType::kNone: return std::make_unique<NullExporter>(io, std::move(cb));
-    }
-  } catch (const std::exception& e) {
-    error = e.what();
-  }
-  return nullptr;
 }
 
 // Where the agent keeps its lock: the runtime directory systemd creates for the service
@@ -224,7 +164,7 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io;
   sa::Agent agent(io, core_options(config));
-  std::unique_ptr<sa::Exporter> exporter = make_exporter(io, config, agent.make_result_callback(), error);
+  std::unique_ptr<sa::Exporter> exporter = sa::make_exporter(io, config.exporter, agent.make_result_callback(), error);
   if (!exporter) {
     SPANRING_LOG_ERROR("exporter: %s", error.c_str());
     return 1;

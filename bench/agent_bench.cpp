@@ -23,7 +23,7 @@
 
 #include "core/agent.hpp"
 #include "discard_receiver.hpp"
-#include "export/export.hpp"
+#include "agent/export/http_exporter.hpp"
 #include "sampling/sampler.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "spanring/shm/segment.hpp"
@@ -32,18 +32,6 @@
 namespace sa = spanring::agent;
 
 namespace {
-
-class HttpAdapter final : public sa::Exporter {
- public:
-  HttpAdapter(boost::asio::io_context& io, sa::HttpExportConfig c, sa::ResultCallback cb) : impl_(io, std::move(c), std::move(cb)) {}
-  bool enqueue(sa::ExportBatch b) override { return impl_.enqueue(std::move(b)); }
-  void shutdown(std::chrono::steady_clock::time_point d, std::function<void()> done) override { impl_.shutdown(d, std::move(done)); }
-  std::uint64_t queued_spans() const override { return impl_.queued_spans(); }
-  std::uint64_t queued_bytes() const override { return impl_.queued_bytes(); }
-
- private:
-  sa::HttpExporter impl_;
-};
 
 std::string service_name() { return "bench-agent-" + std::to_string(::getpid()); }
 
@@ -116,7 +104,7 @@ struct AgentRig {
     h.queue.max_spans = 1u << 22;
     h.queue.max_bytes = 1u << 30;
     auto core_cb = agent.make_result_callback();
-    agent.set_exporter(std::make_unique<HttpAdapter>(io, h, [this, core_cb](const sa::ExportResult& r) {
+    agent.set_exporter(std::make_unique<sa::HttpExporter>(io, h, [this, core_cb](const sa::ExportResult& r) {
       resolved_spans += r.spans;
       core_cb(r);
     }));

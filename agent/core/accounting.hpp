@@ -24,7 +24,7 @@
 
 #include "base/log.hpp"
 #include "core/ledger.hpp"
-#include "export/export.hpp"
+#include "agent/export/exporter.hpp"
 #include "sampling/decision.hpp"
 #include "spanring/shm/reader.hpp"
 

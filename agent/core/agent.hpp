@@ -41,7 +41,7 @@
 #include "core/accounting.hpp"
 #include "core/batch_builder.hpp"
 #include "core/discovery.hpp"
-#include "core/exporter.hpp"
+#include "agent/export/exporter.hpp"
 #include "core/ledger.hpp"
 #include "core/options.hpp"
 

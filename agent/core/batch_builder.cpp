@@ -3,25 +3,24 @@
 #include "core/otlp_convert.hpp"
 #include "sampling/sampler.hpp"
 
+#include <utility>
+
 namespace spanring::agent {
 
-BatchBuilder::BatchBuilder(std::size_t max_spans) : max_spans_(max_spans) { new_request(); }
+namespace {
+
+ExportBatch new_batch() {
+  google::protobuf::ArenaOptions o;
+  o.start_block_size = 256 << 10;  // a 512-span batch fits a few blocks
+  o.max_block_size = 1 << 20;
+  return ExportBatch(std::make_unique<google::protobuf::Arena>(o));
+}
+
+}  // namespace
+
+BatchBuilder::BatchBuilder(std::size_t max_spans) : max_spans_(max_spans), batch_(new_batch()) {}
 
 BatchBuilder::~BatchBuilder() = default;
-
-void BatchBuilder::new_request() {
-  request_ = nullptr;
-  if (!arena_) {
-    google::protobuf::ArenaOptions o;
-    o.start_block_size = 256 << 10;  // a 512-span batch fits a few blocks
-    o.max_block_size = 1 << 20;
-    arena_ = std::make_unique<google::protobuf::Arena>(o);
-  } else {
-    arena_->Reset();
-  }
-  request_ = google::protobuf::Arena::CreateMessage<opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest>(
-      arena_.get());
-}
 
 Admission BatchBuilder::add(BatchOrigin& origin, const shm::SpanView& span) {
   SamplingDecision decision;
@@ -31,7 +30,7 @@ Admission BatchBuilder::add(BatchOrigin& origin, const shm::SpanView& span) {
   }
   if (spans_ == 0) opened_ = Clock::now();
   if (origin.batch != id_) {
-    auto* rs = request_->add_resource_spans();
+    auto* rs = batch_.request().add_resource_spans();
     *rs->mutable_resource() = origin.resource;
     origin.scope = rs->add_scope_spans();
     origin.scope->mutable_scope()->set_name(kSdkName);
@@ -52,11 +51,9 @@ Admission BatchBuilder::add(BatchOrigin& origin, const shm::SpanView& span) {
 }
 
 ExportBatch BatchBuilder::close(std::vector<ServiceSpans>& services) {
-  ExportBatch b;
+  ExportBatch b = std::exchange(batch_, new_batch());
   b.id = id_;
   b.spans = spans_;
-  request_->SerializeToString(&b.body);
-  new_request();
   services = std::move(services_);
   services_.clear();
   ++id_;

@@ -3,7 +3,7 @@
 // The reader decodes a record into a shm::SpanView and hands it to add(); the sampler decides;
 // a kept span is converted (to_otlp, which also writes what the decision adds: th in the
 // tracestate, sampler.* tags on local roots) into its source's ScopeSpans of the open batch.
-// close() serializes the batch for the exporter and opens the next one.
+// close() hands the batch, in its own arena, to the exporter and opens the next one in a new arena.
 //
 // Threading: one thread (the agent's io_context).
 #pragma once
@@ -19,7 +19,7 @@
 
 #include "core/accounting.hpp"
 #include "core/ledger.hpp"
-#include "export/export.hpp"
+#include "agent/export/exporter.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "spanring/shm/reader.hpp"
 
@@ -60,21 +60,20 @@ class BatchBuilder {
   // The open batch's id (non-zero).
   BatchId id() const noexcept { return id_; }
 
-  // Closes the open batch (spans() > 0): its request serialized, its spans by service moved to
-  // `services`; opens the next.
+  // Closes the open batch (spans() > 0): the batch, with its request and the arena it lives in,
+  // is returned; its spans by service are moved to `services`; opens the next.
   ExportBatch close(std::vector<ServiceSpans>& services);
 
  private:
-  void new_request();
-
   std::size_t max_spans_;
   Sampler* sampler_ = nullptr;
   std::string trace_state_scratch_;  // reused by sampling annotations
-  // The open batch, built in an arena that is reset after each batch is serialized: a span's
-  // messages and strings cost a pointer bump, not a malloc/free pair (half of the agent's
-  // time went to the allocator when the request was reused instead).
-  std::unique_ptr<google::protobuf::Arena> arena_;
-  opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest* request_ = nullptr;
+  // The open batch, built in an arena of its own: a span's messages and strings cost a pointer
+  // bump, not a malloc/free pair (half of the agent's time went to the allocator when the
+  // request was reused instead). The arena leaves with the batch, so an exporter may keep the
+  // batch as long as it needs; each batch gets a new arena (its blocks come back from the
+  // allocator's free lists, as they did when one arena was Reset()).
+  ExportBatch batch_;
   BatchId id_ = 1;
   std::uint64_t spans_ = 0;
   Clock::time_point opened_{};

@@ -3,7 +3,6 @@
 #include <string>
 #include <variant>
 
-#include "agent/export/export.hpp"
 #include "agent/export/url.hpp"
 
 namespace spanring::agent {
@@ -108,19 +107,6 @@ std::vector<std::string> HttpExportConfig::validate() const {
     out.push_back(std::string(*keys.begin()) + ": " + problem);
   });
   return out;
-}
-
-const char* to_string(ExportOutcome outcome) {
-  switch (outcome) {
-    case ExportOutcome::kAccepted: return "accepted";
-    case ExportOutcome::kPartiallyRejected: return "partially_rejected";
-    case ExportOutcome::kFailedPermanent: return "failed_permanent";
-    case ExportOutcome::kFailedRetriesExhausted: return "failed_retries_exhausted";
-    case ExportOutcome::kDroppedQueueFull: return "dropped_queue_full";
-    case ExportOutcome::kDroppedTooLarge: return "dropped_too_large";
-    case ExportOutcome::kDroppedShutdown: return "dropped_shutdown";
-  }
-  return "unknown";
 }
 
 }  // namespace spanring::agent

@@ -1,8 +1,8 @@
 // HttpExporter: glues the layers together (queue -> retry -> attempt) and turns each request's
 // SendResult into the batch's single ExportResult.
 #include "agent/export/bounded_queue.hpp"
-#include "agent/export/export.hpp"
 #include "agent/export/gzip.hpp"
+#include "agent/export/http_exporter.hpp"
 #include "agent/export/http_sender.hpp"
 #include "agent/export/retry_sender.hpp"
 #include "agent/export/url.hpp"
@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
+#include <climits>
 #include <stdexcept>
 #include <utility>
 
@@ -24,8 +25,7 @@ using std::chrono::steady_clock;
 // it alive (abandoned) instead of freed.
 class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
  public:
-  ExporterCore(asio::io_context& io, HttpExportConfig config, HttpUrl url,
-               std::function<void(const ExportResult&)> on_result)
+  ExporterCore(asio::io_context& io, HttpExportConfig config, HttpUrl url, ResultCallback on_result)
       : io_(io),
         config_(std::move(config)),
         url_(std::move(url)),
@@ -40,13 +40,22 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
 
   bool enqueue(ExportBatch batch) {
     if (abandoned_ || shutdown_started_) return false;
-    QueuedBatch item{std::move(batch), steady_clock::now()};
-    item.original_bytes = item.batch.body.size();
-    if (item.original_bytes > config_.max_request_bytes) {
-      item.too_large = true;
-      std::string().swap(item.batch.body);  // release the memory now, not when its turn comes
+    QueuedBatch item;
+    item.spans = batch.spans;
+    item.id = batch.id;
+    item.enqueued_at = steady_clock::now();
+    // Sized first (this also caches every sub-message's size for the serialization below), so a
+    // batch the queue refuses or that is too large is never serialized. Protobuf's cached sizes
+    // are ints: a request past INT_MAX cannot be serialized and is too large whatever the limit.
+    const std::size_t size = batch.request().ByteSizeLong();
+    item.original_bytes = size;
+    item.too_large = size > config_.max_request_bytes || size > static_cast<std::size_t>(INT_MAX);
+    if (!queue_.fits(item.spans, item.too_large ? 0 : size)) return false;
+    if (!item.too_large) {
+      item.body.resize(size);
+      batch.request().SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(item.body.data()));
     }
-    if (!queue_.try_push(std::move(item))) return false;
+    queue_.try_push(std::move(item));  // cannot refuse: fits() said so and nothing ran since
     schedule_pump();
     return true;
   }
@@ -96,7 +105,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
         complete(item, ExportOutcome::kDroppedTooLarge,
                  "body of " + std::to_string(item.original_bytes) + " bytes exceeds max_request_bytes " +
                      std::to_string(config_.max_request_bytes));
-      } else if (auto request = build_request(item.batch.body)) {
+      } else if (auto request = build_request(item.body)) {
         in_flight_ = std::move(item);
         retry_->send(std::move(request), [self = shared_from_this()](SendResult r) { self->on_sent(std::move(r)); });
       } else {
@@ -143,7 +152,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
         break;
     }
     complete(item, outcome, std::move(r.message), r.http_status, r.attempts,
-             std::min<std::uint64_t>(r.rejected_spans, item.batch.spans));
+             std::min<std::uint64_t>(r.rejected_spans, item.spans));
     pump();
   }
 
@@ -151,10 +160,10 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
                 std::uint32_t attempts = 0, std::uint64_t rejected = 0) {
     ExportResult result;
     result.outcome = outcome;
-    result.id = item.batch.id;
-    result.spans = item.batch.spans;
+    result.id = item.id;
+    result.spans = item.spans;
     const bool failed = outcome != ExportOutcome::kAccepted && outcome != ExportOutcome::kPartiallyRejected;
-    result.rejected_spans = failed ? item.batch.spans : rejected;
+    result.rejected_spans = failed ? item.spans : rejected;
     result.http_status = http_status;
     result.message = std::move(message);
     result.latency = steady_clock::now() - item.enqueued_at;
@@ -184,7 +193,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
   asio::io_context& io_;
   HttpExportConfig config_;
   HttpUrl url_;
-  std::function<void(const ExportResult&)> on_result_;
+  ResultCallback on_result_;
   BoundedQueue queue_;
   std::shared_ptr<HttpSender> http_;
   std::shared_ptr<RetrySender> retry_;
@@ -213,8 +222,7 @@ HttpUrl checked_url(const HttpExportConfig& config) {
 
 }  // namespace
 
-HttpExporter::HttpExporter(asio::io_context& io, HttpExportConfig config,
-                           std::function<void(const ExportResult&)> on_result) {
+HttpExporter::HttpExporter(asio::io_context& io, HttpExportConfig config, ResultCallback on_result) {
   HttpUrl url = checked_url(config);
   core_ = std::make_shared<ExporterCore>(io, std::move(config), std::move(url), std::move(on_result));
 }

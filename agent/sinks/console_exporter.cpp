@@ -406,18 +406,11 @@ class ConsoleCore : public std::enable_shared_from_this<ConsoleCore> {
     r.id = batch.id;
     r.spans = batch.spans;
     r.attempts = 1;
-    opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
-    if (request.ParseFromString(batch.body)) {
-      for (const auto& rs : request.resource_spans()) {
-        const std::string service = service_name(rs);
-        for (const auto& ss : rs.scope_spans()) {
-          for (const auto& span : ss.spans()) add_span(span, service, now);
-        }
+    for (const auto& rs : batch.request().resource_spans()) {
+      const std::string service = service_name(rs);
+      for (const auto& ss : rs.scope_spans()) {
+        for (const auto& span : ss.spans()) add_span(span, service, now);
       }
-    } else {
-      r.outcome = ExportOutcome::kFailedPermanent;
-      r.rejected_spans = r.spans;
-      r.message = "body is not a valid ExportTraceServiceRequest";
     }
     boost::asio::post(io_, [weak = weak_from_this(), r = std::move(r), now]() mutable {
       const auto self = weak.lock();

@@ -33,7 +33,7 @@
 #include <cstdio>
 #include <memory>
 
-#include "core/exporter.hpp"
+#include "agent/export/exporter.hpp"
 
 namespace spanring::agent {
 
@@ -56,8 +56,8 @@ struct ConsoleOptions {
   std::size_t max_pending_spans = 100000;
 };
 
-// enqueue() decodes and buffers the batch; its result is kAccepted (posted), or kFailedPermanent
-// when the body is not an ExportTraceServiceRequest. It returns false only after shutdown().
+// enqueue() copies what it prints from the batch's request (the batch is not kept) and buffers it;
+// its result is kAccepted (posted). It returns false only after shutdown().
 // queued_spans()/queued_bytes() report the buffered spans and their approximate memory.
 // shutdown() prints every buffered trace and the pending summary, then posts `done` (the deadline
 // is not needed: nothing waits on I/O). Destroying the exporter drops undelivered results and

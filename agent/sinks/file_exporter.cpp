@@ -9,7 +9,6 @@
 #include <system_error>
 #include <utility>
 
-#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "sinks/otlp_json.hpp"
 
 namespace spanring::agent {
@@ -61,17 +60,12 @@ class FileExporter final : public Exporter {
     r.id = batch.id;
     r.spans = batch.spans;
     r.attempts = 1;
-    opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest request;
-    if (!request.ParseFromString(batch.body)) {
-      fail(r, "body is not a valid ExportTraceServiceRequest");
-    } else {
-      std::string& line = state_->line;
-      line.clear();
-      append_otlp_json(request, line);
-      line += '\n';
-      if (const int err = write_all(state_->fd, line); err != 0) {
-        fail(r, "write to " + state_->path + " failed: " + std::generic_category().message(err));
-      }
+    std::string& line = state_->line;
+    line.clear();
+    append_otlp_json(batch.request(), line);
+    line += '\n';
+    if (const int err = write_all(state_->fd, line); err != 0) {
+      fail(r, "write to " + state_->path + " failed: " + std::generic_category().message(err));
     }
     post_result(std::move(r), started);
     return true;

@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "core/exporter.hpp"
+#include "agent/export/exporter.hpp"
 
 namespace spanring::agent {
 
@@ -20,9 +20,9 @@ namespace spanring::agent {
 // sets `error` to "cannot open <path> for appending: <reason>".
 //
 // enqueue() writes the batch before it returns, so queued_spans()/queued_bytes() are always 0.
-// Outcomes: kAccepted once the line is handed to the kernel; kFailedPermanent when the body is
-// not an ExportTraceServiceRequest or the write fails (message carries the errno text; a short
-// write may leave a partial line, which JSON Lines readers report and skip). enqueue() returns
+// Outcomes: kAccepted once the line is handed to the kernel; kFailedPermanent when the write fails
+// (message carries the errno text; a short write may leave a partial line, which JSON Lines
+// readers report and skip). enqueue() returns
 // false only after shutdown(). Destroying the exporter drops results not yet delivered.
 std::unique_ptr<Exporter> make_file_exporter(boost::asio::io_context& io, const std::string& path,
                                              ResultCallback on_result, std::string& error);

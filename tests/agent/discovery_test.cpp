@@ -266,8 +266,7 @@ TEST_F(AgentDiscovery, ProducerRulesDecideWhichOwnersFeedAServiceNameAndTheUidIs
     agent.flush_batch();
     ASSERT_EQ(agent.services().size(), 1u);
     ASSERT_EQ(exporter_->batches.size(), 1u);
-    opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest req;
-    ASSERT_TRUE(req.ParseFromString(exporter_->batches[0].body));
+    const auto& req = exporter_->batches[0].request();
     std::int64_t uid = -1;
     for (const auto& kv : req.resource_spans(0).resource().attributes())
       if (kv.key() == "process.user.id") uid = kv.value().int_value();

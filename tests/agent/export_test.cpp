@@ -1,6 +1,6 @@
 // OTLP/HTTP export layer: end-to-end against the test receiver, plus the pure pieces (env rules,
 // URL, Retry-After, response classification).
-#include "agent/export/export.hpp"
+#include "agent/export/http_exporter.hpp"
 #include "agent/export/response.hpp"
 #include "agent/export/url.hpp"
 #include "otlp_receiver.hpp"
@@ -63,8 +63,16 @@ ExportTraceServiceRequest make_request(int spans, std::uint64_t seed, int attrib
 }
 
 ExportBatch make_batch(std::uint64_t id, int spans, int attribute_bytes = 8) {
-  return ExportBatch{make_request(spans, id, attribute_bytes).SerializeAsString(),
-                     static_cast<std::uint64_t>(spans), id};
+  ExportBatch batch;
+  batch.request() = make_request(spans, id, attribute_bytes);
+  batch.spans = static_cast<std::uint64_t>(spans);
+  batch.id = id;
+  return batch;
+}
+
+// What make_batch(id, spans, attribute_bytes) weighs once the exporter serializes it.
+std::uint64_t serialized_bytes(std::uint64_t id, int spans, int attribute_bytes = 8) {
+  return make_request(spans, id, attribute_bytes).ByteSizeLong();
 }
 
 // Small waits so every retry test runs in well under a second.
@@ -147,9 +155,8 @@ TEST(HttpExporter, GzipBodyIsSentCompressedAndDecodesToTheSameRequest) {
   auto config = fast_config(receiver.endpoint());
   config.compression = Compression::kGzip;
   Harness h(config);
-  const auto batch = make_batch(7, 20, 200);
-  const auto plain_size = batch.body.size();
-  ASSERT_TRUE(h.exporter.enqueue(batch));
+  const auto plain_size = serialized_bytes(7, 20, 200);
+  ASSERT_TRUE(h.exporter.enqueue(make_batch(7, 20, 200)));
   ASSERT_TRUE(h.run_until_results(1));
 
   EXPECT_EQ(h.results[0].outcome, ExportOutcome::kAccepted) << h.results[0].message;
@@ -404,15 +411,15 @@ TEST(HttpExporter, RefusesTheBatchThatWouldExceedMaxSpans) {
 TEST(HttpExporter, RefusesTheBatchThatWouldExceedMaxBytes) {
   OtlpReceiver receiver;
   auto config = fast_config(receiver.endpoint());
-  const auto a = make_batch(1, 2);
-  const auto b = make_batch(2, 3);
-  config.queue.max_bytes = a.body.size() + b.body.size();
+  const auto a = serialized_bytes(1, 2);
+  const auto b = serialized_bytes(2, 3);
+  config.queue.max_bytes = a + b;
   Harness h(config);
-  EXPECT_TRUE(h.exporter.enqueue(a));
+  EXPECT_TRUE(h.exporter.enqueue(make_batch(1, 2)));
   EXPECT_FALSE(h.exporter.enqueue(make_batch(3, 4)));  // larger than b: would not fit
-  EXPECT_TRUE(h.exporter.enqueue(b));                  // fills the byte bound exactly
+  EXPECT_TRUE(h.exporter.enqueue(make_batch(2, 3)));   // fills the byte bound exactly
   EXPECT_FALSE(h.exporter.enqueue(make_batch(4, 1)));
-  EXPECT_EQ(h.exporter.queued_bytes(), a.body.size() + b.body.size());
+  EXPECT_EQ(h.exporter.queued_bytes(), a + b);
   ASSERT_TRUE(h.run_until_results(2));
   EXPECT_EQ(h.results[0].id, 1u);
   EXPECT_EQ(h.results[1].id, 2u);
@@ -422,11 +429,11 @@ TEST(HttpExporter, RefusesTheBatchThatWouldExceedMaxBytes) {
 TEST(HttpExporter, OversizedBodyIsDroppedInItsFifoTurnWithoutBeingSent) {
   OtlpReceiver receiver;
   auto config = fast_config(receiver.endpoint());
-  config.max_request_bytes = make_batch(1, 2).body.size();
+  config.max_request_bytes = serialized_bytes(1, 2);
   Harness h(config);
   ASSERT_TRUE(h.exporter.enqueue(make_batch(1, 2)));
   ASSERT_TRUE(h.exporter.enqueue(make_batch(2, 3)));  // one byte-span more than the limit
-  EXPECT_EQ(h.exporter.queued_bytes(), make_batch(1, 2).body.size());
+  EXPECT_EQ(h.exporter.queued_bytes(), serialized_bytes(1, 2));
   ASSERT_TRUE(h.exporter.enqueue(make_batch(3, 1)));
   ASSERT_TRUE(h.run_until_results(3));
 

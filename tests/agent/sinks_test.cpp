@@ -16,7 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "core/exporter.hpp"
+#include "agent/config/config.hpp"
+#include "agent/export/exporter.hpp"
+#include "agent/sinks/exporter_factory.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "sinks/console_exporter.hpp"
 #include "sinks/file_exporter.hpp"
@@ -282,7 +284,7 @@ std::string read_file(const std::string& path) {
 
 ExportBatch batch_of(const ExportTraceServiceRequest& req, std::uint64_t id) {
   ExportBatch b;
-  b.body = req.SerializeAsString();
+  b.request() = req;
   for (const auto& rs : req.resource_spans()) {
     for (const auto& ss : rs.scope_spans()) b.spans += static_cast<std::uint64_t>(ss.spans_size());
   }
@@ -323,28 +325,6 @@ TEST(FileExporter, AppendsOneLinePerBatchAndReportsAcceptedInOrder) {
   EXPECT_EQ(read_file(path),
             "earlier line\n" + to_json(reqs[0]) + "\n" + to_json(reqs[1]) + "\n" + to_json(reqs[2]) + "\n");
   EXPECT_EQ(exporter->queued_spans(), 0u);
-  ::unlink(path.c_str());
-}
-
-TEST(FileExporter, UndecodableBodyFailsPermanentlyAndWritesNothing) {
-  const std::string path = temp_path("undecodable");
-  ::unlink(path.c_str());
-  boost::asio::io_context io;
-  std::vector<ExportResult> results;
-  std::string error;
-  auto exporter = make_file_exporter(io, path, [&](const ExportResult& r) { results.push_back(r); }, error);
-  ASSERT_NE(exporter, nullptr) << error;
-  ExportBatch bad;
-  bad.body = std::string("\x0a\x05" "ab", 4);  // resource_spans claims 5 bytes, 2 follow
-  bad.spans = 7;
-  bad.id = 3;
-  ASSERT_TRUE(exporter->enqueue(std::move(bad)));
-  io.run();
-  ASSERT_EQ(results.size(), 1u);
-  EXPECT_EQ(results[0].outcome, ExportOutcome::kFailedPermanent);
-  EXPECT_EQ(results[0].id, 3u);
-  EXPECT_EQ(results[0].rejected_spans, 7u);
-  EXPECT_EQ(read_file(path), "");
   ::unlink(path.c_str());
 }
 
@@ -668,19 +648,48 @@ TEST(ConsoleExporter, ShutdownPrintsBufferedTracesThenCallsDoneAfterResults) {
             "  root  |########################################| 1.000 ms\n");
 }
 
-TEST(ConsoleExporter, UndecodableBodyFailsPermanently) {
-  ConsoleFixture f(ConsoleFixture::immediate());
-  ExportBatch bad;
-  bad.body = std::string("\x0a\x05" "ab", 4);
-  bad.spans = 4;
-  bad.id = 9;
-  ASSERT_TRUE(f.exporter->enqueue(std::move(bad)));
-  EXPECT_TRUE(f.results.empty());
-  f.finish();
-  ASSERT_EQ(f.results.size(), 1u);
-  EXPECT_EQ(f.results[0].outcome, ExportOutcome::kFailedPermanent);
-  EXPECT_EQ(f.results[0].rejected_spans, 4u);
-  EXPECT_EQ(f.capture.take(), "");
+// ---- the exporter the config names ------------------------------------------------------------
+
+TEST(MakeExporter, NoneAcceptsEveryBatchInOrderAndHoldsNothing) {
+  boost::asio::io_context io;
+  std::vector<ExportResult> results;
+  std::string error;
+  ExporterConfig config;
+  config.type = ExporterType::kNone;
+  auto exporter = make_exporter(io, config, [&](const ExportResult& r) { results.push_back(r); }, error);
+  ASSERT_NE(exporter, nullptr) << error;
+  ASSERT_TRUE(exporter->enqueue(batch_of(request_named("a"), 1)));
+  ASSERT_TRUE(exporter->enqueue(batch_of(request_named("b"), 2)));
+  EXPECT_TRUE(results.empty());  // posted, never delivered inside enqueue()
+  EXPECT_EQ(exporter->queued_spans(), 0u);
+  bool done = false;
+  exporter->shutdown(std::chrono::steady_clock::now(), [&] { done = results.size() == 2; });
+  io.run();
+  EXPECT_TRUE(done);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].id, 1u);
+  EXPECT_EQ(results[1].id, 2u);
+  EXPECT_EQ(results[1].outcome, ExportOutcome::kAccepted);
+  EXPECT_EQ(results[1].spans, 1u);
+}
+
+TEST(MakeExporter, InvalidOtlpConfigReturnsNullWithTheValidationMessage) {
+  boost::asio::io_context io;
+  std::string error;
+  ExporterConfig config;
+  config.otlp.queue.max_batches = 0;
+  EXPECT_EQ(make_exporter(io, config, [](const ExportResult&) {}, error), nullptr);
+  EXPECT_NE(error.find("queue.max_batches"), std::string::npos) << error;
+}
+
+TEST(MakeExporter, UnopenableFileReturnsNullAndNamesThePath) {
+  boost::asio::io_context io;
+  std::string error;
+  ExporterConfig config;
+  config.type = ExporterType::kFile;
+  config.file.path = "/nonexistent-spanring-dir/spans.jsonl";
+  EXPECT_EQ(make_exporter(io, config, [](const ExportResult&) {}, error), nullptr);
+  EXPECT_NE(error.find(config.file.path), std::string::npos) << error;
 }
 
 }  // namespace
