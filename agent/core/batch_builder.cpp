@@ -18,7 +18,7 @@ ExportBatch new_batch() {
 
 }  // namespace
 
-BatchBuilder::BatchBuilder(std::size_t max_spans) : max_spans_(max_spans), batch_(new_batch()) {}
+BatchBuilder::BatchBuilder(std::size_t max_spans) : max_spans_(max_spans) {}
 
 BatchBuilder::~BatchBuilder() = default;
 
@@ -28,9 +28,12 @@ Admission BatchBuilder::add(BatchOrigin& origin, const shm::SpanView& span) {
     decision = sampler_->decide(origin.sampling_slot, span);
     if (!decision.keep) return Admission{false, decision.reason};
   }
-  if (spans_ == 0) opened_ = Clock::now();
+  if (spans_ == 0) {
+    opened_ = Clock::now();
+    if (!batch_) batch_.emplace(new_batch());
+  }
   if (origin.batch != id_) {
-    auto* rs = batch_.request().add_resource_spans();
+    auto* rs = batch_->request().add_resource_spans();
     *rs->mutable_resource() = origin.resource;
     origin.scope = rs->add_scope_spans();
     origin.scope->mutable_scope()->set_name(kSdkName);
@@ -51,7 +54,8 @@ Admission BatchBuilder::add(BatchOrigin& origin, const shm::SpanView& span) {
 }
 
 ExportBatch BatchBuilder::close(std::vector<ServiceSpans>& services) {
-  ExportBatch b = std::exchange(batch_, new_batch());
+  ExportBatch b = std::move(*batch_);
+  batch_.reset();
   b.id = id_;
   b.spans = spans_;
   services = std::move(services_);

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,9 +72,9 @@ class BatchBuilder {
   // The open batch, built in an arena of its own: a span's messages and strings cost a pointer
   // bump, not a malloc/free pair (half of the agent's time went to the allocator when the
   // request was reused instead). The arena leaves with the batch, so an exporter may keep the
-  // batch as long as it needs; each batch gets a new arena (its blocks come back from the
-  // allocator's free lists, as they did when one arena was Reset()).
-  ExportBatch batch_;
+  // batch as long as it needs. Each batch gets a new arena, made at its first span: by then the
+  // previous batch was usually handed on and freed, so the new arena's blocks reuse its memory.
+  std::optional<ExportBatch> batch_;
   BatchId id_ = 1;
   std::uint64_t spans_ = 0;
   Clock::time_point opened_{};
