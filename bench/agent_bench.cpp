@@ -21,10 +21,10 @@
 #include <thread>
 #include <vector>
 
-#include "core/agent.hpp"
+#include "agent/core/agent.hpp"
 #include "discard_receiver.hpp"
 #include "agent/export/http_exporter.hpp"
-#include "sampling/sampler.hpp"
+#include "agent/sampling/sampler.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "spanring/shm/segment.hpp"
 #include "spanring/tracer.hpp"

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "sampling/sampler.hpp"
+#include "agent/sampling/sampler.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "log.hpp"
+#include "agent/base/log.hpp"
 
 #include <sys/stat.h>
 #include <time.h>

@@ -1,4 +1,4 @@
-#include "core/accounting.hpp"
+#include "agent/core/accounting.hpp"
 
 #include <algorithm>
 

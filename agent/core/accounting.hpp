@@ -22,10 +22,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "base/log.hpp"
-#include "core/ledger.hpp"
+#include "agent/base/log.hpp"
+#include "agent/core/ledger.hpp"
 #include "agent/export/exporter.hpp"
-#include "sampling/decision.hpp"
+#include "agent/sampling/decision.hpp"
 #include "spanring/shm/reader.hpp"
 
 namespace spanring::agent {

@@ -1,11 +1,11 @@
-#include "core/agent.hpp"
+#include "agent/core/agent.hpp"
 
 #include <algorithm>
 
 #include <boost/asio/post.hpp>
 
-#include "base/log.hpp"
-#include "sampling/sampler.hpp"
+#include "agent/base/log.hpp"
+#include "agent/sampling/sampler.hpp"
 
 namespace spanring::agent {
 

@@ -38,12 +38,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "core/accounting.hpp"
-#include "core/batch_builder.hpp"
-#include "core/discovery.hpp"
+#include "agent/core/accounting.hpp"
+#include "agent/core/batch_builder.hpp"
+#include "agent/core/discovery.hpp"
 #include "agent/export/exporter.hpp"
-#include "core/ledger.hpp"
-#include "core/options.hpp"
+#include "agent/core/ledger.hpp"
+#include "agent/core/options.hpp"
 
 namespace spanring::agent {
 

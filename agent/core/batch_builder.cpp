@@ -1,7 +1,7 @@
-#include "core/batch_builder.hpp"
+#include "agent/core/batch_builder.hpp"
 
-#include "core/otlp_convert.hpp"
-#include "sampling/sampler.hpp"
+#include "agent/core/otlp_convert.hpp"
+#include "agent/sampling/sampler.hpp"
 
 #include <utility>
 

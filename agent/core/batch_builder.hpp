@@ -18,8 +18,8 @@
 
 #include <google/protobuf/arena.h>
 
-#include "core/accounting.hpp"
-#include "core/ledger.hpp"
+#include "agent/core/accounting.hpp"
+#include "agent/core/ledger.hpp"
 #include "agent/export/exporter.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "spanring/shm/reader.hpp"

@@ -1,4 +1,4 @@
-#include "core/discovery.hpp"
+#include "agent/core/discovery.hpp"
 
 #include <dirent.h>
 #include <signal.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 #include <set>
 
-#include "base/utf8.hpp"
+#include "agent/base/utf8.hpp"
 
 namespace spanring::agent {
 

@@ -30,12 +30,12 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
-#include "base/log.hpp"
-#include "core/accounting.hpp"
-#include "core/batch_builder.hpp"
-#include "core/ledger.hpp"
-#include "core/options.hpp"
-#include "core/otlp_convert.hpp"
+#include "agent/base/log.hpp"
+#include "agent/core/accounting.hpp"
+#include "agent/core/batch_builder.hpp"
+#include "agent/core/ledger.hpp"
+#include "agent/core/options.hpp"
+#include "agent/core/otlp_convert.hpp"
 #include "spanring/shm/reader.hpp"
 
 namespace spanring::agent {

@@ -1,4 +1,4 @@
-#include "core/ledger.hpp"
+#include "agent/core/ledger.hpp"
 
 #include <algorithm>
 

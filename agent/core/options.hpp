@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/trust.hpp"
+#include "agent/core/trust.hpp"
 
 namespace spanring::agent {
 

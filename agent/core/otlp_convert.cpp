@@ -1,6 +1,6 @@
-#include "otlp_convert.hpp"
+#include "agent/core/otlp_convert.hpp"
 
-#include "base/utf8.hpp"
+#include "agent/base/utf8.hpp"
 
 #include <cstdio>
 #include <functional>

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
-#include "sampling/sampler.hpp"
+#include "agent/sampling/sampler.hpp"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
 #include "spanring/shm/reader.hpp"
 

@@ -1,4 +1,4 @@
-#include "core/systemd_notify.hpp"
+#include "agent/core/systemd_notify.hpp"
 
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -1,4 +1,4 @@
-#include "core/trust.hpp"
+#include "agent/core/trust.hpp"
 
 #include <grp.h>
 #include <pwd.h>

@@ -18,8 +18,8 @@
 #include "agent/config/text.hpp"
 #include "agent/config/yaml_walker.hpp"
 #include "agent/export/url.hpp"
-#include "sampling/config.hpp"
-#include "sampling/config_internal.hpp"
+#include "agent/sampling/config.hpp"
+#include "agent/sampling/config_internal.hpp"
 
 namespace spanring::agent {
 

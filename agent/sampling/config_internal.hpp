@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sampling/config.hpp"
+#include "agent/sampling/config.hpp"
 
 namespace spanring::agent::sampling_detail {
 

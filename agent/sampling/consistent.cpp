@@ -1,4 +1,4 @@
-#include "sampling/consistent.hpp"
+#include "agent/sampling/consistent.hpp"
 
 #include <cmath>
 

@@ -1,4 +1,4 @@
-#include "sampling/decision_cache.hpp"
+#include "agent/sampling/decision_cache.hpp"
 
 #include <algorithm>
 #include <cstring>

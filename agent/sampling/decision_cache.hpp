@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "sampling/decision.hpp"
+#include "agent/sampling/decision.hpp"
 
 namespace spanring::agent {
 

@@ -11,8 +11,8 @@
 #include <simdjson.h>
 
 #include "agent/config/text.hpp"
-#include "sampling/config.hpp"
-#include "sampling/config_internal.hpp"
+#include "agent/sampling/config.hpp"
+#include "agent/sampling/config_internal.hpp"
 
 namespace spanring::agent {
 namespace {

@@ -1,4 +1,4 @@
-#include "sampling/remote.hpp"
+#include "agent/sampling/remote.hpp"
 
 #include <algorithm>
 #include <chrono>

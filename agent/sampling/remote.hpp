@@ -21,7 +21,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "agent/export/url.hpp"
-#include "sampling/config.hpp"
+#include "agent/sampling/config.hpp"
 
 namespace spanring::agent {
 

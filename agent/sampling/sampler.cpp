@@ -1,4 +1,4 @@
-#include "sampling/sampler.hpp"
+#include "agent/sampling/sampler.hpp"
 
 #include <algorithm>
 #include <chrono>

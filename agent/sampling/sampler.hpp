@@ -47,11 +47,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "sampling/config.hpp"
-#include "sampling/consistent.hpp"
-#include "sampling/decision.hpp"
-#include "sampling/decision_cache.hpp"
-#include "sampling/rate_limiter.hpp"
+#include "agent/sampling/config.hpp"
+#include "agent/sampling/consistent.hpp"
+#include "agent/sampling/decision.hpp"
+#include "agent/sampling/decision_cache.hpp"
+#include "agent/sampling/rate_limiter.hpp"
 #include "spanring/shm/reader.hpp"
 
 namespace spanring::agent {

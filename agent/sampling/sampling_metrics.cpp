@@ -1,8 +1,8 @@
 // The sampling stage's counters as Prometheus series: every field of SamplerCounters and
 // RemotePollerCounters is reported here, next to the structs, so a new counter is not forgotten.
 #include "agent/metrics/metrics.hpp"
-#include "sampling/remote.hpp"
-#include "sampling/sampler.hpp"
+#include "agent/sampling/remote.hpp"
+#include "agent/sampling/sampler.hpp"
 
 namespace spanring::agent {
 

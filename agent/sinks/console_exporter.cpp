@@ -1,4 +1,4 @@
-#include "sinks/console_exporter.hpp"
+#include "agent/sinks/console_exporter.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "base/utf8.hpp"
+#include "agent/base/utf8.hpp"
 
 namespace spanring::agent {
 namespace {

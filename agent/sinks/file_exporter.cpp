@@ -1,4 +1,4 @@
-#include "sinks/file_exporter.hpp"
+#include "agent/sinks/file_exporter.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include <system_error>
 #include <utility>
 
-#include "sinks/otlp_json.hpp"
+#include "agent/sinks/otlp_json.hpp"
 
 namespace spanring::agent {
 namespace {

@@ -1,4 +1,4 @@
-#include "sinks/otlp_json.hpp"
+#include "agent/sinks/otlp_json.hpp"
 
 #include <array>
 #include <charconv>
@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "base/utf8.hpp"
+#include "agent/base/utf8.hpp"
 
 namespace spanring::agent {
 namespace {

@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/agent.hpp"
+#include "agent/core/agent.hpp"
 #include "spanring/shm/reader.hpp"
 #include "spanring/shm/segment.hpp"
 #include "spanring/tracer.hpp"

@@ -19,8 +19,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/agent.hpp"
-#include "core/trust.hpp"
+#include "agent/core/agent.hpp"
+#include "agent/core/trust.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "../common/other_user.hpp"
 #include "test_support.hpp"  // tests/shm: TracerSession

@@ -1,5 +1,5 @@
 // The commit ledger alone: which positions commit, when, and in which order.
-#include "core/ledger.hpp"
+#include "agent/core/ledger.hpp"
 
 #include <gtest/gtest.h>
 

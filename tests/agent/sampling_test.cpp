@@ -27,12 +27,12 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
-#include "sampling/config.hpp"
-#include "sampling/consistent.hpp"
-#include "sampling/decision_cache.hpp"
-#include "sampling/rate_limiter.hpp"
-#include "sampling/remote.hpp"
-#include "sampling/sampler.hpp"
+#include "agent/sampling/config.hpp"
+#include "agent/sampling/consistent.hpp"
+#include "agent/sampling/decision_cache.hpp"
+#include "agent/sampling/rate_limiter.hpp"
+#include "agent/sampling/remote.hpp"
+#include "agent/sampling/sampler.hpp"
 
 namespace spanring::agent {
 namespace {

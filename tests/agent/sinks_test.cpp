@@ -20,9 +20,9 @@
 #include "agent/export/exporter.hpp"
 #include "agent/sinks/exporter_factory.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "sinks/console_exporter.hpp"
-#include "sinks/file_exporter.hpp"
-#include "sinks/otlp_json.hpp"
+#include "agent/sinks/console_exporter.hpp"
+#include "agent/sinks/file_exporter.hpp"
+#include "agent/sinks/otlp_json.hpp"
 
 namespace spanring::agent {
 namespace {
