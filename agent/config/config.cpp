@@ -86,14 +86,6 @@ std::string enum_choices(const EnumName<E> (&names)[N]) {
   return out;
 }
 
-// ---- rules shared by the file, the environment and validate ------------------------------------
-
-std::optional<std::string> listen_problem(std::string_view listen) {
-  if (listen.empty() || parse_host_port(listen)) return std::nullopt;
-  return "expected host:port like 127.0.0.1:9464 (port 0 = any free port), or \"\" to disable, "
-         "got " + quote(listen);
-}
-
 // ---- the YAML file -----------------------------------------------------------------------------
 
 class FileLoader {
@@ -692,11 +684,22 @@ class Validator {
            "must be >= batch.max_spans (" + std::to_string(c.batch.max_spans) + "), got " +
                std::to_string(queue.max_spans));
     }
-    if (const auto problem = listen_problem(c.metrics.listen)) fail({"metrics.listen"}, *problem);
+    c.metrics.validate(section_report("metrics."));
     positive("shutdown.deadline", c.shutdown.deadline);
   }
 
  private:
+  // A component's Report (its keys relative to its section) as errors at the full key paths.
+  std::function<void(std::initializer_list<std::string_view>, const std::string&)> section_report(
+      std::string prefix) {
+    return [this, prefix = std::move(prefix)](std::initializer_list<std::string_view> keys,
+                                              const std::string& problem) {
+      std::vector<std::string> paths;
+      for (std::string_view key : keys) paths.push_back(prefix + std::string(key));
+      fail(paths, problem);
+    };
+  }
+
   // Points at the first of `keys` the file set; a rule between two keys is reported at the
   // one the operator wrote, even when the other is a default.
   void fail(std::initializer_list<std::string_view> keys, std::string_view problem) {
@@ -741,6 +744,13 @@ class Validator {
 };
 
 }  // namespace
+
+std::string_view to_string(ExporterType type) {
+  for (const auto& entry : kExporterTypes) {
+    if (entry.value == type) return entry.name;
+  }
+  return "?";
+}
 
 bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigError>& errors,
                  std::vector<std::string>& warnings,

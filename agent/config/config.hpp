@@ -20,6 +20,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "agent/export/export_config.hpp"
+#include "agent/metrics/metrics_config.hpp"
 
 // LogLevel: the enum the agent's log takes, so log.level needs no conversion.
 #include "agent/base/log.hpp"
@@ -87,14 +88,6 @@ struct BatchConfig {
   bool operator==(const BatchConfig&) const = default;
 };
 
-struct MetricsConfig {
-  // "host:port" for Prometheus /metrics and /healthz; port 0 picks a free port; "" disables.
-  // Always parses with parse_host_port() after a successful load (unless empty).
-  std::string listen = "127.0.0.1:9464";
-
-  bool operator==(const MetricsConfig&) const = default;
-};
-
 struct ShutdownConfig {
   Duration deadline = std::chrono::seconds(5);  // on SIGTERM: drain and flush within this
 
@@ -118,7 +111,7 @@ struct AgentConfig {
   DrainConfig drain;
   ExporterConfig exporter;
   BatchConfig batch;
-  MetricsConfig metrics;
+  MetricsConfig metrics;  // the metrics endpoint's own config (agent/metrics/metrics_config.hpp)
   ShutdownConfig shutdown;
   LogConfig log;
   StateConfig state;
@@ -169,21 +162,7 @@ bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigEr
 // `config.source`.
 bool validate_config(const AgentConfig& config, std::vector<std::string>& errors);
 
-// "10s", "500ms", "1m", "2h", "250us", "100ns", "1.5s" or a bare integer of milliseconds.
-// Negative values and overflow are rejected.
-std::optional<Duration> parse_duration(std::string_view text);
-
-struct HostPort {
-  std::string host;  // without brackets for IPv6 literals
-  std::uint16_t port = 0;
-};
-
-// "127.0.0.1:9464", "localhost:0", "[::1]:9464". The host must not be empty.
-std::optional<HostPort> parse_host_port(std::string_view text);
-
 std::string_view to_string(ExporterType type);
-std::string_view to_string(Compression compression);
-std::string_view to_string(LogLevel level);
 
 // ---- command line -------------------------------------------------------------------------
 
