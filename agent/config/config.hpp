@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -32,6 +33,12 @@ namespace spanring::agent {
 // Durations keep nanoseconds so "250us" survives; asio timers take any std::chrono duration.
 using Duration = std::chrono::nanoseconds;
 
+// Each section's validate() reports a broken rule with the keys it is about, relative to the
+// section ("scan_interval"), first the one the rule is about, then any it compares with, as
+// HttpExportConfig::validate and MetricsConfig::validate do. load_config() turns them into
+// "file:line:col: section.key: problem"; validate() is the only place a section's rules live.
+using SectionReport = std::function<void(std::initializer_list<std::string_view> keys, const std::string& problem)>;
+
 struct DiscoveryConfig {
   // Segments are always the spanring.* files in /dev/shm: engines create them with shm_open,
   // which has no other directory, so the place is not configurable.
@@ -43,6 +50,11 @@ struct DiscoveryConfig {
   // feed any name. User and group names are resolved to ids when the config loads.
   std::vector<ProducerRule> producers;
 
+  // scan_interval > 0 and whole milliseconds; segment_prefix starts with "spanring.", no '/'.
+  // The producers rules (a service, users or groups) are checked as the file is read, where
+  // names are resolved to ids.
+  void validate(const SectionReport& report) const;
+
   bool operator==(const DiscoveryConfig&) const = default;
 };
 
@@ -53,6 +65,9 @@ struct DrainConfig {
   Duration max_poll_interval = std::chrono::milliseconds(100);
   std::uint32_t max_spans_per_pass = 65536;  // bounds one pass so timers and HTTP stay served
 
+  // min_poll_interval > 0, both intervals whole milliseconds, min <= max; max_spans_per_pass >= 1.
+  void validate(const SectionReport& report) const;
+
   bool operator==(const DrainConfig&) const = default;
 };
 
@@ -60,6 +75,8 @@ enum class ExporterType { kOtlp, kConsole, kFile, kNone };
 
 struct FileExporterConfig {
   std::string path = "spans.jsonl";  // OTLP/JSON, one ExportTraceServiceRequest per line
+
+  void validate(const SectionReport& report) const;  // path not empty
 
   bool operator==(const FileExporterConfig&) const = default;
 };
@@ -85,11 +102,17 @@ struct BatchConfig {
   std::uint32_t max_spans = 512;  // a batch is exported when it holds this many spans,
   Duration timeout = std::chrono::seconds(1);  // or when its oldest span waited this long
 
+  // max_spans >= 1; timeout > 0 and whole milliseconds. queue.max_spans >= max_spans is the
+  // agent's rule between two components (validate_config).
+  void validate(const SectionReport& report) const;
+
   bool operator==(const BatchConfig&) const = default;
 };
 
 struct ShutdownConfig {
   Duration deadline = std::chrono::seconds(5);  // on SIGTERM: drain and flush within this
+
+  void validate(const SectionReport& report) const;  // deadline > 0
 
   bool operator==(const ShutdownConfig&) const = default;
 };
@@ -97,6 +120,7 @@ struct ShutdownConfig {
 struct LogConfig {
   LogLevel level = LogLevel::kInfo;
 
+  // No validate(): every LogLevel is valid, and the parser accepts only their names.
   bool operator==(const LogConfig&) const = default;
 };
 
