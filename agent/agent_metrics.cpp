@@ -1,6 +1,6 @@
 #include "agent_metrics.hpp"
 
-#include "agent/config/config.hpp"
+#include "agent/base/text.hpp"
 #include "sampling/sampler.hpp"
 
 namespace spanring::agent {
@@ -80,10 +80,10 @@ void AgentMetrics::refresh() {
       .set(double(agent_.batches_in_flight()));
 }
 
-bool AgentMetrics::listen(const std::string& host_port, std::string& error) {
-  const auto hp = parse_host_port(host_port);
+bool AgentMetrics::listen(const MetricsConfig& config, std::string& error) {
+  const auto hp = parse_host_port(config.listen);
   if (!hp) {
-    error = "expected host:port, got '" + host_port + "'";
+    error = "expected host:port, got " + quote(config.listen);
     return false;
   }
   host_ = hp->host;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agent/metrics/metrics.hpp"
+#include "agent/metrics/metrics_config.hpp"
 #include "agent/metrics/metrics_server.hpp"
 #include "core/agent.hpp"
 
@@ -19,8 +20,10 @@ class AgentMetrics {
  public:
   AgentMetrics(boost::asio::io_context& io, Agent& agent);
   ~AgentMetrics();
-  // "host:port"; port 0 picks a free one (see address()).
-  bool listen(const std::string& host_port, std::string& error);
+  // Listens on config.listen ("host:port"; port 0 picks a free one, see address()). The config
+  // is expected to have passed MetricsConfig::validate(); an address that does not parse is
+  // still refused here, with `error` set.
+  bool listen(const MetricsConfig& config, std::string& error);
   std::string address() const;
   void stop() noexcept;
   // Updates the registry from the core's counters and every added source (before every scrape).

@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
     metrics->add_source([&](sa::Registry& r) {
       if (poller) sa::report_metrics(poller->counters(), r);
     });
-    if (!metrics->listen(config.metrics.listen, error)) {
+    if (!metrics->listen(config.metrics, error)) {
       SPANRING_LOG_ERROR("metrics: cannot listen on %s: %s", config.metrics.listen.c_str(), error.c_str());
       return 1;
     }

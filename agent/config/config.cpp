@@ -86,14 +86,6 @@ std::string enum_choices(const EnumName<E> (&names)[N]) {
   return out;
 }
 
-// ---- rules shared by the file, the environment and validate ------------------------------------
-
-std::optional<std::string> listen_problem(std::string_view listen) {
-  if (listen.empty() || parse_host_port(listen)) return std::nullopt;
-  return "expected host:port like 127.0.0.1:9464 (port 0 = any free port), or \"\" to disable, "
-         "got " + quote(listen);
-}
-
 // ---- the YAML file -----------------------------------------------------------------------------
 
 class FileLoader {
@@ -654,23 +646,8 @@ class Validator {
 
   void run() {
     const AgentConfig& c = cfg_;
-    positive("discovery.scan_interval", c.discovery.scan_interval);
-    whole_ms("discovery.scan_interval", c.discovery.scan_interval);
-    if (c.discovery.segment_prefix.rfind("spanring.", 0) != 0 ||
-        c.discovery.segment_prefix.find('/') != std::string::npos) {
-      fail({"discovery.segment_prefix"},
-           "must start with \"spanring.\" and contain no '/', got " + quote(c.discovery.segment_prefix));
-    }
-    positive("drain.min_poll_interval", c.drain.min_poll_interval);
-    whole_ms("drain.min_poll_interval", c.drain.min_poll_interval);
-    whole_ms("drain.max_poll_interval", c.drain.max_poll_interval);
-    if (c.drain.min_poll_interval > c.drain.max_poll_interval) {
-      fail({"drain.min_poll_interval", "drain.max_poll_interval"},
-           "must be <= drain.max_poll_interval (" + format_duration(c.drain.max_poll_interval) +
-               "), got " + format_duration(c.drain.min_poll_interval));
-    }
-    at_least_one("drain.max_spans_per_pass", c.drain.max_spans_per_pass);
-
+    c.discovery.validate(section_report("discovery."));
+    c.drain.validate(section_report("drain."));
     // The exporter's own rules; its keys are relative to exporter.otlp, except the queue's,
     // which the file spells at top level.
     c.exporter.otlp.validate([&](std::initializer_list<std::string_view> keys, const std::string& problem) {
@@ -680,11 +657,8 @@ class Validator {
       }
       fail(paths, problem);
     });
-    if (c.exporter.file.path.empty()) fail({"exporter.file.path"}, "must not be empty");
-
-    at_least_one("batch.max_spans", c.batch.max_spans);
-    positive("batch.timeout", c.batch.timeout);
-    whole_ms("batch.timeout", c.batch.timeout);
+    c.exporter.file.validate(section_report("exporter.file."));
+    c.batch.validate(section_report("batch."));
     const QueueConfig& queue = c.exporter.otlp.queue;
     if (queue.max_spans >= 1 && queue.max_spans < c.batch.max_spans) {
       // Otherwise a single full batch could never be queued.
@@ -692,11 +666,21 @@ class Validator {
            "must be >= batch.max_spans (" + std::to_string(c.batch.max_spans) + "), got " +
                std::to_string(queue.max_spans));
     }
-    if (const auto problem = listen_problem(c.metrics.listen)) fail({"metrics.listen"}, *problem);
-    positive("shutdown.deadline", c.shutdown.deadline);
+    c.metrics.validate(section_report("metrics."));
+    c.shutdown.validate(section_report("shutdown."));
   }
 
  private:
+  // A component's Report (its keys relative to its section) as errors at the full key paths.
+  SectionReport section_report(std::string prefix) {
+    return [this, prefix = std::move(prefix)](std::initializer_list<std::string_view> keys,
+                                              const std::string& problem) {
+      std::vector<std::string> paths;
+      for (std::string_view key : keys) paths.push_back(prefix + std::string(key));
+      fail(paths, problem);
+    };
+  }
+
   // Points at the first of `keys` the file set; a rule between two keys is reported at the
   // one the operator wrote, even when the other is a default.
   void fail(std::initializer_list<std::string_view> keys, std::string_view problem) {
@@ -717,30 +701,72 @@ class Validator {
     errors_.push_back(ConfigError{format_error(cfg_.source, mark, keys.front(), problem)});
   }
 
-  void positive(std::string_view key, Duration d) {
-    if (d.count() <= 0) fail({key}, "must be greater than 0, got " + format_duration(d));
-  }
-
-  // The drain loop (CoreOptions, agent/core/agent.hpp) keeps these in std::chrono::milliseconds;
-  // refusing other values here means no conversion ever truncates (500us would become 0 ms).
-  // Every other duration reaches its asio timer in nanoseconds, as written.
-  void whole_ms(std::string_view key, Duration d) {
-    if (d.count() > 0 && d % std::chrono::milliseconds(1) != Duration::zero()) {
-      fail({key}, "must be a whole number of milliseconds (the drain loop's resolution), got " +
-                      format_duration(d));
-    }
-  }
-
-  void at_least_one(std::string_view key, std::uint64_t v) {
-    if (v < 1) fail({key}, "must be at least 1, got " + std::to_string(v));
-  }
-
   const AgentConfig& cfg_;
   const Marks* marks_;
   std::vector<ConfigError>& errors_;
 };
 
 }  // namespace
+
+std::string_view to_string(ExporterType type) {
+  for (const auto& entry : kExporterTypes) {
+    if (entry.value == type) return entry.name;
+  }
+  return "?";
+}
+
+namespace {
+
+void positive(const SectionReport& report, std::string_view key, Duration d) {
+  if (d.count() <= 0) report({key}, "must be greater than 0, got " + format_duration(d));
+}
+
+// The drain loop (CoreOptions, agent/core/options.hpp) keeps these in std::chrono::milliseconds;
+// refusing other values here means no conversion ever truncates (500us would become 0 ms).
+// Every other duration reaches its asio timer in nanoseconds, as written.
+void whole_ms(const SectionReport& report, std::string_view key, Duration d) {
+  if (d.count() > 0 && d % std::chrono::milliseconds(1) != Duration::zero()) {
+    report({key}, "must be a whole number of milliseconds (the drain loop's resolution), got " + format_duration(d));
+  }
+}
+
+void at_least_one(const SectionReport& report, std::string_view key, std::uint64_t v) {
+  if (v < 1) report({key}, "must be at least 1, got " + std::to_string(v));
+}
+
+}  // namespace
+
+void DiscoveryConfig::validate(const SectionReport& report) const {
+  positive(report, "scan_interval", scan_interval);
+  whole_ms(report, "scan_interval", scan_interval);
+  if (segment_prefix.rfind("spanring.", 0) != 0 || segment_prefix.find('/') != std::string::npos) {
+    report({"segment_prefix"}, "must start with \"spanring.\" and contain no '/', got " + quote(segment_prefix));
+  }
+}
+
+void DrainConfig::validate(const SectionReport& report) const {
+  positive(report, "min_poll_interval", min_poll_interval);
+  whole_ms(report, "min_poll_interval", min_poll_interval);
+  whole_ms(report, "max_poll_interval", max_poll_interval);
+  if (min_poll_interval > max_poll_interval) {
+    report({"min_poll_interval", "max_poll_interval"},
+           "must be <= drain.max_poll_interval (" + format_duration(max_poll_interval) + "), got " +
+               format_duration(min_poll_interval));
+  }
+  at_least_one(report, "max_spans_per_pass", max_spans_per_pass);
+}
+
+void FileExporterConfig::validate(const SectionReport& report) const {
+  if (path.empty()) report({"path"}, "must not be empty");
+}
+
+void BatchConfig::validate(const SectionReport& report) const {
+  at_least_one(report, "max_spans", max_spans);
+  positive(report, "timeout", timeout);
+  whole_ms(report, "timeout", timeout);
+}
+
+void ShutdownConfig::validate(const SectionReport& report) const { positive(report, "deadline", deadline); }
 
 bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigError>& errors,
                  std::vector<std::string>& warnings,

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,6 +21,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "agent/export/export_config.hpp"
+#include "agent/metrics/metrics_config.hpp"
 
 // LogLevel: the enum the agent's log takes, so log.level needs no conversion.
 #include "agent/base/log.hpp"
@@ -30,6 +32,12 @@ namespace spanring::agent {
 
 // Durations keep nanoseconds so "250us" survives; asio timers take any std::chrono duration.
 using Duration = std::chrono::nanoseconds;
+
+// Each section's validate() reports a broken rule with the keys it is about, relative to the
+// section ("scan_interval"), first the one the rule is about, then any it compares with, as
+// HttpExportConfig::validate and MetricsConfig::validate do. load_config() turns them into
+// "file:line:col: section.key: problem"; validate() is the only place a section's rules live.
+using SectionReport = std::function<void(std::initializer_list<std::string_view> keys, const std::string& problem)>;
 
 struct DiscoveryConfig {
   // Segments are always the spanring.* files in /dev/shm: engines create them with shm_open,
@@ -42,6 +50,11 @@ struct DiscoveryConfig {
   // feed any name. User and group names are resolved to ids when the config loads.
   std::vector<ProducerRule> producers;
 
+  // scan_interval > 0 and whole milliseconds; segment_prefix starts with "spanring.", no '/'.
+  // The producers rules (a service, users or groups) are checked as the file is read, where
+  // names are resolved to ids.
+  void validate(const SectionReport& report) const;
+
   bool operator==(const DiscoveryConfig&) const = default;
 };
 
@@ -52,6 +65,9 @@ struct DrainConfig {
   Duration max_poll_interval = std::chrono::milliseconds(100);
   std::uint32_t max_spans_per_pass = 65536;  // bounds one pass so timers and HTTP stay served
 
+  // min_poll_interval > 0, both intervals whole milliseconds, min <= max; max_spans_per_pass >= 1.
+  void validate(const SectionReport& report) const;
+
   bool operator==(const DrainConfig&) const = default;
 };
 
@@ -59,6 +75,8 @@ enum class ExporterType { kOtlp, kConsole, kFile, kNone };
 
 struct FileExporterConfig {
   std::string path = "spans.jsonl";  // OTLP/JSON, one ExportTraceServiceRequest per line
+
+  void validate(const SectionReport& report) const;  // path not empty
 
   bool operator==(const FileExporterConfig&) const = default;
 };
@@ -84,19 +102,17 @@ struct BatchConfig {
   std::uint32_t max_spans = 512;  // a batch is exported when it holds this many spans,
   Duration timeout = std::chrono::seconds(1);  // or when its oldest span waited this long
 
+  // max_spans >= 1; timeout > 0 and whole milliseconds. queue.max_spans >= max_spans is the
+  // agent's rule between two components (validate_config).
+  void validate(const SectionReport& report) const;
+
   bool operator==(const BatchConfig&) const = default;
-};
-
-struct MetricsConfig {
-  // "host:port" for Prometheus /metrics and /healthz; port 0 picks a free port; "" disables.
-  // Always parses with parse_host_port() after a successful load (unless empty).
-  std::string listen = "127.0.0.1:9464";
-
-  bool operator==(const MetricsConfig&) const = default;
 };
 
 struct ShutdownConfig {
   Duration deadline = std::chrono::seconds(5);  // on SIGTERM: drain and flush within this
+
+  void validate(const SectionReport& report) const;  // deadline > 0
 
   bool operator==(const ShutdownConfig&) const = default;
 };
@@ -104,6 +120,7 @@ struct ShutdownConfig {
 struct LogConfig {
   LogLevel level = LogLevel::kInfo;
 
+  // No validate(): every LogLevel is valid, and the parser accepts only their names.
   bool operator==(const LogConfig&) const = default;
 };
 
@@ -118,7 +135,7 @@ struct AgentConfig {
   DrainConfig drain;
   ExporterConfig exporter;
   BatchConfig batch;
-  MetricsConfig metrics;
+  MetricsConfig metrics;  // the metrics endpoint's own config (agent/metrics/metrics_config.hpp)
   ShutdownConfig shutdown;
   LogConfig log;
   StateConfig state;
@@ -169,21 +186,7 @@ bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigEr
 // `config.source`.
 bool validate_config(const AgentConfig& config, std::vector<std::string>& errors);
 
-// "10s", "500ms", "1m", "2h", "250us", "100ns", "1.5s" or a bare integer of milliseconds.
-// Negative values and overflow are rejected.
-std::optional<Duration> parse_duration(std::string_view text);
-
-struct HostPort {
-  std::string host;  // without brackets for IPv6 literals
-  std::uint16_t port = 0;
-};
-
-// "127.0.0.1:9464", "localhost:0", "[::1]:9464". The host must not be empty.
-std::optional<HostPort> parse_host_port(std::string_view text);
-
 std::string_view to_string(ExporterType type);
-std::string_view to_string(Compression compression);
-std::string_view to_string(LogLevel level);
 
 // ---- command line -------------------------------------------------------------------------
 

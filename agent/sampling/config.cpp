@@ -17,6 +17,7 @@
 #include "agent/config/input_file.hpp"
 #include "agent/config/text.hpp"
 #include "agent/config/yaml_walker.hpp"
+#include "agent/export/export_config.hpp"
 #include "agent/export/url.hpp"
 #include "agent/sampling/config.hpp"
 #include "agent/sampling/config_internal.hpp"
@@ -104,40 +105,6 @@ bool has_marks(const YAML::Node& node) {
   return false;
 }
 
-// "10s", "500ms", "1m", "2h", "250us", "100ns", "1.5s", or a bare integer of milliseconds: the
-// forms agent/config accepts, so one file reads the same everywhere.
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  text = trim(text);
-  std::size_t digits = 0;
-  while (digits < text.size() && ((text[digits] >= '0' && text[digits] <= '9') || text[digits] == '.')) ++digits;
-  if (digits == 0) return std::nullopt;
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, value);
-  if (ec != std::errc() || end != text.data() + digits || !std::isfinite(value)) return std::nullopt;
-  const std::string_view unit = text.substr(digits);
-  double ms = 0;
-  if (unit.empty()) {
-    if (text.find('.') != std::string_view::npos) return std::nullopt;
-    ms = value;
-  } else if (unit == "ns") {
-    ms = value / 1e6;
-  } else if (unit == "us") {
-    ms = value / 1e3;
-  } else if (unit == "ms") {
-    ms = value;
-  } else if (unit == "s") {
-    ms = value * 1e3;
-  } else if (unit == "m") {
-    ms = value * 60e3;
-  } else if (unit == "h") {
-    ms = value * 3600e3;
-  } else {
-    return std::nullopt;
-  }
-  if (ms > 1e15) return std::nullopt;
-  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(ms)));
-}
-
 struct Entry {
   std::string key;
   YAML::Node value;
@@ -215,7 +182,10 @@ class YamlParser {
     return *text;
   }
 
-  std::optional<std::chrono::milliseconds> duration(const Entry& e) {
+  // Through the config's one duration parser (agent/config/text.hpp), exact to the nanosecond;
+  // every sampling duration must be > 0, and `at_least` states a key's own floor.
+  std::optional<std::chrono::nanoseconds> duration(const Entry& e,
+                                                   std::chrono::nanoseconds at_least = std::chrono::nanoseconds(1)) {
     static constexpr std::string_view kExpected = "expected a duration like 60s or 500ms";
     const std::string* text = scalar(e, kExpected);
     if (text == nullptr) return std::nullopt;
@@ -226,6 +196,10 @@ class YamlParser {
     }
     if (d->count() <= 0) {
       error(e.mark, e.path, "must be > 0, got " + quote(*text));
+      return std::nullopt;
+    }
+    if (*d < at_least) {
+      error(e.mark, e.path, "must be at least " + format_duration(at_least) + ", got " + quote(*text));
       return std::nullopt;
     }
     return d;
@@ -430,7 +404,9 @@ bool parse_sampling_config(const YAML::Node& sampling, const std::string& file_n
             }
           }
         } else if (r.key == "poll_interval") {
-          if (auto d = p.duration(r)) out.remote.poll_interval = *d;
+          // Each poll asks once per service: below 1 ms it would busy-loop the agent's io
+          // thread and flood the sampling server.
+          if (auto d = p.duration(r, std::chrono::milliseconds(1))) out.remote.poll_interval = *d;
         } else if (r.key == "timeout") {
           if (auto d = p.duration(r)) out.remote.timeout = *d;
         }
@@ -449,7 +425,7 @@ bool parse_sampling_config(const YAML::Node& sampling, const std::string& file_n
             out.decision_cache_capacity = static_cast<std::size_t>(*v);
           }
         } else if (c.key == "ttl") {
-          if (auto d = p.duration(c)) out.decision_cache_ttl_seconds = static_cast<double>(d->count()) / 1e3;
+          if (auto d = p.duration(c)) out.decision_cache_ttl_seconds = std::chrono::duration<double>(*d).count();
         }
       }
     }

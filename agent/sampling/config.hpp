@@ -72,8 +72,9 @@ struct NamedStrategy {
 
 struct RemoteSamplingConfig {
   std::string endpoint;  // http://host[:port]/path; empty = no remote sampling
-  std::chrono::milliseconds poll_interval{60000};
-  std::chrono::milliseconds timeout{5000};   // one request, connect to last byte
+  // Durations keep nanoseconds, as the config file's parser does; asio timers take them as they are.
+  std::chrono::nanoseconds poll_interval = std::chrono::seconds(60);  // >= 1 ms
+  std::chrono::nanoseconds timeout = std::chrono::seconds(5);         // one request, connect to last byte
   std::size_t max_response_bytes = 1 << 20;  // a larger body is an error
 
   bool operator==(const RemoteSamplingConfig&) const = default;

@@ -14,6 +14,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "agent/export/export_config.hpp"
+
 namespace spanring::agent {
 
 namespace asio = boost::asio;
@@ -118,8 +120,8 @@ struct RemoteSamplingPoller::Impl : std::enable_shared_from_this<RemoteSamplingP
   }
 
   void arm_timer() {
-    // A zero interval would spin the io_context; the config loader already insists on > 0.
-    timer.expires_after(std::max(config.poll_interval, std::chrono::milliseconds(1)));
+    // parse_sampling_config refuses intervals below 1 ms, which would spin the io_context.
+    timer.expires_after(config.poll_interval);
     timer.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->stopped) return;
       for (const std::string& s : self->services) self->enqueue(s);
@@ -227,7 +229,7 @@ struct RemoteSamplingPoller::Impl : std::enable_shared_from_this<RemoteSamplingP
     if (ec == http::error::body_limit) {
       return done(false, "response larger than " + std::to_string(config.max_response_bytes) + " bytes");
     }
-    done(false, timed_out ? "timed out after " + std::to_string(config.timeout.count()) + " ms (" + step + ")"
+    done(false, timed_out ? "timed out after " + format_duration(config.timeout) + " (" + step + ")"
                           : std::string(step) + ": " + ec.message());
   }
 

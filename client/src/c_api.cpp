@@ -51,8 +51,13 @@ int spanring_init(const spanring_options* options, char* error, size_t error_siz
       if (options->service_name) o.service_name = options->service_name;
       o.shm_size = options->shm_size;
       o.rings = options->rings;
-      // Any other value gets the most restrictive mode.
-      o.access = options->access == SPANRING_ACCESS_GROUP_WRITE ? spanring::Access::kGroupWrite : spanring::Access::kOwner;
+      // 0 leaves the mode unset (the variable decides); any unknown value gets the most
+      // restrictive mode.
+      if (options->access == SPANRING_ACCESS_GROUP_WRITE) {
+        o.access = spanring::Access::kGroupWrite;
+      } else if (options->access != SPANRING_ACCESS_DEFAULT) {
+        o.access = spanring::Access::kOwner;
+      }
     }
     const spanring::InitStatus st = spanring::init(o);
     if (error && error_size > 0) {

@@ -193,10 +193,16 @@ std::string executable_name() {
   return name;
 }
 
-std::string access_warning(const std::string& segment) {
+// How to get mode 0660: the option when the code set it (it wins over the variable), else the variable.
+std::string_view group_write_fix(const Options& options) {
+  return options.access ? "Options::access=Access::kGroupWrite" : "SPANRING_SHM_MODE=0660";
+}
+
+std::string access_warning(const std::string& segment, const Options& options) {
   return "/dev/shm/" + segment +
-         " is owned by root with mode 0600, so an agent running as another user cannot drain it; "
-         "set SPANRING_SHM_MODE=0660 SPANRING_SHM_GROUP=spanring (the agent's group), or run the agent as root";
+         " is owned by root with mode 0600, so an agent running as another user cannot drain it; set " +
+         std::string(group_write_fix(options)) +
+         " SPANRING_SHM_GROUP=spanring (the agent's group), or run the agent as root";
 }
 
 InitStatus fail(InitCode code, std::string message) {
@@ -454,8 +460,12 @@ InitStatus init(const Options& options) {
                                                 (rings ? std::to_string(rings) : std::string("one")) +
                                                 " ring(s) of at least " + std::to_string(shm::kMinRingCapacity) + " records");
 
-  std::uint32_t mode = options.access == Access::kGroupWrite ? 0660 : 0600;
-  if (const std::string m = env("SPANRING_SHM_MODE"); !m.empty()) {
+  // Each setting: the option when set, else its variable, else the default (tracer.hpp, above
+  // Options).
+  std::uint32_t mode = 0600;
+  if (options.access) {
+    mode = *options.access == Access::kGroupWrite ? 0660 : 0600;
+  } else if (const std::string m = env("SPANRING_SHM_MODE"); !m.empty()) {
     if (m == "0600" || m == "600") mode = 0600;
     else if (m == "0660" || m == "660") mode = 0660;
     else if (m == "0640" || m == "640")
@@ -464,7 +474,6 @@ InitStatus init(const Options& options) {
                                                   "(agent as the same user) or 0660 (agent in the engine's group)");
     else return fail(InitCode::kInvalidArgument, "SPANRING_SHM_MODE='" + m + "' must be 0600 or 0660");
   }
-  // API wins over the variable, as for the other settings that have both.
   std::optional<std::uint32_t> group;
   std::string group_setting;  // "Options::group='x'" or "SPANRING_SHM_GROUP='x'", for messages
   {
@@ -483,10 +492,14 @@ InitStatus init(const Options& options) {
       group = gid;
     }
   }
-  bool use_tsc = options.prefer_tsc;
-  if (const std::string c = env("SPANRING_CLOCK"); c == "monotonic") use_tsc = false;
-  else if (c == "tsc") use_tsc = true;
-  else if (!c.empty()) return fail(InitCode::kInvalidArgument, "SPANRING_CLOCK='" + c + "' must be tsc or monotonic");
+  bool use_tsc = true;
+  if (options.prefer_tsc) {
+    use_tsc = *options.prefer_tsc;
+  } else if (const std::string c = env("SPANRING_CLOCK"); c == "monotonic") {
+    use_tsc = false;
+  } else if (!c.empty() && c != "tsc") {
+    return fail(InitCode::kInvalidArgument, "SPANRING_CLOCK='" + c + "' must be tsc or monotonic");
+  }
   use_tsc = use_tsc && tsc_usable(g.clocksource_path);
 
   const auto pid = static_cast<std::uint32_t>(::getpid());
@@ -554,10 +567,10 @@ InitStatus init(const Options& options) {
     // unit runs it as `spanring`) can never attach, and nothing would say why. One line on
     // stderr, not in the status: a successful init's message stays as callers expect it, and
     // engines often log the message only on failure.
-    std::fprintf(stderr, "spanring: warning: %s\n", access_warning(g.mapping.name()).c_str());
+    std::fprintf(stderr, "spanring: warning: %s\n", access_warning(g.mapping.name(), options).c_str());
   }
   if (mode == 0600 && group) {
-    warn(group_setting + " has no effect with mode 0600: set SPANRING_SHM_MODE=0660 (or Access::kGroupWrite)");
+    warn(group_setting + " has no effect with mode 0600: set " + std::string(group_write_fix(options)));
   }
 
   InitStatus ok;

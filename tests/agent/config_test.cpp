@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/config/config.hpp"
+#include "agent/config/text.hpp"
 #include "agent/config/yaml_walker.hpp"
 
 namespace spanring::agent {

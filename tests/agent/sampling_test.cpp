@@ -786,6 +786,49 @@ TEST(SamplingConfig, RemoteEndpointErrorNamesTheReason) {
   EXPECT_EQ(errors, expected);
 }
 
+// Sampling durations go through the config's one parser (agent/config/text.hpp): exact to the
+// nanosecond, where the sampling library's own parser rounded to whole milliseconds.
+SamplingConfig parse_ok(const std::string& yaml) {
+  const YAML::Node root = YAML::Load(yaml);
+  SamplingConfig c;
+  std::vector<std::string> errors;
+  EXPECT_TRUE(parse_sampling_config(root["sampling"], "agent.yaml", c, errors)) << joined(errors);
+  return c;
+}
+
+TEST(SamplingConfig, RemoteTimeoutKeepsSubMillisecondValues) {
+  EXPECT_EQ(parse_ok("sampling:\n  remote:\n    endpoint: http://127.0.0.1:5778/s\n    timeout: 1500us\n")
+                .remote.timeout,
+            std::chrono::microseconds(1500));  // was rounded to 2ms
+  EXPECT_EQ(parse_ok("sampling:\n  remote:\n    endpoint: http://127.0.0.1:5778/s\n    timeout: 1.0005ms\n")
+                .remote.timeout,
+            std::chrono::nanoseconds(1'000'500));
+}
+
+TEST(SamplingConfig, DecisionCacheTtlKeepsSubMillisecondValues) {
+  // Was rounded to 0 ms, then refused as "must be > 0".
+  EXPECT_DOUBLE_EQ(parse_ok("sampling:\n  decision_cache:\n    ttl: 250us\n").decision_cache_ttl_seconds, 250e-6);
+  EXPECT_DOUBLE_EQ(parse_ok("sampling:\n  decision_cache:\n    ttl: 1.5s\n").decision_cache_ttl_seconds, 1.5);
+}
+
+TEST(SamplingConfig, PollIntervalBelowOneMillisecondIsAnErrorAtItsKey) {
+  // Was rounded up to 1ms (500us) or down to 0 and refused as "must be > 0" (400us).
+  const YAML::Node root =
+      YAML::Load("sampling:\n  remote:\n    endpoint: http://127.0.0.1:5778/s\n    poll_interval: 500us\n");
+  SamplingConfig c;
+  std::vector<std::string> errors;
+  EXPECT_FALSE(parse_sampling_config(root["sampling"], "agent.yaml", c, errors));
+  const std::vector<std::string> expected{
+      "agent.yaml:4:20: sampling.remote.poll_interval: must be at least 1ms, got \"500us\""};
+  EXPECT_EQ(errors, expected);
+}
+
+TEST(SamplingConfig, PollIntervalOfExactlyOneMillisecondIsAccepted) {
+  EXPECT_EQ(parse_ok("sampling:\n  remote:\n    endpoint: http://127.0.0.1:5778/s\n    poll_interval: 1000us\n")
+                .remote.poll_interval,
+            std::chrono::milliseconds(1));
+}
+
 TEST(SamplingConfig, MissingSectionKeepsEverything) {
   SamplingConfig c;
   std::vector<std::string> errors;
@@ -1216,7 +1259,7 @@ TEST(RemotePoller, SilentServerTimesOut) {
   poller->add_service("a");
   poller->start();
   ASSERT_TRUE(run_until(f.io, [&] { return !f.errors.empty(); }));
-  EXPECT_NE(f.errors.front().find("timed out after 100 ms"), std::string::npos) << f.errors.front();
+  EXPECT_NE(f.errors.front().find("timed out after 100ms"), std::string::npos) << f.errors.front();
 }
 
 TEST(RemoteEndpoint, ServiceIsPercentEncodedIntoTheQuery) {

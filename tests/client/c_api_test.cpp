@@ -1,6 +1,7 @@
 // The C API end to end: c_api_smoke.c (C11) writes spans through spanring.h, and this test
 // reads the segment back with shm::SegmentReader and checks every field it set.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <csignal>
 #include <cstdint>
@@ -191,6 +192,42 @@ TEST_F(CApi, InlineKeyNameIsCopiedIntoTheSpan) {
 // returns a result), never a crash. Each call runs in a forked child (a crash there fails this
 // test instead of ending the test binary) with the tracer initialised, a live span and a
 // current scope, and the child then checks that the tracer still works.
+
+// The C struct's access field: 0 is unset (the variable decides), SPANRING_ACCESS_OWNER and
+// SPANRING_ACCESS_GROUP_WRITE win over the variable, as Options::access does.
+class CApiAccess : public TracerTest {
+ protected:
+  std::uint32_t init_mode(int access) {
+    spanring_options o{};
+    o.service_name = service_.c_str();
+    o.shm_size = kSmallSegment;
+    o.access = access;
+    char err[256];
+    EXPECT_EQ(spanring_init(&o, err, sizeof err), 0) << err;
+    const std::vector<std::string> segments = segments_of(service_);
+    if (segments.size() != 1) return 0;
+    struct stat st {};
+    EXPECT_EQ(::stat(("/dev/shm/" + segments[0]).c_str(), &st), 0);
+    return st.st_mode & 07777;  // TearDown shuts down and removes the segment
+  }
+};
+
+TEST_F(CApiAccess, ZeroLeavesTheModeToTheVariable) {
+  ScopedEnv env("SPANRING_SHM_MODE", "0660");
+  EXPECT_EQ(init_mode(0), 0660u);
+}
+
+TEST_F(CApiAccess, ZeroWithoutTheVariableIsOwnerOnly) { EXPECT_EQ(init_mode(SPANRING_ACCESS_DEFAULT), 0600u); }
+
+TEST_F(CApiAccess, OwnerWinsOverTheVariable) {
+  ScopedEnv env("SPANRING_SHM_MODE", "0660");
+  EXPECT_EQ(init_mode(SPANRING_ACCESS_OWNER), 0600u);
+}
+
+TEST_F(CApiAccess, GroupWriteWinsOverTheVariable) {
+  ScopedEnv env("SPANRING_SHM_MODE", "0600");
+  EXPECT_EQ(init_mode(SPANRING_ACCESS_GROUP_WRITE), 0660u);
+}
 
 struct NullCase {
   const char* name;  // gtest parameter name

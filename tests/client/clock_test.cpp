@@ -71,7 +71,7 @@ TEST_P(Clock, SpanTimesConvertToUnixTimeBetweenTheRealtimeReadsAroundThem) {
   std::optional<ScopedEnv> env;
   if (GetParam() == ClockChoice::kEnvMonotonic) env.emplace("SPANRING_CLOCK", "monotonic");
   Options o;
-  o.prefer_tsc = GetParam() != ClockChoice::kOptionMonotonic;
+  if (GetParam() == ClockChoice::kOptionMonotonic) o.prefer_tsc = false;  // else unset
   ASSERT_TRUE(start_tracer(o).ok());
 
   static const Key kIndex("i");
@@ -122,16 +122,45 @@ INSTANTIATE_TEST_SUITE_P(Sources, Clock,
 
 class ClockVariable : public TracerTest {};
 
-// tracer.hpp: "SPANRING_CLOCK=monotonic|tsc overrides" prefer_tsc.
-TEST_F(ClockVariable, TscOverridesPreferTscFalse) {
-  if (!detail::cpu_has_invariant_tsc()) GTEST_SKIP() << kNoInvariantTsc;
+// tracer.hpp, above Options: the API wins over the variable.
+TEST_F(ClockVariable, PreferTscFalseWinsOverTscVariable) {
+  if (!detail::cpu_has_invariant_tsc()) GTEST_SKIP() << kNoInvariantTsc;  // else monotonic anyway
   FakeClocksource kernel("tsc");
   ASSERT_TRUE(kernel.ok());
   ScopedEnv env("SPANRING_CLOCK", "tsc");
   Options o;
   o.prefer_tsc = false;
   ASSERT_TRUE(start_tracer(o).ok());
+  EXPECT_EQ(stop_and_read().clock_source, shm::kClockMonotonic);
+}
+
+TEST_F(ClockVariable, TscVariableAppliesWhenPreferTscIsUnset) {
+  if (!detail::cpu_has_invariant_tsc()) GTEST_SKIP() << kNoInvariantTsc;
+  FakeClocksource kernel("tsc");
+  ASSERT_TRUE(kernel.ok());
+  ScopedEnv env("SPANRING_CLOCK", "tsc");
+  ASSERT_TRUE(start_tracer().ok());
   EXPECT_EQ(stop_and_read().clock_source, shm::kClockTsc);
+}
+
+// A set option means the variable is not read, so not checked either (as for every setting).
+TEST_F(ClockVariable, InvalidVariableIsNotReadWhenPreferTscIsSet) {
+  ScopedEnv env("SPANRING_CLOCK", "rdtsc");
+  Options o;
+  o.prefer_tsc = false;
+  const InitStatus st = start_tracer(o);
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(stop_and_read().clock_source, shm::kClockMonotonic);
+}
+
+TEST_F(ClockVariable, InvalidVariableFailsInitWhenPreferTscIsUnset) {
+  ScopedEnv env("SPANRING_CLOCK", "rdtsc");
+  Options o;
+  o.service_name = service_;
+  o.shm_size = kSmallSegment;
+  const InitStatus st = spanring::init(o);
+  EXPECT_EQ(st.code, InitCode::kInvalidArgument);
+  EXPECT_EQ(st.message, "spanring: SPANRING_CLOCK='rdtsc' must be tsc or monotonic");
 }
 
 // A VM on kvm-clock, or a kernel booted with tsc=unstable: the kernel's verdict wins over the
@@ -161,12 +190,15 @@ TEST_F(ClockVariable, DefaultFollowsTheCpuWhenTheClocksourceCannotBeRead) {
             detail::cpu_has_invariant_tsc() ? shm::kClockTsc : shm::kClockMonotonic);
 }
 
-TEST_F(ClockVariable, MonotonicOverridesPreferTscTrue) {
+TEST_F(ClockVariable, PreferTscTrueWinsOverMonotonicVariable) {
+  if (!detail::cpu_has_invariant_tsc()) GTEST_SKIP() << kNoInvariantTsc;  // else monotonic anyway
+  FakeClocksource kernel("tsc");
+  ASSERT_TRUE(kernel.ok());
   ScopedEnv env("SPANRING_CLOCK", "monotonic");
   Options o;
   o.prefer_tsc = true;
   ASSERT_TRUE(start_tracer(o).ok());
-  EXPECT_EQ(stop_and_read().clock_source, shm::kClockMonotonic);
+  EXPECT_EQ(stop_and_read().clock_source, shm::kClockTsc);
 }
 
 }  // namespace

@@ -139,10 +139,37 @@ TEST_F(Environment, SegmentModeIgnoresTheUmask) {
   EXPECT_EQ(segment_mode(), 0660u);
 }
 
-TEST_F(Environment, ShmModeVariableOverridesTheOption) {
+TEST_F(Environment, ShmModeVariableAppliesWhenAccessIsUnset) {
   ScopedEnv env("SPANRING_SHM_MODE", "0660");
   ASSERT_TRUE(start_tracer().ok());
   EXPECT_EQ(segment_mode(), 0660u);
+}
+
+// tracer.hpp, above Options: the API wins over the variable, in both directions.
+TEST_F(Environment, OwnerAccessWinsOverShmModeVariable) {
+  ScopedEnv env("SPANRING_SHM_MODE", "0660");
+  Options o;
+  o.access = Access::kOwner;
+  ASSERT_TRUE(start_tracer(o).ok());
+  EXPECT_EQ(segment_mode(), 0600u);
+}
+
+TEST_F(Environment, GroupWriteAccessWinsOverShmModeVariable) {
+  ScopedEnv env("SPANRING_SHM_MODE", "0600");
+  Options o;
+  o.access = Access::kGroupWrite;
+  ASSERT_TRUE(start_tracer(o).ok());
+  EXPECT_EQ(segment_mode(), 0660u);
+}
+
+// A set option means the variable is not read, so not checked either (as for every setting).
+TEST_F(Environment, InvalidShmModeVariableIsNotReadWhenAccessIsSet) {
+  ScopedEnv env("SPANRING_SHM_MODE", "0640");
+  Options o;
+  o.access = Access::kOwner;
+  const InitStatus st = start_tracer(o);
+  ASSERT_TRUE(st.ok()) << st.message;
+  EXPECT_EQ(segment_mode(), 0600u);
 }
 
 TEST_F(Environment, ShmSizeVariableSetsTheSegmentSize) {

@@ -73,15 +73,22 @@ enum spanring_kind {
 
 enum spanring_status { SPANRING_STATUS_UNSET = 0, SPANRING_STATUS_OK = 1, SPANRING_STATUS_ERROR = 2 };
 
-/* Access to the segment: 0600 (default), or 0660 (an agent in the engine's group drains it).
- * Value 1 (a former group-read mode) is retired: the agent must write the ring tails. */
-enum spanring_access { SPANRING_ACCESS_OWNER = 0, SPANRING_ACCESS_GROUP_WRITE = 2 };
+/* Access to the segment: 0600, or 0660 (an agent in the engine's group drains it). As for every
+ * setting, the API wins over the variable (tracer.hpp, above Options): 0 leaves it unset, so
+ * SPANRING_SHM_MODE decides, then 0600. 0 was spelled SPANRING_ACCESS_OWNER before and always
+ * behaved so; binaries built against that header keep their behaviour. Value 1 (a former
+ * group-read mode) is retired: the agent must write the ring tails. */
+enum spanring_access {
+  SPANRING_ACCESS_DEFAULT = 0,
+  SPANRING_ACCESS_GROUP_WRITE = 2,
+  SPANRING_ACCESS_OWNER = 3 /* 0600 whatever SPANRING_SHM_MODE says */
+};
 
 typedef struct spanring_options {
   const char* service_name; /* NULL: OTEL_SERVICE_NAME, then unknown_service:<exe> */
   uint64_t shm_size;        /* 0: SPANRING_SHM_SIZE, then 4 MiB */
   uint32_t rings;           /* 0: SPANRING_RINGS, then as many as fit */
-  int access;               /* enum spanring_access */
+  int access;               /* enum spanring_access; 0: SPANRING_SHM_MODE, then 0600 */
 } spanring_options;
 
 /* Returns 0 on success, else a code of spanring::InitCode (see tracer.hpp) and a

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,6 +47,13 @@ enum class Access {
   kGroupWrite,  // 0660: an agent running as another user in the engine's group can drain it
 };
 
+// Precedence, the same for every setting below that also has an environment variable: the API
+// wins over the variable. A setting the code leaves unset (empty string, 0, std::nullopt) is
+// taken from its variable, then from the built-in default; a setting the code sets is used as it
+// is and its variable is not read (so not checked either); resource attributes merge key by key,
+// the code's value winning for a key both give. This is how OpenTelemetry SDKs treat
+// code over environment; it lets an engine pin a choice that an inherited environment cannot
+// undo, while an engine that leaves it open can be tuned per deployment.
 struct Options {
   // service.name; empty → OTEL_SERVICE_NAME, then "unknown_service:<executable>".
   std::string service_name;
@@ -54,7 +62,8 @@ struct Options {
   std::uint64_t shm_size = 0;
   // Ring count; 0 → SPANRING_RINGS, then as many 2048-record rings as the size holds.
   std::uint32_t rings = 0;
-  Access access = Access::kOwner;  // SPANRING_SHM_MODE=0600|0660 overrides
+  // Unset → SPANRING_SHM_MODE (0600 | 0660), then kOwner.
+  std::optional<Access> access;
   // Group of the segment: a group name or a numeric gid; empty → SPANRING_SHM_GROUP, then the
   // engine's effective (primary) group. Set before the segment is marked ready, so with
   // kGroupWrite an agent in this group (e.g. "spanring") can drain an engine that is only a
@@ -63,11 +72,11 @@ struct Options {
   std::string group;
   // Resource attributes; merged over OTEL_RESOURCE_ATTRIBUTES (these win).
   std::vector<std::pair<std::string, std::string>> resource_attributes;
-  // Clock: true (default) uses the TSC when the CPU calls it invariant and the kernel trusts it
-  // (current clocksource "tsc"); false forces CLOCK_MONOTONIC. SPANRING_CLOCK=monotonic|tsc
-  // overrides this choice, but tsc still falls back to CLOCK_MONOTONIC on a CPU or kernel
-  // that does not trust the TSC (a VM on kvm-clock, a kernel booted with tsc=unstable).
-  bool prefer_tsc = true;
+  // Clock: true uses the TSC when the CPU calls it invariant and the kernel trusts it (current
+  // clocksource "tsc"); false forces CLOCK_MONOTONIC. Unset → SPANRING_CLOCK (tsc | monotonic),
+  // then true. The TSC still falls back to CLOCK_MONOTONIC on a CPU or kernel that does not
+  // trust it (a VM on kvm-clock, a kernel booted with tsc=unstable), whoever asked for it.
+  std::optional<bool> prefer_tsc;
 };
 
 enum class InitCode {
