@@ -80,14 +80,11 @@ void AgentMetrics::refresh() {
       .set(double(agent_.batches_in_flight()));
 }
 
-bool AgentMetrics::listen(const MetricsConfig& config, std::string& error) {
+Status AgentMetrics::listen(const MetricsConfig& config) {
   const auto hp = parse_host_port(config.listen);
-  if (!hp) {
-    error = "expected host:port, got " + quote(config.listen);
-    return false;
-  }
+  if (!hp) return Status::invalid("expected host:port, got " + quote(config.listen));
   host_ = hp->host;
-  return server_->start(hp->host, hp->port, error);
+  return server_->start(hp->host, hp->port);
 }
 
 std::string AgentMetrics::address() const {

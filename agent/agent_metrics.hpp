@@ -23,7 +23,7 @@ class AgentMetrics {
   // Listens on config.listen ("host:port"; port 0 picks a free one, see address()). The config
   // is expected to have passed MetricsConfig::validate(); an address that does not parse is
   // still refused here, with `error` set.
-  bool listen(const MetricsConfig& config, std::string& error);
+  Status listen(const MetricsConfig& config);
   std::string address() const;
   void stop() noexcept;
   // Updates the registry from the core's counters and every added source (before every scrape).

@@ -127,11 +127,11 @@ void print_summary(sa::Agent& agent) {
 
 int main(int argc, char** argv) {
   sa::CommandLine cl;
-  std::string error;
-  if (!sa::parse_command_line(argc, argv, cl, error)) {
-    std::fprintf(stderr, "spanring-agent: %s\n\n%s", error.c_str(), sa::usage().c_str());
+  if (const sa::Status st = sa::parse_command_line(argc, argv, cl); !st.ok()) {
+    std::fprintf(stderr, "spanring-agent: %s\n\n%s", st.message().c_str(), sa::usage().c_str());
     return 2;
   }
+  std::string error;
   if (cl.help) {
     std::fputs(sa::usage().c_str(), stdout);
     return 0;
@@ -164,9 +164,9 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io;
   sa::Agent agent(io, core_options(config));
-  std::unique_ptr<sa::Exporter> exporter = sa::make_exporter(io, config.exporter, agent.make_result_callback(), error);
-  if (!exporter) {
-    SPANRING_LOG_ERROR("exporter: %s", error.c_str());
+  std::unique_ptr<sa::Exporter> exporter;
+  if (const sa::Status st = sa::make_exporter(io, config.exporter, agent.make_result_callback(), exporter); !st.ok()) {
+    SPANRING_LOG_ERROR("exporter: %s", st.message().c_str());
     return 1;
   }
   agent.set_exporter(std::move(exporter));
@@ -198,8 +198,8 @@ int main(int argc, char** argv) {
     metrics->add_source([&](sa::Registry& r) {
       if (poller) sa::report_metrics(poller->counters(), r);
     });
-    if (!metrics->listen(config.metrics, error)) {
-      SPANRING_LOG_ERROR("metrics: cannot listen on %s: %s", config.metrics.listen.c_str(), error.c_str());
+    if (const sa::Status st = metrics->listen(config.metrics); !st.ok()) {
+      SPANRING_LOG_ERROR("metrics: cannot listen on %s: %s", config.metrics.listen.c_str(), st.message().c_str());
       return 1;
     }
   }

@@ -11,8 +11,9 @@
 
 namespace spanring::agent {
 
-bool parse_command_line(int argc, const char* const* argv, CommandLine& out, std::string& error) {
+Status parse_command_line(int argc, const char* const* argv, CommandLine& out) {
   out = CommandLine{};
+  std::string error;
   bool have_config = false;
   auto set_config = [&](std::string_view option, std::string_view value) {
     if (have_config) {
@@ -38,21 +39,18 @@ bool parse_command_line(int argc, const char* const* argv, CommandLine& out, std
       out.check_config = true;
     } else if (arg == "--config" || arg == "-c") {
       if (i + 1 >= argc || argv[i + 1] == nullptr) {
-        error = std::string(arg) + " needs a file path (see --help)";
-        return false;
+        return Status::invalid(std::string(arg) + " needs a file path (see --help)");
       }
-      if (!set_config(arg, argv[++i])) return false;
+      if (!set_config(arg, argv[++i])) return Status::invalid(error);
     } else if (arg.starts_with("--config=")) {
-      if (!set_config("--config", arg.substr(9))) return false;
+      if (!set_config("--config", arg.substr(9))) return Status::invalid(error);
     } else if (arg.starts_with("-")) {
-      error = "unknown option '" + std::string(arg) + "' (see --help)";
-      return false;
+      return Status::invalid("unknown option '" + std::string(arg) + "' (see --help)");
     } else {
-      error = "unexpected argument '" + std::string(arg) + "' (see --help)";
-      return false;
+      return Status::invalid("unexpected argument '" + std::string(arg) + "' (see --help)");
     }
   }
-  return true;
+  return Status();
 }
 
 std::string usage() {

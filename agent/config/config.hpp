@@ -27,6 +27,7 @@
 #include "agent/base/log.hpp"
 // ProducerRule: discovery.producers is parsed straight into the core's type.
 #include "agent/core/trust.hpp"
+#include "agent/base/status.hpp"
 
 namespace spanring::agent {
 
@@ -37,7 +38,7 @@ using Duration = std::chrono::nanoseconds;
 // section ("scan_interval"), first the one the rule is about, then any it compares with, as
 // HttpExportConfig::validate and MetricsConfig::validate do. load_config() turns them into
 // "file:line:col: section.key: problem"; validate() is the only place a section's rules live.
-using SectionReport = std::function<void(std::initializer_list<std::string_view> keys, const std::string& problem)>;
+using SectionReport = ValidationReport;
 
 struct DiscoveryConfig {
   // Segments are always the spanring.* files in /dev/shm: engines create them with shm_open,
@@ -198,9 +199,9 @@ struct CommandLine {
 };
 
 // spanring-agent [--config FILE] [--help] [--version] [--check-config]
-// Also accepts --config=FILE, -c FILE and -h. Returns false with `error` set on an unknown
+// Also accepts --config=FILE, -c FILE and -h. Returns an invalid-argument Status on an unknown
 // option, a missing file argument, a repeated --config or a positional argument.
-bool parse_command_line(int argc, const char* const* argv, CommandLine& out, std::string& error);
+Status parse_command_line(int argc, const char* const* argv, CommandLine& out);
 
 // The --help text, ending in a newline.
 std::string usage();

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "agent/base/status.hpp"
 
 namespace spanring::agent {
 
@@ -70,7 +71,7 @@ struct HttpExportConfig {
   // struct: "endpoint", "headers.X-Key", "retry.max_interval", "queue.max_bytes"), then any other
   // setting the rule compares it with, so a caller that knows where each key was written can
   // point at the one the operator set.
-  using Report = std::function<void(std::initializer_list<std::string_view> keys, const std::string& problem)>;
+  using Report = ValidationReport;
   void validate(const Report& report) const;
   // The same problems as "key: problem" lines; empty = valid.
   std::vector<std::string> validate() const;

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include "agent/base/status.hpp"
 
 namespace spanring::agent {
 
@@ -27,7 +28,7 @@ struct MetricsConfig {
 
   // Reports one broken rule; `keys` are relative to this struct ("listen"), as
   // HttpExportConfig::validate does, so the loader can point at the line the operator wrote.
-  using Report = std::function<void(std::initializer_list<std::string_view> keys, const std::string& problem)>;
+  using Report = ValidationReport;
   void validate(const Report& report) const;
 
   bool operator==(const MetricsConfig&) const = default;

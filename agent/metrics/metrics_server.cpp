@@ -269,31 +269,22 @@ MetricsServer::MetricsServer(asio::io_context& io, const Registry& registry, Hea
 
 MetricsServer::~MetricsServer() { stop(); }
 
-bool MetricsServer::start(const std::string& host, std::uint16_t port, std::string& error) {
+Status MetricsServer::start(const std::string& host, std::uint16_t port) {
   const std::string where = host + ":" + std::to_string(port);
-  if (state_->started) {
-    error = "metrics server already started";
-    return false;
-  }
-  if (state_->options.max_connections == 0) {
-    error = "metrics server: max_connections must be at least 1";
-    return false;
-  }
+  if (state_->started) return Status::invalid("metrics server already started");
+  if (state_->options.max_connections == 0) return Status::invalid("metrics server: max_connections must be at least 1");
   beast::error_code ec;
   tcp::resolver resolver(state_->io);
   const auto results = resolver.resolve(host, std::to_string(port),
                                         tcp::resolver::numeric_service | tcp::resolver::passive, ec);
-  if (ec || results.empty()) {
-    error = "cannot resolve " + where + ": " + (ec ? ec.message() : std::string("no address"));
-    return false;
-  }
+  if (ec || results.empty())
+    return Status::unavailable("cannot resolve " + where + ": " + (ec ? ec.message() : std::string("no address")));
   const tcp::endpoint endpoint = results.begin()->endpoint();
   tcp::acceptor& acceptor = state_->acceptor;
   auto fail = [&](std::string_view what) {
-    error = "cannot listen on " + where + ": " + std::string(what) + ": " + ec.message();
     beast::error_code ignored;
     acceptor.close(ignored);
-    return false;
+    return Status::unavailable("cannot listen on " + where + ": " + std::string(what) + ": " + ec.message());
   };
   if (acceptor.open(endpoint.protocol(), ec)) return fail("open");
   // Lets a restarted agent bind while the old connections sit in TIME_WAIT.
@@ -305,7 +296,7 @@ bool MetricsServer::start(const std::string& host, std::uint16_t port, std::stri
   state_->port = bound.port();
   state_->started = true;
   do_accept(state_);
-  return true;
+  return Status();
 }
 
 std::uint16_t MetricsServer::port() const noexcept { return state_->port; }

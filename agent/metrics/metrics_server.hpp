@@ -23,6 +23,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "agent/metrics/metrics.hpp"
+#include "agent/base/status.hpp"
 
 namespace spanring::agent {
 
@@ -58,7 +59,7 @@ class MetricsServer {
 
   // Binds host:port (host may be a name; the first resolved address is used; port 0 picks a
   // free port) and starts accepting. Returns false with `error` set when it cannot listen.
-  bool start(const std::string& host, std::uint16_t port, std::string& error);
+  Status start(const std::string& host, std::uint16_t port);
 
   // The bound port (the chosen one when started with port 0); 0 before start().
   std::uint16_t port() const noexcept;

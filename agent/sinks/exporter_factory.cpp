@@ -11,23 +11,35 @@
 
 namespace spanring::agent {
 
-std::unique_ptr<Exporter> make_exporter(boost::asio::io_context& io, const ExporterConfig& config,
-                                        ResultCallback on_result, std::string& error) {
-  try {
-    switch (config.type) {
-      case ExporterType::kOtlp: return std::make_unique<HttpExporter>(io, config.otlp, std::move(on_result));
-      case ExporterType::kConsole: {
-        ConsoleOptions o;
-        o.max_traces = config.console.max_traces;
-        return make_console_exporter(io, std::move(on_result), o);
+Status make_exporter(boost::asio::io_context& io, const ExporterConfig& config, ResultCallback on_result,
+                     std::unique_ptr<Exporter>& out) {
+  out.reset();
+  switch (config.type) {
+    case ExporterType::kOtlp: {
+      // Validated here, so HttpExporter's own check (a precondition: it throws) never fires.
+      if (const auto errors = config.otlp.validate(); !errors.empty()) {
+        std::string text = "invalid OTLP/HTTP exporter config:";
+        for (const auto& e : errors) text += " " + e + ";";
+        text.pop_back();
+        return Status::invalid(text);
       }
-      case ExporterType::kFile: return make_file_exporter(io, config.file.path, std::move(on_result), error);
-      case ExporterType::kNone: return make_null_exporter(io, std::move(on_result));
+      out = std::make_unique<HttpExporter>(io, config.otlp, std::move(on_result));
+      return Status();
     }
-  } catch (const std::exception& e) {  // HttpExporter refuses an invalid config by throwing
-    error = e.what();
+    case ExporterType::kConsole: {
+      ConsoleOptions o;
+      o.max_traces = config.console.max_traces;
+      out = make_console_exporter(io, std::move(on_result), o);
+      return Status();
+    }
+    case ExporterType::kFile: {
+      std::string error;
+      out = make_file_exporter(io, config.file.path, std::move(on_result), error);
+      return out ? Status() : Status::unavailable(error);
+    }
+    case ExporterType::kNone: out = make_null_exporter(io, std::move(on_result)); return Status();
   }
-  return nullptr;
+  return Status::invalid("unknown exporter type");
 }
 
 }  // namespace spanring::agent

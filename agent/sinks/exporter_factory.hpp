@@ -7,15 +7,17 @@
 #include <memory>
 #include <string>
 
+#include "agent/base/status.hpp"
 #include "agent/export/exporter.hpp"
 
 namespace spanring::agent {
 
 struct ExporterConfig;  // agent/config/config.hpp
 
-// Returns nullptr and sets `error` when the exporter cannot be made (an invalid OTLP config, a
-// file that cannot be opened). `on_result` gets every accepted batch's result.
-std::unique_ptr<Exporter> make_exporter(boost::asio::io_context& io, const ExporterConfig& config,
-                                        ResultCallback on_result, std::string& error);
+// Makes the configured exporter into `out`; an invalid OTLP config or a file that cannot be
+// opened is a Status naming it, and `out` stays empty. `on_result` gets every accepted batch's
+// result.
+Status make_exporter(boost::asio::io_context& io, const ExporterConfig& config, ResultCallback on_result,
+                     std::unique_ptr<Exporter>& out);
 
 }  // namespace spanring::agent

@@ -884,7 +884,9 @@ TEST(FormatDuration, UsesTheLargestExactUnitAndParsesBack) {
 
 bool parse(std::vector<const char*> args, CommandLine& out, std::string& error) {
   args.insert(args.begin(), "spanring-agent");
-  return parse_command_line(static_cast<int>(args.size()), args.data(), out, error);
+  const Status st = parse_command_line(static_cast<int>(args.size()), args.data(), out);
+  error = st.message();
+  return st.ok();
 }
 
 TEST(CommandLine, NoArgumentsMeansNoFileAndNoFlags) {

@@ -288,8 +288,8 @@ class MetricsServerTest : public testing::Test {
   void start(MetricsServerOptions options = {}) {
     server_ = std::make_unique<MetricsServer>(io_, registry_, [this] { return health_; },
                                               std::move(options));
-    std::string error;
-    ASSERT_TRUE(server_->start("127.0.0.1", 0, error)) << error;
+    const Status st = server_->start("127.0.0.1", 0);
+    ASSERT_TRUE(st.ok()) << st.message();
     ASSERT_NE(server_->port(), 0);
   }
 
@@ -406,8 +406,8 @@ TEST_F(MetricsServerTest, ThrowingHealthCallbackIsUnhealthyNotACrash) {
   server_ = std::make_unique<MetricsServer>(io_, registry_, []() -> HealthStatus {
     throw std::runtime_error("boom");
   });
-  std::string error;
-  ASSERT_TRUE(server_->start("127.0.0.1", 0, error)) << error;
+  const Status st = server_->start("127.0.0.1", 0);
+  ASSERT_TRUE(st.ok()) << st.message();
   const Reply reply = get("/healthz");
   EXPECT_EQ(reply.status, 503u);
   EXPECT_EQ(reply.body, "health check failed: boom\n");
@@ -539,9 +539,9 @@ TEST_F(MetricsServerTest, StopClosesOpenConnections) {
 TEST_F(MetricsServerTest, PortInUseIsReportedNotThrown) {
   start();
   MetricsServer second(io_, registry_, nullptr);
-  std::string error;
-  EXPECT_FALSE(second.start("127.0.0.1", server_->port(), error));
-  EXPECT_EQ(error, "cannot listen on 127.0.0.1:" + std::to_string(server_->port()) +
+  const Status st = second.start("127.0.0.1", server_->port());
+  EXPECT_EQ(st.code(), Status::Code::kUnavailable);
+  EXPECT_EQ(st.message(), "cannot listen on 127.0.0.1:" + std::to_string(server_->port()) +
                        ": bind: Address already in use");
 }
 

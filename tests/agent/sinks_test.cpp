@@ -653,11 +653,12 @@ TEST(ConsoleExporter, ShutdownPrintsBufferedTracesThenCallsDoneAfterResults) {
 TEST(MakeExporter, NoneAcceptsEveryBatchInOrderAndHoldsNothing) {
   boost::asio::io_context io;
   std::vector<ExportResult> results;
-  std::string error;
   ExporterConfig config;
   config.type = ExporterType::kNone;
-  auto exporter = make_exporter(io, config, [&](const ExportResult& r) { results.push_back(r); }, error);
-  ASSERT_NE(exporter, nullptr) << error;
+  std::unique_ptr<Exporter> exporter;
+  const Status st = make_exporter(io, config, [&](const ExportResult& r) { results.push_back(r); }, exporter);
+  ASSERT_TRUE(st.ok()) << st.message();
+  ASSERT_NE(exporter, nullptr);
   ASSERT_TRUE(exporter->enqueue(batch_of(request_named("a"), 1)));
   ASSERT_TRUE(exporter->enqueue(batch_of(request_named("b"), 2)));
   EXPECT_TRUE(results.empty());  // posted, never delivered inside enqueue()
@@ -673,23 +674,27 @@ TEST(MakeExporter, NoneAcceptsEveryBatchInOrderAndHoldsNothing) {
   EXPECT_EQ(results[1].spans, 1u);
 }
 
-TEST(MakeExporter, InvalidOtlpConfigReturnsNullWithTheValidationMessage) {
+TEST(MakeExporter, InvalidOtlpConfigIsAnInvalidArgumentWithTheValidationMessage) {
   boost::asio::io_context io;
-  std::string error;
   ExporterConfig config;
   config.otlp.queue.max_batches = 0;
-  EXPECT_EQ(make_exporter(io, config, [](const ExportResult&) {}, error), nullptr);
-  EXPECT_NE(error.find("queue.max_batches"), std::string::npos) << error;
+  std::unique_ptr<Exporter> exporter;
+  const Status st = make_exporter(io, config, [](const ExportResult&) {}, exporter);
+  EXPECT_EQ(st.code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(exporter, nullptr);
+  EXPECT_NE(st.message().find("queue.max_batches"), std::string::npos) << st.message();
 }
 
-TEST(MakeExporter, UnopenableFileReturnsNullAndNamesThePath) {
+TEST(MakeExporter, UnopenableFileIsUnavailableAndNamesThePath) {
   boost::asio::io_context io;
-  std::string error;
   ExporterConfig config;
   config.type = ExporterType::kFile;
   config.file.path = "/nonexistent-spanring-dir/spans.jsonl";
-  EXPECT_EQ(make_exporter(io, config, [](const ExportResult&) {}, error), nullptr);
-  EXPECT_NE(error.find(config.file.path), std::string::npos) << error;
+  std::unique_ptr<Exporter> exporter;
+  const Status st = make_exporter(io, config, [](const ExportResult&) {}, exporter);
+  EXPECT_EQ(st.code(), Status::Code::kUnavailable);
+  EXPECT_EQ(exporter, nullptr);
+  EXPECT_NE(st.message().find(config.file.path), std::string::npos) << st.message();
 }
 
 }  // namespace
