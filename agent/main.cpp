@@ -33,24 +33,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Only for the drain loop's options, which are whole milliseconds: load_config refuses other
-// values for these keys, so this cast never truncates. Other durations are passed as they are.
-template <class D>
-std::chrono::milliseconds ms(D d) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
-}
-
+// The core takes its sections of the config as they are: no copy field by field, no conversion.
 sa::CoreOptions core_options(const sa::AgentConfig& c) {
   sa::CoreOptions o;
-  o.segment_prefix = c.discovery.segment_prefix;
-  o.scan_interval = ms(c.discovery.scan_interval);
-  o.min_poll_interval = ms(c.drain.min_poll_interval);
-  o.max_poll_interval = ms(c.drain.max_poll_interval);
-  o.max_spans_per_pass = c.drain.max_spans_per_pass;
-  o.batch_max_spans = c.batch.max_spans;
-  o.batch_timeout = ms(c.batch.timeout);
-  o.remove_drained_segments = c.state.remove_drained_segments;
-  o.producers = c.discovery.producers;
+  o.discovery = c.discovery;
+  o.drain = c.drain;
+  o.batch = c.batch;
+  o.state = c.state;
   return o;
 }
 

@@ -92,10 +92,10 @@ struct AgentRig {
   AgentRig(const std::string& endpoint, std::chrono::milliseconds batch_timeout)
       : agent(io, [&] {
           sa::CoreOptions o;
-          o.segment_prefix = std::string(spanring::shm::kSegmentPrefix) + service_name() + ".";
-          o.max_spans_per_pass = 1u << 20;
-          o.batch_timeout = batch_timeout;
-          o.remove_drained_segments = false;
+          o.discovery.segment_prefix = std::string(spanring::shm::kSegmentPrefix) + service_name() + ".";
+          o.drain.max_spans_per_pass = 1u << 20;
+          o.batch.timeout = batch_timeout;
+          o.state.remove_drained_segments = false;
           return o;
         }()) {
     sa::HttpExportConfig h;

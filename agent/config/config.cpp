@@ -721,9 +721,8 @@ void positive(const SectionReport& report, std::string_view key, Duration d) {
   if (d.count() <= 0) report({key}, "must be greater than 0, got " + format_duration(d));
 }
 
-// The drain loop (CoreOptions, agent/core/options.hpp) keeps these in std::chrono::milliseconds;
-// refusing other values here means no conversion ever truncates (500us would become 0 ms).
-// Every other duration reaches its asio timer in nanoseconds, as written.
+// The drain loop's own intervals are whole milliseconds: finer polling or scanning only burns
+// CPU. (Every duration, these included, reaches its asio timer in nanoseconds, as written.)
 void whole_ms(const SectionReport& report, std::string_view key, Duration d) {
   if (d.count() > 0 && d % std::chrono::milliseconds(1) != Duration::zero()) {
     report({key}, "must be a whole number of milliseconds (the drain loop's resolution), got " + format_duration(d));

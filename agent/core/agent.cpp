@@ -12,12 +12,12 @@ namespace spanring::agent {
 Agent::Agent(boost::asio::io_context& io, CoreOptions options)
     : options_(std::move(options)),
       discovery_(io, options_, [this](Source& s) { attached(s); }),
-      builder_(options_.batch_max_spans),
+      builder_(options_.batch.max_spans),
       ledger_([this](SourceId id, const std::vector<std::uint64_t>& positions) { commit(id, positions); }),
       io_(io),
       scan_timer_(io),
       poll_timer_(io),
-      poll_interval_(options_.min_poll_interval) {}
+      poll_interval_(options_.drain.min_poll_interval) {}
 
 Agent::~Agent() = default;
 
@@ -45,11 +45,11 @@ void Agent::start() {
   discovery_.watch();
   discovery_.scan_now();
   schedule_scan();
-  schedule_poll(std::chrono::milliseconds(0));
+  schedule_poll(Duration::zero());
 }
 
 void Agent::schedule_scan() {
-  scan_timer_.expires_after(options_.scan_interval);
+  scan_timer_.expires_after(options_.discovery.scan_interval);
   scan_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || phase_ != Phase::kRunning) return;
     discovery_.scan_now();
@@ -57,25 +57,25 @@ void Agent::schedule_scan() {
   });
 }
 
-void Agent::schedule_poll(std::chrono::milliseconds delay) {
+void Agent::schedule_poll(Duration delay) {
   poll_timer_.expires_after(delay);
   poll_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || phase_ != Phase::kRunning) return;
     drain_now();
-    if (builder_.spans() > 0 && Clock::now() - builder_.opened() >= options_.batch_timeout) flush_batch();
+    if (builder_.spans() > 0 && Clock::now() - builder_.opened() >= options_.batch.timeout) flush_batch();
     // Adaptive polling: poll just often enough that the fullest ring stays below 1/8 of its
     // capacity between passes. A pass that found a ring more than 1/8 full halves the interval
     // (down to the minimum); one that found every ring under 1/32 full, or nothing at all,
     // doubles it (up to the maximum). An idle agent wakes ~10 times a second; at 10k spans/s
     // it settles near 100 wake-ups a second instead of 1000.
-    if (last_max_fill_ > 1.0 / 8) poll_interval_ = std::max(options_.min_poll_interval, poll_interval_ / 2);
+    if (last_max_fill_ > 1.0 / 8) poll_interval_ = std::max(options_.drain.min_poll_interval, poll_interval_ / 2);
     else if (last_max_fill_ < 1.0 / 32)
-      poll_interval_ = std::min(options_.max_poll_interval, std::max(poll_interval_ * 2, std::chrono::milliseconds(1)));
+      poll_interval_ = std::min(options_.drain.max_poll_interval, std::max<Duration>(poll_interval_ * 2, std::chrono::milliseconds(1)));
     auto delay_next = poll_interval_;
     if (builder_.spans() > 0) {
       const auto due =
-          std::chrono::duration_cast<std::chrono::milliseconds>(builder_.opened() + options_.batch_timeout - Clock::now());
-      if (due < delay_next) delay_next = std::max(due, std::chrono::milliseconds(0));
+          std::chrono::duration_cast<Duration>(builder_.opened() + options_.batch.timeout - Clock::now());
+      if (due < delay_next) delay_next = std::max(due, Duration::zero());
     }
     schedule_poll(delay_next);
   });
@@ -89,7 +89,7 @@ void Agent::drain(Source& s, std::uint64_t& total) {
     if (s.reader.quarantined(r)) continue;
     const std::uint64_t head = s.reader.head(r);
     if (head >= s.read_pos[r]) last_max_fill_ = std::max(last_max_fill_, std::min(1.0, double(head - s.read_pos[r]) / capacity));
-    std::uint64_t budget = options_.max_spans_per_pass;  // records; bounds one pass
+    std::uint64_t budget = options_.drain.max_spans_per_pass;  // records; bounds one pass
     while (budget > 0) {
       // Never read more records than the open batch has room for spans (a span takes at
       // least one record), so a batch fills exactly at the end of a read and the position

@@ -98,7 +98,7 @@ class Agent {
 
  private:
   void schedule_scan();
-  void schedule_poll(std::chrono::milliseconds delay);
+  void schedule_poll(Duration delay);
   void attached(Source& s);
   void drain(Source& s, std::uint64_t& total);
   void mark_progress();
@@ -117,7 +117,7 @@ class Agent {
   boost::asio::io_context& io_;
   boost::asio::steady_timer scan_timer_;
   boost::asio::steady_timer poll_timer_;
-  std::chrono::milliseconds poll_interval_;
+  Duration poll_interval_;
   double last_max_fill_ = 0;  // fullest ring seen by the last pass (unread / capacity)
   std::function<void(double)> latency_observer_;
   std::string last_export_error_;

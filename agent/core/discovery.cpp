@@ -106,7 +106,7 @@ void Discovery::scan_now() {
     return;
   }
   std::set<std::string> names;
-  const std::string& prefix = options_.segment_prefix;
+  const std::string& prefix = options_.discovery.segment_prefix;
   while (dirent* e = readdir(d))
     if (std::strncmp(e->d_name, prefix.c_str(), prefix.size()) == 0) names.emplace(e->d_name);
   closedir(d);
@@ -219,7 +219,7 @@ Unattached Discovery::check_trust(const Source& s, std::string& why) const {
           ") runs as uid " + std::to_string(euid);
     return Unattached::kUntrusted;
   }
-  if (!producer_allowed(options_.producers, s.identity.service_name, f.uid, f.gid)) {
+  if (!producer_allowed(options_.discovery.producers, s.identity.service_name, f.uid, f.gid)) {
     why = "discovery.producers does not let uid " + std::to_string(f.uid) + " (group " + std::to_string(f.gid) +
           ") feed service \"" + s.identity.service_name + "\"";
     return Unattached::kRefused;
@@ -272,7 +272,7 @@ Discovery::Sources::iterator Discovery::detach_faulted(Sources::iterator it) {
 Discovery::Sources::iterator Discovery::detach_drained(Sources::iterator it) {
   Source& s = *it->second;
   bool removed = false;
-  if (options_.remove_drained_segments) {
+  if (options_.state.remove_drained_segments) {
     removed = shm::remove_segment_file(s.reader.mapping());
     if (!removed)
       SPANRING_LOG_WARN("segment %s drained, but cannot remove it: %s (an agent running as another user needs "

@@ -1,33 +1,25 @@
-// The core's settings (discovery, draining, batching), filled from the agent's config.
+// The core's settings: the config file's sections that belong to the drain loop (discovery,
+// drain, batch, state), used as they are — each section owns its defaults and validate()
+// (agent/config/config.hpp) — plus what only code sets (tests, benchmarks).
 #pragma once
 
 #include <chrono>
-#include <cstddef>
-#include <cstdint>
 #include <string>
-#include <vector>
 
-#include "agent/core/trust.hpp"
+#include "agent/config/config.hpp"
 
 namespace spanring::agent {
 
 struct CoreOptions {
+  DiscoveryConfig discovery;  // segment_prefix, scan_interval, producers
+  DrainConfig drain;          // poll intervals, max_spans_per_pass
+  BatchConfig batch;          // max_spans, timeout
+  StateConfig state;          // remove_drained_segments
   std::string shm_dir = "/dev/shm";
-  // Only segments whose names start with this are attached (e.g. "spanring.llm-" for one
-  // family of services, or a test's own prefix). Must start with "spanring.".
-  std::string segment_prefix = "spanring.";
-  std::chrono::milliseconds scan_interval{1000};
-  std::chrono::milliseconds min_poll_interval{1};
-  std::chrono::milliseconds max_poll_interval{100};
-  std::uint64_t max_spans_per_pass = 65536;
-  std::size_t batch_max_spans = 512;
-  std::chrono::milliseconds batch_timeout{1000};
-  bool remove_drained_segments = true;
   std::string host_name;  // empty: gethostname()
-  std::vector<ProducerRule> producers;  // discovery.producers: which owners may feed which names; empty: any
   // A segment that is not ready (or not readable) this long after it was first seen is logged
   // once and shown in spanring_segments_not_ready; until then it is an engine being born.
-  std::chrono::milliseconds not_ready_grace{5000};
+  Duration not_ready_grace = std::chrono::seconds(5);
 };
 
 }  // namespace spanring::agent

@@ -64,8 +64,8 @@ class AgentCore : public ::testing::Test {
   }
   sa::CoreOptions options() const {
     sa::CoreOptions o;
-    o.segment_prefix = std::string(spanring::shm::kSegmentPrefix) + service_ + ".";
-    o.batch_max_spans = 10;
+    o.discovery.segment_prefix = std::string(spanring::shm::kSegmentPrefix) + service_ + ".";
+    o.batch.max_spans = 10;
     return o;
   }
   static void write(int n) {

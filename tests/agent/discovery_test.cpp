@@ -78,8 +78,8 @@ class AgentDiscovery : public ::testing::Test {
   // Segments of this test only: "spanring.<suite>.<test>.<pid>" and hand-made siblings.
   sa::CoreOptions options() const {
     sa::CoreOptions o;
-    o.segment_prefix = prefix_;
-    o.batch_max_spans = 64;
+    o.discovery.segment_prefix = prefix_;
+    o.batch.max_spans = 64;
     o.not_ready_grace = 0ms;
     return o;
   }
@@ -209,7 +209,7 @@ TEST_F(AgentDiscovery, HardLinkToASegmentIsRefusedAndNeverUnlinked) {
   const fs::path link = stray(".link");
   ASSERT_EQ(::link(("/dev/shm/" + session.segment()).c_str(), link.c_str()), 0);
   sa::CoreOptions o = options();
-  o.segment_prefix = prefix_ + ".link";
+  o.discovery.segment_prefix = prefix_ + ".link";
   sa::Agent agent(io_, o);
   attach_exporter(agent);
   agent.scan_now();
@@ -250,7 +250,7 @@ TEST_F(AgentDiscovery, ProducerRulesDecideWhichOwnersFeedAServiceNameAndTheUidIs
   const uid_t me = ::geteuid();
   {
     sa::CoreOptions o = options();
-    o.producers = {{"AgentDiscovery.*", {me + 1}, {}}};
+    o.discovery.producers = {{"AgentDiscovery.*", {me + 1}, {}}};
     sa::Agent agent(io_, o);
     agent.scan_now();
     EXPECT_EQ(unattached(agent, sa::Unattached::kRefused), 1u);
@@ -258,7 +258,7 @@ TEST_F(AgentDiscovery, ProducerRulesDecideWhichOwnersFeedAServiceNameAndTheUidIs
   }
   {
     sa::CoreOptions o = options();
-    o.producers = {{"AgentDiscovery.*", {me + 1}, {}}, {"*", {me}, {}}};
+    o.discovery.producers = {{"AgentDiscovery.*", {me + 1}, {}}, {"*", {me}, {}}};
     sa::Agent agent(io_, o);
     attach_exporter(agent);
     agent.scan_now();
@@ -274,7 +274,7 @@ TEST_F(AgentDiscovery, ProducerRulesDecideWhichOwnersFeedAServiceNameAndTheUidIs
   }
   {
     sa::CoreOptions o = options();
-    o.producers = {{"other-*", {me + 1}, {}}};  // rules for other names only
+    o.discovery.producers = {{"other-*", {me + 1}, {}}};  // rules for other names only
     sa::Agent agent(io_, o);
     agent.scan_now();
     EXPECT_EQ(agent.services().size(), 1u);
@@ -414,7 +414,7 @@ TEST_F(AgentDiscovery, AttachDuringFlatOutWritingKeepsTheBalance) {
       }
     });
     sa::CoreOptions o = options();
-    o.batch_max_spans = 512;
+    o.batch.max_spans = 512;
     {
       // The first agent attaches early and keeps the ring from filling up.
       boost::asio::io_context io;
