@@ -260,6 +260,17 @@ TEST(SpanCodec, AnItemThatDoesNotFitWritesNothing) {
   EXPECT_LE(e.used, kMaxSpanBytes);
 }
 
+// The span buffer lives on the engine's stack: no byte of SpanFixed may carry what was there
+// before (the segment is readable by the agent's group).
+TEST(SpanCodec, SpanFixedCarriesNoStaleBytes) {
+  std::uint8_t buf[kMaxSpanBytes];
+  std::memset(buf, 0xAA, sizeof buf);
+  std::uint16_t used = 0;
+  encode_span_start(buf, used, SpanKind::kInternal, 0, "op");
+  for (std::size_t i = offsetof(SpanFixed, root_name) + 2; i < sizeof(SpanFixed); ++i)
+    EXPECT_EQ(buf[i], 0) << "byte " << i;
+}
+
 // The reference span: every byte the encoder writes for it, spelled out from abi.hpp. If this
 // fails, the wire format changed: that is an ABI change (abi.hpp, VERSIONING), not a test fix.
 TEST(SpanCodec, ReferenceSpanEncodesToTheGoldenBytes) {

@@ -302,6 +302,9 @@ struct SpanFixed {
   // trace's operation from any of its spans — children end (and arrive) before their root.
   // Added in ABI 1.1 (a 1.0 producer writes 0 here).
   std::uint16_t root_name;
+  // Zero. Named rather than left as padding so the encoder writes it: otherwise these bytes
+  // would carry whatever was on the engine's stack into a segment other users may read.
+  std::uint8_t reserved[4];
 };
 
 // Items. Each begins with a one-byte tag. A string `str` is a u16 `n`:

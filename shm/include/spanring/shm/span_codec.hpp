@@ -99,6 +99,7 @@ inline void encode_span_start(std::uint8_t* buf, std::uint16_t& used, SpanKind k
   f.dropped_events = 0;
   f.dropped_links = 0;
   f.root_name = name_ref;
+  std::memset(f.reserved, 0, sizeof f.reserved);
   used = sizeof(SpanFixed);
   buf[used++] = kItemName;
   if (name.empty()) name = "unnamed";
