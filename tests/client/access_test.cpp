@@ -210,12 +210,17 @@ TEST_F(Access, RootWithMode0600WarnsOnceOnStderrNamingTheFix) {
   EXPECT_THAT(line, HasSubstr(kFix));
 }
 
-TEST_F(Access, RootWithMode0660DoesNotWarn) {
-  if (::geteuid() != 0) GTEST_SKIP() << "the warning is about engines running as root, and this test is not root";
-  const std::string service = service_;
-  const ChildResult r = run_in_child([&service] {
+// Inits the tracer in a forked child (as nobody when `as_nobody`) with SPANRING_SHM_MODE =
+// `mode`, and returns how many bytes init wrote on stderr (-1 when the child failed).
+std::string stderr_bytes_of_init_in_child(const std::string& service, std::optional<std::string> mode,
+                                          bool as_nobody) {
+  const ChildResult r = run_in_child([&service, &mode, as_nobody] {
+    if (as_nobody && !become_nobody()) {
+      child_note(std::string("cannot become nobody: ") + std::strerror(errno));
+      return 2;
+    }
     std::string segment;
-    const std::string err = stderr_of_init(service, std::string("0660"), segment);
+    const std::string err = stderr_of_init(service, mode, segment);
     child_note("segment=" + segment);
     child_note("stderr_bytes=" + std::to_string(err.size()));
     child_note(err);
@@ -223,30 +228,19 @@ TEST_F(Access, RootWithMode0660DoesNotWarn) {
     return 0;
   });
   if (const std::string s = note_value(r.output, "segment"); !s.empty()) shm::remove_segment(s);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(note_value(r.output, "stderr_bytes"), "0") << r.output;
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return r.exit_code == 0 ? note_value(r.output, "stderr_bytes") : "-1";
+}
+
+TEST_F(Access, RootWithMode0660DoesNotWarn) {
+  if (::geteuid() != 0) GTEST_SKIP() << "the warning is about engines running as root, and this test is not root";
+  EXPECT_EQ(stderr_bytes_of_init_in_child(service_, std::string("0660"), /*as_nobody=*/false), "0");
 }
 
 TEST_F(Access, NonRootWithMode0600DoesNotWarn) {
   if (::geteuid() == 0)
     if (const std::string why = other_user_unavailable(65534, 65534); !why.empty()) GTEST_SKIP() << why;
-  const std::string service = service_;
-  const ChildResult r = run_in_child([&service] {
-    if (::geteuid() == 0 && !become_nobody()) {
-      child_note(std::string("cannot become nobody: ") + std::strerror(errno));
-      return 2;
-    }
-    std::string segment;
-    const std::string err = stderr_of_init(service, std::nullopt, segment);
-    child_note("segment=" + segment);
-    child_note("stderr_bytes=" + std::to_string(err.size()));
-    child_note(err);
-    spanring::shutdown();
-    return 0;
-  });
-  if (const std::string s = note_value(r.output, "segment"); !s.empty()) shm::remove_segment(s);
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(note_value(r.output, "stderr_bytes"), "0") << r.output;
+  EXPECT_EQ(stderr_bytes_of_init_in_child(service_, std::nullopt, /*as_nobody=*/::geteuid() == 0), "0");
 }
 
 }  // namespace
