@@ -18,7 +18,14 @@
 #include <vector>
 #include <sys/stat.h>
 
+#include "agent/base/runtime_dir.hpp"
 #include "agent/config/config.hpp"
+#include "agent/config/config_watch.hpp"
+#include "agent/control/control_server.hpp"
+#include "agent/control/protocol.hpp"
+#include "agent/control/status.hpp"
+#include "agent/control/tap_exporter.hpp"
+#include "agent/metrics/process_metrics.hpp"
 #include "core/agent.hpp"
 #include "base/log.hpp"
 #include "core/systemd_notify.hpp"
@@ -43,19 +50,6 @@ sa::CoreOptions core_options(const sa::AgentConfig& c) {
   return o;
 }
 
-// Where the agent keeps its lock: the runtime directory systemd creates for the service
-// (RuntimeDirectory=spanring-agent gives /run/spanring-agent, owned by the service's user and
-// exported as $RUNTIME_DIRECTORY; with several directories the variable lists them separated by
-// ':', the first is ours). Only that user can create files there, so a lock left by a run as
-// another user (root) cannot stand in the way. Without the variable (a manual run): /dev/shm.
-std::string lock_directory_path() {
-  const char* runtime = std::getenv("RUNTIME_DIRECTORY");
-  if (runtime == nullptr || *runtime == '\0') return "/dev/shm";
-  std::string dir(runtime);
-  if (const auto colon = dir.find(':'); colon != std::string::npos) dir.resize(colon);
-  return dir;
-}
-
 std::string user_name(uid_t uid) {
   std::vector<char> buf(16384);
   struct passwd pw;
@@ -67,7 +61,7 @@ std::string user_name(uid_t uid) {
 // One agent per segment prefix: a second one would export every span twice. The lock is an
 // flock() on a file named after the prefix.
 int lock_directory(const std::string& dir, const std::string& prefix) {
-  const std::string path = dir + "/spanring-agent" + prefix.substr(std::strlen("spanring")) + "lock";
+  const std::string path = sa::agent_file_path(dir, prefix, "lock");
   // In the shared /dev/shm the file is readable by all (0644), so an agent running as another
   // user later can still open it read-only and lock it: flock() needs no write access. Any user
   // could create the file there first anyway; the runtime directory is private to the agent's
@@ -129,8 +123,12 @@ int main(int argc, char** argv) {
     std::fputs(sa::version_text().c_str(), stdout);
     return 0;
   }
+  const auto started_at = std::chrono::system_clock::now();
   sa::AgentConfig config;
   std::vector<std::string> errors, warnings;
+  // What the running config was loaded from, for reloads, /metrics and spanringctl status.
+  sa::ConfigWatch config_watch(cl.config_path);
+  config_watch.begin_load();
   const bool ok = sa::load_config(cl.config_path, config, errors, warnings);
   for (const auto& w : warnings) SPANRING_LOG_WARN("%s", w.c_str());
   if (!ok) {
@@ -146,19 +144,46 @@ int main(int argc, char** argv) {
     std::printf("%s: configuration is valid\n", config.source.c_str());
     return 0;
   }
+  config_watch.loaded(true);
   sa::set_log_level(config.log.level);
 
-  const int lock_fd = lock_directory(lock_directory_path(), config.discovery.segment_prefix);
+  const std::string runtime_dir = sa::agent_runtime_directory();
+  const int lock_fd = lock_directory(runtime_dir, config.discovery.segment_prefix);
   if (lock_fd < 0) return 1;
 
   boost::asio::io_context io;
   sa::Agent agent(io, core_options(config));
+
+  // spanringctl's socket, next to the lock (we hold it, so a socket file there is stale).
+  std::string metrics_address;
+  sa::control::RateWindow rates;
+  sa::control::ServerOptions control_options;
+  control_options.path = sa::agent_file_path(runtime_dir, config.discovery.segment_prefix, sa::control::kSocketExtension);
+  std::unique_ptr<sa::control::ControlServer> control;
+  control = std::make_unique<sa::control::ControlServer>(io, control_options, [&] {
+    sa::control::StatusContext c;
+    c.version = SPANRING_AGENT_VERSION;
+    c.started_at = started_at;
+    c.config = &config;
+    c.watch = &config_watch;
+    c.metrics_address = metrics_address;
+    c.socket_path = control->path();
+    c.tapping_clients = control->tapping_clients();
+    c.tap_spans_lost = control->counters().spans_lost;
+    return sa::control::render_status(agent, c, rates);
+  });
+  if (const sa::Status st = control->start(); !st.ok()) {
+    SPANRING_LOG_ERROR("control socket: %s", st.message().c_str());
+    return 1;
+  }
+
   std::unique_ptr<sa::Exporter> exporter;
   if (const sa::Status st = sa::make_exporter(io, config.exporter, agent.make_result_callback(), exporter); !st.ok()) {
     SPANRING_LOG_ERROR("exporter: %s", st.message().c_str());
     return 1;
   }
-  agent.set_exporter(std::move(exporter));
+  // tail and dump see what the exporter accepts, without taking it away from the export.
+  agent.set_exporter(sa::control::make_tap_exporter(std::move(exporter), *control));
 
   // Sampling, and the Jaeger remote strategies poller when configured.
   std::unique_ptr<sa::RemoteSamplingPoller> poller;
@@ -187,16 +212,38 @@ int main(int argc, char** argv) {
     metrics->add_source([&](sa::Registry& r) {
       if (poller) sa::report_metrics(poller->counters(), r);
     });
+    metrics->add_source([&](sa::Registry& r) {
+      r.gauge("spanring_build_info", "Always 1; the labels say which agent build runs.",
+              {{"version", SPANRING_AGENT_VERSION}, {"build_type", SPANRING_BUILD_TYPE}, {"compiler", SPANRING_COMPILER}})
+          .set(1);
+      r.counter("spanring_config_reloads", "Config reloads (SIGHUP or the file changed), by result.", {{"result", "ok"}})
+          .mirror(config_watch.reloads_ok());
+      r.counter("spanring_config_reloads", "Config reloads (SIGHUP or the file changed), by result.", {{"result", "failed"}})
+          .mirror(config_watch.reloads_failed());
+      r.gauge("spanring_config_last_reload_successful", "1 if the last config load succeeded, 0 if it was rejected.")
+          .set(config_watch.last_ok() ? 1 : 0);
+      r.gauge("spanring_config_last_reload_success_timestamp_seconds",
+              "When the config in force was loaded, seconds since the epoch.")
+          .set(std::chrono::duration<double>(config_watch.applied_at().time_since_epoch()).count());
+      r.gauge("spanring_config_hash", "CRC-32 of the config file in force (0: no file).").set(double(config_watch.hash()));
+      r.gauge("spanring_control_clients_tapping", "spanringctl tail/dump clients connected.")
+          .set(double(control->tapping_clients()));
+      r.counter("spanring_control_spans_lost", "Spans not copied to a slow spanringctl client (the export is not affected).")
+          .mirror(control->counters().spans_lost);
+      sa::report_process_metrics(r);
+    });
     if (const sa::Status st = metrics->listen(config.metrics); !st.ok()) {
       SPANRING_LOG_ERROR("metrics: cannot listen on %s: %s", config.metrics.listen.c_str(), st.message().c_str());
       return 1;
     }
+    metrics_address = metrics->address();
   }
 
   boost::asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   boost::asio::signal_set hup(io, SIGHUP);
   boost::asio::steady_timer watchdog(io);
   boost::asio::steady_timer file_watch(io);
+  boost::asio::steady_timer rate_timer(io);
   const auto watchdog_every = sa::sd_watchdog_interval();
 
   stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
@@ -210,6 +257,8 @@ int main(int argc, char** argv) {
       file_watch.cancel();
       if (poller) poller->stop();
       if (metrics) metrics->stop();
+      rate_timer.cancel();
+      control->stop();
       io.stop();
     });
   });
@@ -219,6 +268,9 @@ int main(int argc, char** argv) {
   // duplicated. Sampling and the log level apply at once; other sections need a restart.
   auto reload = [&](const char* why) {
     sa::sd_notify("RELOADING=1");
+    // Whatever started it, this load takes the file's current stamp: the watcher will not load
+    // the same change again (config_watch.hpp).
+    config_watch.begin_load();
     sa::AgentConfig next;
     sa::SamplingConfig next_sampling;
     std::vector<std::string> errs, warns;
@@ -231,11 +283,13 @@ int main(int argc, char** argv) {
       agent.sampler()->update(next_sampling);
       if (remote_changed) start_poller(next_sampling);
       sampling = std::move(next_sampling);
+      config.sampling = next.sampling;
       SPANRING_LOG_INFO("%s: reloaded %s (sampling and log level applied; other changes need a restart)", why,
                         next.source.c_str());
     } else {
       for (const auto& e : errs) SPANRING_LOG_ERROR("%s: reload rejected, running config kept: %s", why, e.c_str());
     }
+    config_watch.loaded(valid);
     sa::sd_notify("READY=1");
   };
   std::function<void()> wait_hup = [&] {
@@ -247,27 +301,27 @@ int main(int argc, char** argv) {
   };
   wait_hup();
 
-  // The config file's modification time, checked every 2 s (no inotify: the file may be
-  // replaced by a rename, as editors and configuration managers do).
-  auto file_stamp = [&]() -> std::pair<long long, long long> {
-    struct stat st;
-    if (cl.config_path.empty() || ::stat(cl.config_path.c_str(), &st) != 0) return {0, 0};
-    return {static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec, static_cast<long long>(st.st_ino)};
-  };
-  auto stamp = file_stamp();
+  // The config file's stamp, checked every 2 s (no inotify: the file may be replaced by a
+  // rename, as editors and configuration managers do).
   std::function<void()> watch = [&] {
     if (cl.config_path.empty()) return;
     file_watch.expires_after(2s);
     file_watch.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
-      if (const auto now = file_stamp(); now != stamp) {
-        stamp = now;
-        reload("config file changed");
-      }
+      if (config_watch.changed()) reload("config file changed");
       watch();
     });
   };
   watch();
+
+  // Samples for the rates `spanringctl status` shows (one cheap pass over the services).
+  std::function<void()> sample_rates = [&] {
+    rates.sample(sa::control::service_totals(agent), std::chrono::steady_clock::now());
+    rate_timer.expires_after(10s);
+    rate_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec) sample_rates();
+    });
+  };
 
   std::function<void()> ping = [&] {
     if (watchdog_every.count() == 0) return;
@@ -279,6 +333,7 @@ int main(int argc, char** argv) {
   };
 
   agent.start();
+  sample_rates();
   SPANRING_LOG_INFO("spanring-agent started: config=%s segments=/dev/shm/%s* exporter=%s metrics=%s", config.source.c_str(),
                     config.discovery.segment_prefix.c_str(), std::string(sa::to_string(config.exporter.type)).c_str(),
                     config.metrics.listen.empty() ? "off" : (metrics ? metrics->address().c_str() : ""));

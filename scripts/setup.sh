@@ -11,7 +11,15 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev     # libFuzzer and sanitizer runtimes (opt-in targets)
   procps curl                  # ps and curl used by the main job and tests
+  python3-yaml                 # tests/ops: deploy/compose.yaml and the Prometheus files parse
+  dpkg-dev file                # cpack -G DEB: dpkg-shlibdeps finds the agent package's dependencies
 )
+# Heavy, optional: promtool (prometheus) and systemd-analyze (systemd) let tests/ops check the
+# Prometheus files and the unit; without them those tests skip and say why. Opt in with
+# SPANRING_SETUP_OPS_TOOLS=1.
+if [[ ${SPANRING_SETUP_OPS_TOOLS:-0} == 1 ]]; then
+  packages+=(prometheus systemd)
+fi
 # Node (>= 20.6) is optional: when present, the tests also check exports with the independent
 # OTLP sink in ../shared/tools/otlp-sink. Debian 12's nodejs (18) is too old for it, so it is
 # not installed here; the test says so and skips.

@@ -95,6 +95,8 @@ class Agent {
     return discovery_.unattached();
   }
   const std::string& last_export_error() const noexcept { return last_export_error_; }
+  // The attached segments, read-only (spanringctl status: engines, rings, their fill).
+  const Discovery::Sources& sources() noexcept { return discovery_.sources(); }
 
  private:
   void schedule_scan();

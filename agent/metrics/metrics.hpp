@@ -96,6 +96,9 @@ class Registry {
   // or histogram bounds, or a histogram label named "le".
   Counter& counter(std::string_view name, std::string_view help, const Labels& labels = {});
   Gauge& gauge(std::string_view name, std::string_view help, const Labels& labels = {});
+  // A counter whose value is a real number kept elsewhere (process_cpu_seconds_total): set() it
+  // from its source, which only grows; rendered as a counter, with "_total" like counter().
+  Gauge& real_counter(std::string_view name, std::string_view help, const Labels& labels = {});
   Histogram& histogram(std::string_view name, std::string_view help, const Labels& labels = {},
                        std::span<const double> bounds = kExportLatencyBuckets);
 
@@ -105,7 +108,7 @@ class Registry {
   std::string render() const;
 
  private:
-  enum class Type { kCounter, kGauge, kHistogram };
+  enum class Type { kCounter, kGauge, kHistogram, kRealCounter };
   struct Series {
     std::string label_text;  // escaped `a="x",b="y"`, rendered once at registration
     std::variant<Counter*, Gauge*, Histogram*> metric;  // the alternative matches Family::type

@@ -196,7 +196,8 @@ Registry::Series& Registry::find_or_add(Type type, std::string name, std::string
   }
   switch (type) {
     case Type::kCounter: series.metric = &counters_.emplace_back(); break;
-    case Type::kGauge: series.metric = &gauges_.emplace_back(); break;
+    case Type::kGauge:
+    case Type::kRealCounter: series.metric = &gauges_.emplace_back(); break;
     case Type::kHistogram: series.metric = &histograms_.emplace_back(bounds); break;
   }
   family.series.push_back(std::move(series));
@@ -209,6 +210,12 @@ Counter& Registry::counter(std::string_view name, std::string_view help, const L
   std::string full(name);
   if (!full.ends_with("_total")) full += "_total";
   return *std::get<Counter*>(find_or_add(Type::kCounter, std::move(full), help, labels, {}).metric);
+}
+
+Gauge& Registry::real_counter(std::string_view name, std::string_view help, const Labels& labels) {
+  std::string full(name);
+  if (!full.ends_with("_total")) full += "_total";
+  return *std::get<Gauge*>(find_or_add(Type::kRealCounter, std::move(full), help, labels, {}).metric);
 }
 
 Gauge& Registry::gauge(std::string_view name, std::string_view help, const Labels& labels) {
@@ -238,7 +245,7 @@ void Registry::render(std::string& out) const {
     out += "# TYPE ";
     out += family.name;
     out += ' ';
-    out += family.type == Type::kCounter ? "counter"
+    out += family.type == Type::kCounter || family.type == Type::kRealCounter ? "counter"
            : family.type == Type::kGauge ? "gauge"
                                          : "histogram";
     out += '\n';
@@ -250,6 +257,7 @@ void Registry::render(std::string& out) const {
           out += '\n';
           break;
         case Type::kGauge:
+        case Type::kRealCounter:
           append_sample_prefix(out, family.name, "", series.label_text, "");
           append_double(out, std::get<Gauge*>(series.metric)->value());
           out += '\n';

@@ -381,6 +381,22 @@ SpanLine make_line(const trace::Span& span, const std::string& service) {
   return line;
 }
 
+TraceFacts facts(const PendingTrace& t) {
+  TraceFacts f;
+  f.trace_id = t.trace_id;
+  std::uint64_t t0 = UINT64_MAX;
+  std::uint64_t t1 = 0;
+  f.services.reserve(t.spans.size());
+  for (const SpanLine& s : t.spans) {
+    t0 = std::min(t0, s.start);
+    t1 = std::max(t1, std::max(s.start, s.end));
+    f.has_error = f.has_error || !s.status.empty();
+    f.services.push_back(s.service);
+  }
+  f.duration_ns = t.spans.empty() ? 0 : t1 - t0;
+  return f;
+}
+
 // ---- the exporter ------------------------------------------------------------------------------
 
 ConsoleOptions with_output(ConsoleOptions o) {
@@ -505,6 +521,7 @@ class ConsoleCore : public std::enable_shared_from_this<ConsoleCore> {
       note_hidden(t.has_root ? 1 : 0, t.spans.size(), Clock::now());
       return;
     }
+    if (options_.keep && !options_.keep(facts(t))) return;
     const std::string text = render_trace(t, reason);
     std::fwrite(text.data(), 1, text.size(), options_.out);
     ++printed_;

@@ -30,12 +30,25 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <string_view>
+#include <vector>
 
 #include "agent/export/exporter.hpp"
 
 namespace spanring::agent {
+
+// A buffered trace about to be printed, as ConsoleOptions::keep sees it (views into the buffer,
+// valid during the call).
+struct TraceFacts {
+  std::string_view trace_id;                // raw 16 bytes
+  std::uint64_t duration_ns = 0;            // first start to last end
+  bool has_error = false;                   // a span with status ERROR
+  std::vector<std::string_view> services;   // each span's service (printable form), repeats kept
+};
 
 struct ConsoleOptions {
   std::FILE* out = stdout;  // not owned (nullptr = stdout); flushed after each burst of output
@@ -54,6 +67,9 @@ struct ConsoleOptions {
   // pending-span limit)", or only counted once max_traces are printed. The summary line reports
   // how many traces were forced out.
   std::size_t max_pending_spans = 100000;
+  // Which complete traces to print (spanringctl tail's --service, --min-duration, --errors);
+  // a trace it refuses is discarded without counting against max_traces. Empty: all.
+  std::function<bool(const TraceFacts&)> keep;
 };
 
 // enqueue() copies what it prints from the batch's request (the batch is not kept) and buffers it;

@@ -18,7 +18,9 @@ using google::protobuf::RepeatedPtrField;
 
 constexpr char kHexDigits[] = "0123456789abcdef";
 
-void append_string(std::string& out, std::string_view s) {
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
   out += '"';
   std::size_t i = 0;
   while (i < s.size()) {
@@ -55,6 +57,8 @@ void append_string(std::string& out, std::string_view s) {
   }
   out += '"';
 }
+
+namespace {
 
 void append_hex(std::string& out, std::string_view bytes) {
   out += '"';
@@ -144,7 +148,7 @@ class ObjectWriter {
   }
 
   void string_if_set(std::string_view k, const std::string& v) {
-    if (!v.empty()) append_string(key(k), v);
+    if (!v.empty()) append_json_string(key(k), v);
   }
   void hex_if_set(std::string_view k, const std::string& v) {
     if (!v.empty()) append_hex(key(k), v);
@@ -169,7 +173,7 @@ void write_key_values(ObjectWriter& w, std::string_view k, const RepeatedPtrFiel
 void write_any_value(std::string& out, const common::AnyValue& v) {
   ObjectWriter w(out);
   switch (v.value_case()) {
-    case common::AnyValue::kStringValue: append_string(w.key("stringValue"), v.string_value()); break;
+    case common::AnyValue::kStringValue: append_json_string(w.key("stringValue"), v.string_value()); break;
     case common::AnyValue::kBoolValue: w.key("boolValue") += v.bool_value() ? "true" : "false"; break;
     case common::AnyValue::kIntValue: append_quoted_number(w.key("intValue"), v.int_value()); break;
     case common::AnyValue::kDoubleValue: append_double(w.key("doubleValue"), v.double_value()); break;

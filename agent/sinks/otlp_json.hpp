@@ -16,6 +16,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
@@ -24,5 +25,9 @@ namespace spanring::agent {
 // Appends `request` as one JSON object (no trailing newline) to `out`.
 void append_otlp_json(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& request,
                       std::string& out);
+
+// Appends `s` as a JSON string (quotes included) by the rules above: RFC 8259 escapes, each
+// invalid UTF-8 byte as U+FFFD. Shared by every JSON the agent and spanringctl write.
+void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace spanring::agent
