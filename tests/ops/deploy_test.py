@@ -8,6 +8,8 @@
                                           attached), and so are build_info, process_* and the
                                           config reload metrics
   deploy_test.py promtool SRC             promtool check config / check rules
+  deploy_test.py reload   SRC AGENT       a config change loaded by SIGHUP is not loaded again
+                                          by the file watcher (reload counter in /metrics is 1)
 
 Exit 77 (ctest: skipped) with the reason when a tool is missing.
 """
@@ -15,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -168,6 +171,51 @@ def check_metrics(src, agent, loadgen):
     print(f"metrics: OK ({len(wanted)} metric names in the dashboard and rules, all served)")
 
 
+def start_agent(agent, work, config_text):
+    """Starts the agent on `config_text` (metrics on a free port); returns (proc, port, log)."""
+    path = os.path.join(work, "agent.yaml")
+    with open(path, "w") as f:
+        f.write(config_text)
+    log = open(os.path.join(work, "agent.log"), "w+")
+    env = dict(os.environ, RUNTIME_DIRECTORY=work)
+    proc = subprocess.Popen([agent, "--config", path], stdout=log, stderr=log, env=env)
+    for _ in range(200):
+        log.seek(0)
+        m = re.search(r"metrics=127\.0\.0\.1:(\d+)", log.read())
+        if m:
+            return proc, int(m.group(1)), log
+        time.sleep(0.05)
+    proc.kill()
+    log.seek(0)
+    fail("the agent did not start:\n" + log.read())
+
+
+def check_reload(src, agent):
+    work = tempfile.mkdtemp(prefix="spanring-reload-test.")
+    base = (f"discovery: {{segment_prefix: spanring.rld{os.getpid()}}}\nexporter: {{type: none}}\n"
+            "metrics: {listen: 127.0.0.1:0}\n")
+    proc, port, log = start_agent(agent, work, base + "sampling: {default_strategy: {type: probabilistic, param: 1.0}}\n")
+    try:
+        time.sleep(0.2)
+        with open(os.path.join(work, "agent.yaml"), "w") as f:
+            f.write(base + "sampling: {default_strategy: {type: probabilistic, param: 0.5}}\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(2.6)  # the watcher polls the file's stamp every 2 s
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.seek(0)
+        agent_log = log.read()
+        shutil.rmtree(work, ignore_errors=True)
+    m = re.search(r'^spanring_config_reloads_total\{result="ok"\} (\d+)', text, re.M)
+    if not m:
+        fail("no spanring_config_reloads_total{result=\"ok\"} in /metrics")
+    if int(m.group(1)) != 1 or agent_log.count("reloaded") != 1:
+        fail(f"one change, {m.group(1)} reloads (log: {agent_log.count('reloaded')} 'reloaded' lines):\n{agent_log}")
+    print("reload: OK (SIGHUP loaded the change once; the watcher did not load it again)")
+
+
 def check_promtool(src):
     promtool = shutil.which("promtool")
     if not promtool:
@@ -189,6 +237,8 @@ def main():
         check_metrics(src, sys.argv[3], sys.argv[4])
     elif mode == "promtool":
         check_promtool(src)
+    elif mode == "reload":
+        check_reload(src, sys.argv[3])
     else:
         fail(f"unknown mode {mode}")
 
