@@ -94,6 +94,8 @@ set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 # Absolute destinations (/etc/spanring) go under the staging root, not the machine's /etc.
 set(CPACK_SET_DESTDIR ON)
+# Executables without debug info in the packages (static libraries are never stripped).
+set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_DEBIAN_AGENT_PACKAGE_NAME spanring-agent)
 set(CPACK_DEBIAN_AGENT_PACKAGE_SECTION net)
