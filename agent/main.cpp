@@ -173,8 +173,9 @@ int main(int argc, char** argv) {
     return sa::control::render_status(agent, c, rates);
   });
   if (const sa::Status st = control->start(); !st.ok()) {
-    SPANRING_LOG_ERROR("control socket: %s", st.message().c_str());
-    return 1;
+    // Exporting matters more than being inspectable: run on without spanringctl.
+    SPANRING_LOG_ERROR("control socket: %s; spanringctl cannot reach this agent", st.message().c_str());
+    control.reset();
   }
 
   std::unique_ptr<sa::Exporter> exporter;
@@ -183,7 +184,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   // tail and dump see what the exporter accepts, without taking it away from the export.
-  agent.set_exporter(sa::control::make_tap_exporter(std::move(exporter), *control));
+  agent.set_exporter(control ? sa::control::make_tap_exporter(std::move(exporter), *control) : std::move(exporter));
 
   // Sampling, and the Jaeger remote strategies poller when configured.
   std::unique_ptr<sa::RemoteSamplingPoller> poller;
@@ -227,9 +228,9 @@ int main(int argc, char** argv) {
           .set(std::chrono::duration<double>(config_watch.applied_at().time_since_epoch()).count());
       r.gauge("spanring_config_hash", "CRC-32 of the config file in force (0: no file).").set(double(config_watch.hash()));
       r.gauge("spanring_control_clients_tapping", "spanringctl tail/dump clients connected.")
-          .set(double(control->tapping_clients()));
+          .set(control ? double(control->tapping_clients()) : 0);
       r.counter("spanring_control_spans_lost", "Spans not copied to a slow spanringctl client (the export is not affected).")
-          .mirror(control->counters().spans_lost);
+          .mirror(control ? control->counters().spans_lost : 0);
       sa::report_process_metrics(r);
     });
     if (const sa::Status st = metrics->listen(config.metrics); !st.ok()) {
@@ -258,7 +259,7 @@ int main(int argc, char** argv) {
       if (poller) poller->stop();
       if (metrics) metrics->stop();
       rate_timer.cancel();
-      control->stop();
+      if (control) control->stop();
       io.stop();
     });
   });
