@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <simdjson.h>
+#include <yaml-cpp/yaml.h>
 
 #include <boost/asio/io_context.hpp>
 #include <chrono>
@@ -20,6 +21,7 @@
 
 #include "agent/control/control_server.hpp"
 #include "agent/control/protocol.hpp"
+#include "agent/control/status.hpp"
 #include "agent/control/tap_exporter.hpp"
 #include "agent/sinks/chrome_trace.hpp"
 #include "agent/sinks/console_exporter.hpp"
@@ -191,6 +193,35 @@ TEST_F(ControlServerTest, ConnectionsOverTheLimitAreClosed) {
   EXPECT_EQ(read_client(b, 0), "") << "closed without an answer";
   (void)a;
   EXPECT_GE(server_->counters().refused, 1u);
+}
+
+TEST(Status, ShowsExporterSamplingAndConfigLoad) {
+  boost::asio::io_context io;
+  AgentConfig config;
+  config.discovery.segment_prefix = "spanring.status-test-none.";
+  config.sampling = YAML::Load("default_strategy: {type: probabilistic, param: 0.25}");
+  config.source = "/etc/spanring/agent.yaml";
+  CoreOptions core;
+  core.discovery = config.discovery;
+  Agent agent(io, core);
+  ConfigWatch watch("");
+  watch.begin_load();
+  watch.loaded(true);
+  StatusContext c;
+  c.version = "9.9.9";
+  c.started_at = std::chrono::system_clock::now() - 90s;
+  c.config = &config;
+  c.watch = &watch;
+  c.socket_path = "/run/spanring-agent/spanring-agent.sock";
+  RateWindow rates;
+  const std::string text = render_status(agent, c, rates);
+  EXPECT_NE(text.find("spanring-agent 9.9.9, up 1m3"), std::string::npos) << text;
+  EXPECT_NE(text.find("config: /etc/spanring/agent.yaml"), std::string::npos) << text;
+  EXPECT_NE(text.find("reloads: 0 ok, 0 failed"), std::string::npos) << text;
+  EXPECT_NE(text.find("engines attached: 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("exporter: otlp -> http://localhost:4318/v1/traces"), std::string::npos) << text;
+  EXPECT_NE(text.find("last error: none"), std::string::npos) << text;
+  EXPECT_NE(text.find("param: 0.25"), std::string::npos) << "the sampling section in force:\n" << text;
 }
 
 // ---- the tap exporter -----------------------------------------------------------------------
