@@ -12,17 +12,6 @@ namespace {
 namespace common = opentelemetry::proto::common::v1;
 namespace trace = opentelemetry::proto::trace::v1;
 
-std::string hex(const std::string& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (const char ch : bytes) {
-    const auto c = static_cast<unsigned char>(ch);
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xF];
-  }
-  return out;
-}
-
 void append_value(std::string& out, const common::AnyValue& v) {
   switch (v.value_case()) {
     case common::AnyValue::kStringValue: append_json_string(out, v.string_value()); break;
@@ -80,8 +69,14 @@ void ChromeTraceBuilder::add(const opentelemetry::proto::collector::trace::v1::E
         e.name = span.name();
         e.service = service;
         std::string& a = e.args;
-        a += "\"trace_id\":\"" + hex(span.trace_id()) + "\",\"span_id\":\"" + hex(span.span_id()) + "\"";
-        if (!span.parent_span_id().empty()) a += ",\"parent_span_id\":\"" + hex(span.parent_span_id()) + "\"";
+        a += "\"trace_id\":";
+        append_json_hex(a, span.trace_id());
+        a += ",\"span_id\":";
+        append_json_hex(a, span.span_id());
+        if (!span.parent_span_id().empty()) {
+          a += ",\"parent_span_id\":";
+          append_json_hex(a, span.parent_span_id());
+        }
         if (span.status().code() == trace::Status::STATUS_CODE_ERROR) {
           a += ",\"status\":\"ERROR\"";
           if (!span.status().message().empty()) {

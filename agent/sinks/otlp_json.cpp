@@ -58,9 +58,7 @@ void append_json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
-namespace {
-
-void append_hex(std::string& out, std::string_view bytes) {
+void append_json_hex(std::string& out, std::string_view bytes) {
   out += '"';
   for (const char ch : bytes) {
     const auto c = static_cast<unsigned char>(ch);
@@ -69,6 +67,8 @@ void append_hex(std::string& out, std::string_view bytes) {
   }
   out += '"';
 }
+
+namespace {
 
 void append_base64(std::string& out, std::string_view bytes) {
   static constexpr char kAlphabet[] =
@@ -151,7 +151,7 @@ class ObjectWriter {
     if (!v.empty()) append_json_string(key(k), v);
   }
   void hex_if_set(std::string_view k, const std::string& v) {
-    if (!v.empty()) append_hex(key(k), v);
+    if (!v.empty()) append_json_hex(key(k), v);
   }
   void u32_if_set(std::string_view k, std::uint32_t v) {
     if (v != 0) append_number(key(k), v);

@@ -29,5 +29,7 @@ void append_otlp_json(const opentelemetry::proto::collector::trace::v1::ExportTr
 // Appends `s` as a JSON string (quotes included) by the rules above: RFC 8259 escapes, each
 // invalid UTF-8 byte as U+FFFD. Shared by every JSON the agent and spanringctl write.
 void append_json_string(std::string& out, std::string_view s);
+// Appends `bytes` as a quoted lowercase hex string (trace and span ids, as OTLP/JSON writes them).
+void append_json_hex(std::string& out, std::string_view bytes);
 
 }  // namespace spanring::agent
