@@ -6,9 +6,13 @@
 #   - a ten-line engine (tests/ops/engine) builds against P with CMake and with pkg-config;
 #   - both run beside P/bin/spanring-agent, whose spans reach its file exporter, and
 #     P/bin/spanringctl status shows the engine's service.
-# usage: install_test.sh BUILD_DIR SOURCE_DIR
+# usage: install_test.sh BUILD_DIR SOURCE_DIR [sanitized]
 set -euo pipefail
 build=$1 src=$2
+if [[ ${3:-} == sanitized ]]; then
+  echo "SKIP: a sanitizer build's libraries need the sanitizer runtime, which the test's plain engine does not link"
+  exit 77
+fi
 work=$(mktemp -d /tmp/spanring-install-test.XXXXXX)
 agent_pid=""
 cleanup() {
