@@ -200,7 +200,7 @@ class Span;
 
 namespace detail {
 // The innermost Scope of this thread (null: none). Read on span start without a parent.
-inline thread_local Span* t_current [[gnu::tls_model("initial-exec")]] = nullptr;
+inline thread_local Span* t_current [[gnu::tls_model(SPANRING_TLS_MODEL)]] = nullptr;  // see ring_writer.hpp
 [[gnu::cold]] void note_traceparent_invalid() noexcept;
 // CPUID.80000007H:EDX[8], the CPU's half of the TSC decision (the kernel's is its clocksource).
 bool cpu_has_invariant_tsc() noexcept;
