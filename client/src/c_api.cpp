@@ -125,6 +125,11 @@ int spanring_init(const spanring_options* options, char* error, size_t error_siz
       if (options->service_name) o.service_name = options->service_name;
       o.shm_size = options->shm_size;
       o.rings = options->rings;
+      if (options->resource_keys != nullptr && options->resource_values != nullptr)
+        for (std::size_t k = 0; k < options->resource_count; ++k)
+          o.resource_attributes.emplace_back(
+              std::string(view(options->resource_keys[k].text, options->resource_keys[k].length)),
+              std::string(view(options->resource_values[k].text, options->resource_values[k].length)));
       // 0 leaves the mode unset (the variable decides); any unknown value gets the most
       // restrictive mode.
       if (options->access == SPANRING_ACCESS_GROUP_WRITE) {
@@ -154,6 +159,13 @@ void spanring_shutdown(void) {
 }
 
 int spanring_enabled(void) { return spanring::enabled() ? 1 : 0; }
+
+void spanring_get_counters(uint64_t* spans_written, uint64_t* spans_dropped_full, uint64_t* spans_dropped_no_ring) {
+  const spanring::ClientCounters c = spanring::counters();
+  if (spans_written) *spans_written = c.spans_written;
+  if (spans_dropped_full) *spans_dropped_full = c.spans_dropped_full;
+  if (spans_dropped_no_ring) *spans_dropped_no_ring = c.spans_dropped_no_ring;
+}
 
 spanring_key spanring_intern(const char* text, size_t length) {
   return from_key(spanring::intern(std::string_view(text ? text : "", text ? length : 0)));

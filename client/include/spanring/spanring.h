@@ -145,6 +145,11 @@ typedef struct spanring_options {
   uint64_t shm_size;        /* 0: SPANRING_SHM_SIZE, then 4 MiB */
   uint32_t rings;           /* 0: SPANRING_RINGS, then as many as fit */
   int access;               /* enum spanring_access; 0: SPANRING_SHM_MODE, then 0600 */
+  /* Resource attributes (string values), merged over OTEL_RESOURCE_ATTRIBUTES (these win).
+   * resource_count pairs; NULL arrays: none. Added with API 2; zeroed options leave them out. */
+  const spanring_string* resource_keys;
+  const spanring_string* resource_values;
+  size_t resource_count;
 } spanring_options;
 
 /* Returns 0 on success, else a code of spanring::InitCode (see tracer.hpp) and a
@@ -152,6 +157,11 @@ typedef struct spanring_options {
 SPANRING_API int spanring_init(const spanring_options* options, char* error, size_t error_size);
 SPANRING_API void spanring_shutdown(void);
 SPANRING_API int spanring_enabled(void);
+
+/* This process's tracer counters (spanring::counters()): spans written to the rings, and
+ * dropped for a full ring / for want of a ring. NULL outputs are skipped. */
+SPANRING_API void spanring_get_counters(uint64_t* spans_written, uint64_t* spans_dropped_full,
+                                        uint64_t* spans_dropped_no_ring);
 
 SPANRING_API spanring_key spanring_intern(const char* text, size_t length);
 SPANRING_API spanring_key spanring_key_inline(const char* text, size_t length);
