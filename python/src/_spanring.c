@@ -31,6 +31,7 @@ static PyObject* g_current;          /* contextvars.ContextVar holding the curre
 static PyObject* g_key_cache;        /* dict: str -> int ref (0: sent inline) */
 static PyObject* g_exception_info;   /* callable(exc) -> (type, message, stacktrace), from __init__.py */
 static unsigned long g_generation;   /* bumped in a forked child: spans born before are not ours */
+static PyObject* g_kwnames[6];       /* interned keyword names of span(), in its argument order */
 
 /* Keys and names interned into the segment's string table (which holds 4096): the first ones
  * seen, up to this many. Later ones (a name built per request, say) are copied into each span
@@ -518,15 +519,19 @@ static PyObject* py_span(PyObject* module, PyObject* const* args, Py_ssize_t nar
     for (Py_ssize_t k = 0; k < nk; ++k) {
       PyObject* kw = PyTuple_GET_ITEM(kwnames, k);
       int found = 0;
-      for (int j = 0; j < 6 && !found; ++j)
-        if (PyUnicode_CompareWithASCIIString(kw, names[j]) == 0) {
-          if (*slots[j] != NULL) {
-            PyErr_Format(PyExc_TypeError, "spanring.span() got multiple values for argument '%s'", names[j]);
-            return NULL;
-          }
-          *slots[j] = args[nargs + k];
-          found = 1;
+      /* Keyword names in call sites are interned: compare pointers first, text only if none matches. */
+      int j = 0;
+      while (j < 6 && kw != g_kwnames[j]) ++j;
+      if (j == 6)
+        for (j = 0; j < 6 && PyUnicode_CompareWithASCIIString(kw, names[j]) != 0;) ++j;
+      if (j < 6) {
+        if (*slots[j] != NULL) {
+          PyErr_Format(PyExc_TypeError, "spanring.span() got multiple values for argument '%s'", names[j]);
+          return NULL;
         }
+        *slots[j] = args[nargs + k];
+        found = 1;
+      }
       if (!found) {
         PyErr_Format(PyExc_TypeError, "spanring.span() got an unexpected keyword argument '%U'", kw);
         return NULL;
@@ -1059,6 +1064,9 @@ PyMODINIT_FUNC PyInit__spanring(void) {
   if (PyType_Ready(&SpanType) < 0 || PyType_Ready(&ContextType) < 0) return NULL;
   PyObject* m = PyModule_Create(&module_def);
   if (m == NULL) return NULL;
+  static const char* const kwnames[6] = {"name", "kind", "attributes", "start_time_ns", "parent", "links"};
+  for (int k = 0; k < 6; ++k)
+    if ((g_kwnames[k] = PyUnicode_InternFromString(kwnames[k])) == NULL) goto fail;
   g_current = PyContextVar_New("spanring_current_span", NULL);
   g_key_cache = PyDict_New();
   if (g_current == NULL || g_key_cache == NULL) goto fail;
