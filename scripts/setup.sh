@@ -11,6 +11,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev     # libFuzzer and sanitizer runtimes (opt-in targets)
   procps curl                  # ps and curl used by the main job and tests
+  python3-dev python3-pytest   # the spanring Python package (python/) and its tests
+  python3-setuptools python3-pip python3-venv   # pip install ./python (offline, --no-build-isolation)
 )
 # Node (>= 20.6) is optional: when present, the tests also check exports with the independent
 # OTLP sink in ../shared/tools/otlp-sink. Debian 12's nodejs (18) is too old for it, so it is

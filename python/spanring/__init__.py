@@ -20,6 +20,7 @@ not written by the child. A ``spawn`` child is a new interpreter: it calls :func
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import inspect
@@ -34,7 +35,7 @@ from ._spanring import Span, SpanContext, counters, current_span, current_ids, e
 
 __all__ = [
     "init", "shutdown", "enabled", "span", "start_span", "traced", "Span", "SpanContext", "SpanKind",
-    "StatusCode", "current_span", "current_ids", "extract", "inject", "LogFilter", "counters",
+    "StatusCode", "current_span", "current_ids", "use_span", "extract", "inject", "LogFilter", "counters",
 ]
 
 _log = logging.getLogger("spanring")
@@ -166,6 +167,17 @@ def traced(name: Optional[str] = None, *, kind: int = SpanKind.INTERNAL,
         return wrapper
 
     return decorate
+
+
+@contextlib.contextmanager
+def use_span(s: Span):
+    """Makes ``s`` the current span for the block without ending it at the end of the block
+    (``with s:`` ends it): e.g. to log inside a span that ends later at an explicit time."""
+    token = _spanring.current_span_var.set(s)
+    try:
+        yield s
+    finally:
+        _spanring.current_span_var.reset(token)
 
 
 def _header(headers: Mapping, name: str) -> Any:

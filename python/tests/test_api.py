@@ -134,6 +134,17 @@ def test_log_filter_adds_the_current_ids(tracer):
         assert (record.trace_id, record.span_id) == (s.trace_id, s.span_id)
 
 
+def test_use_span_makes_a_span_current_without_ending_it(tracer):
+    s = spanring.start_span("later")
+    with spanring.use_span(s):
+        assert spanring.current_span() is s
+        with spanring.span("child") as c:
+            assert c.trace_id == s.trace_id
+    assert spanring.current_span() is None and s.is_recording()
+    s.end()
+    assert not s.is_recording()
+
+
 def test_traced_decorates_sync_and_async_functions(tracer):
     @spanring.traced("sync.op")
     def f(x):

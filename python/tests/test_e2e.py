@@ -141,3 +141,30 @@ def test_worker_processes_trace_into_their_own_segments(agent, tracer, method):
     assert attrs(worker["attributes"])["pid"] == p.pid
     assert "pid" not in attrs(spans["dispatch"][0]["attributes"])
     assert len(spans["dispatch"]) == 1  # the child did not write the parent's open span
+
+
+def test_example_server_writes_genai_spans_with_explicit_times_and_logs_trace_ids(agent):
+    import subprocess
+    import sys
+    service = unique_service("example")
+    example = os.path.join(os.environ.get("SPANRING_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")),
+                           "examples", "python", "llm_server.py")
+    env = dict(os.environ, OTEL_SERVICE_NAME=service)
+    out = subprocess.run([sys.executable, example, "--requests", "6"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    spans = by_name(agent.collect(service, 6 * 4))
+    roots = spans["chat llama-3-8b"]
+    assert len(roots) == 6
+    for r in roots:
+        a = attrs(r["attributes"])
+        assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.request.model"] == "llama-3-8b"
+        assert a["gen_ai.response.finish_reasons"] in (["stop"], ["length"])
+        assert a["gen_ai.usage.output_tokens"] >= 1 and a["gen_ai.response.time_to_first_chunk"] > 0
+        assert r["traceId"] in out.stderr  # the log line of the request carries its trace id
+        children = [s for n in ("queued", "prefill", "decode") for s in spans[n] if s["parentSpanId"] == r["spanId"]]
+        assert len(children) == 3
+        q = next(s for s in children if s["name"] == "queued")
+        assert q["startTimeUnixNano"] == r["startTimeUnixNano"]  # both the measured arrival
+        d = next(s for s in children if s["name"] == "decode")
+        assert d["endTimeUnixNano"] == r["endTimeUnixNano"]
+    assert spans["engine_step"]
