@@ -324,6 +324,15 @@ int spanring_span_get_context(const spanring_span* span, spanring_span_context* 
   from_context(as_span(span)->context(), *out);
   return 1;
 }
+int spanring_span_ids(const spanring_span* span, uint8_t trace_id[16], uint8_t span_id[8], uint8_t* trace_flags) {
+  if (span == nullptr || !as_span(span)->recording()) [[unlikely]]
+    return 0;
+  const Span* s = as_span(span);
+  if (trace_id) std::memcpy(trace_id, s->trace_id().bytes, 16);
+  if (span_id) std::memcpy(span_id, s->span_id().bytes, 8);
+  if (trace_flags) *trace_flags = s->trace_flags();
+  return 1;
+}
 int spanring_extract(const char* traceparent, size_t traceparent_length, const char* tracestate,
                      size_t tracestate_length, spanring_span_context* out) {
   if (out == nullptr) [[unlikely]]

@@ -47,8 +47,10 @@ typedef struct {
   unsigned long generation;        /* g_generation at start */
   char state;
   char entered;                    /* was made current: children may look for it after it ended */
-  char have_context;               /* ended_context is valid */
-  spanring_span_context ended_context;
+  char have_ids;                   /* ended_* are valid: a child can still find its parent */
+  uint8_t ended_flags;
+  uint8_t ended_trace_id[16];
+  uint8_t ended_span_id[8];
 } SpanObject;
 
 typedef struct {
@@ -453,7 +455,7 @@ static SpanObject* span_alloc(void) {
   s->token = NULL;
   s->state = STATE_NONE;
   s->entered = 0;
-  s->have_context = 0;
+  s->have_ids = 0;
   s->generation = g_generation;
   return s;
 }
@@ -466,6 +468,14 @@ static void span_dealloc(PyObject* self) {
   else PyObject_Free(self);
 }
 
+static void ended_context(const SpanObject* p, spanring_span_context* c) {
+  c->trace_flags = p->ended_flags;
+  c->is_remote = 0;
+  c->trace_state_length = 0;
+  memcpy(c->trace_id, p->ended_trace_id, 16);
+  memcpy(c->span_id, p->ended_span_id, 8);
+}
+
 /* Starts `s` as a child of `parent`: a Span, a SpanContext, None (a new root), or NULL (the
  * current span of this context, else the thread's C scope, else a new root). */
 static int start_span(SpanObject* s, const spanring_key* name, int kind, PyObject* parent) {
@@ -476,8 +486,15 @@ static int start_span(SpanObject* s, const spanring_key* name, int kind, PyObjec
   }
   if (Py_IS_TYPE(parent, &SpanType)) {
     SpanObject* p = (SpanObject*)parent;
-    if (p->state == STATE_LIVE) spanring_span_start(&s->span, *name, kind, &p->span);
-    else spanring_span_start_with_context(&s->span, *name, kind, p->have_context ? &p->ended_context : NULL);
+    if (p->state == STATE_LIVE) {
+      spanring_span_start(&s->span, *name, kind, &p->span);
+    } else if (p->have_ids) {
+      spanring_span_context c;
+      ended_context(p, &c);
+      spanring_span_start_with_context(&s->span, *name, kind, &c);
+    } else {
+      spanring_span_start_with_context(&s->span, *name, kind, NULL);
+    }
   } else if (Py_IS_TYPE(parent, &ContextType)) {
     spanring_span_start_with_context(&s->span, *name, kind, &((ContextObject*)parent)->ctx);
   } else if (parent == Py_None) {
@@ -498,7 +515,9 @@ static void span_finish(SpanObject* s, int explicit_end, uint64_t end_ns) {
   if (s->state != STATE_LIVE) return;
   s->state = STATE_ENDED;
   if (s->generation != g_generation) return; /* started before fork(): the parent writes it */
-  if (s->entered) s->have_context = (char)spanring_span_get_context(&s->span, &s->ended_context);
+  /* A span that was current may be a parent after it ends (a task it spawned goes on): keep its
+   * ids. (The tracestate is not kept: such late children do not forward it.) */
+  if (s->entered) s->have_ids = (char)spanring_span_ids(&s->span, s->ended_trace_id, s->ended_span_id, &s->ended_flags);
   if (explicit_end) spanring_span_end_at(&s->span, end_ns);
   else spanring_span_end(&s->span);
 }
@@ -625,7 +644,7 @@ static int context_of(PyObject* o, spanring_span_context* out) {
   if (Py_IS_TYPE(o, &SpanType)) {
     SpanObject* p = (SpanObject*)o;
     if (p->state == STATE_LIVE) spanring_span_get_context(&p->span, out);
-    else if (p->have_context) memcpy(out, &p->ended_context, sizeof *out);
+    else if (p->have_ids) ended_context(p, out);
     else memset(out, 0, sizeof *out);
     return 0;
   }

@@ -218,6 +218,10 @@ SPANRING_API size_t spanring_span_tracestate(const spanring_span* span, char* ou
 /* The span's context (for links, or to hand to another thread). Returns 1, or 0 (and a zeroed
  * context) when the span is not recording. */
 SPANRING_API int spanring_span_get_context(const spanring_span* span, spanring_span_context* out);
+/* The span's ids in binary and its W3C trace flags (NULL outputs are skipped). Returns 1, or 0
+ * (writing nothing) when the span is not recording. Cheaper than spanring_span_get_context. */
+SPANRING_API int spanring_span_ids(const spanring_span* span, uint8_t trace_id[16], uint8_t span_id[8],
+                                   uint8_t* trace_flags);
 /* Parses W3C headers into `out` (NULL headers are absent). Returns 1 when the traceparent was
  * valid; 0 leaves `out` zeroed (an invalid tracestate alone is dropped, not a failure). */
 SPANRING_API int spanring_extract(const char* traceparent, size_t traceparent_length, const char* tracestate,

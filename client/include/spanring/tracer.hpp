@@ -306,6 +306,7 @@ class Span {
   SpanContext context() const noexcept;
   TraceId trace_id() const noexcept;
   SpanId span_id() const noexcept;
+  std::uint8_t trace_flags() const noexcept { return recording_ ? fixed().trace_flags : 0; }
   // The W3C tracestate this span carries (from its remote parent; empty when none), valid until
   // the span ends. A service forwards it with the traceparent.
   std::string_view trace_state() const noexcept {
