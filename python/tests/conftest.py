@@ -81,11 +81,12 @@ shutdown:
                             found.append(s)
         return found
 
-    def collect(self, service, count, timeout=15):
+    def collect(self, service, count, timeout=15, until=None):
+        """Waits until `count` spans of `service` arrived (and until(spans) holds, if given)."""
         deadline = time.time() + timeout
         while True:
             spans = self.spans(service)
-            if len(spans) >= count or time.time() > deadline:
+            if (len(spans) >= count and (until is None or until(spans))) or time.time() > deadline:
                 return spans
             time.sleep(0.05)
 

@@ -152,7 +152,8 @@ def test_example_server_writes_genai_spans_with_explicit_times_and_logs_trace_id
     env = dict(os.environ, OTEL_SERVICE_NAME=service)
     out = subprocess.run([sys.executable, example, "--requests", "6"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    spans = by_name(agent.collect(service, 6 * 4))
+    spans = by_name(agent.collect(service, 6 * 4, until=lambda got: sum(
+        s["name"] in ("chat llama-3-8b", "queued", "prefill", "decode") for s in got) == 6 * 4))
     roots = spans["chat llama-3-8b"]
     assert len(roots) == 6
     for r in roots:
