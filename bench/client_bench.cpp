@@ -142,7 +142,9 @@ struct SharedLib {
     return reinterpret_cast<F>(f);
   }
   SharedLib() {
-    void* lib = dlopen(SPANRING_SHARED_LIB, RTLD_NOW | RTLD_LOCAL);
+    // SPANRING_BENCH_SHARED_LIB: another build of the library to compare (e.g. another TLS model).
+    const char* path = std::getenv("SPANRING_BENCH_SHARED_LIB");
+    void* lib = dlopen(path != nullptr ? path : SPANRING_SHARED_LIB, RTLD_NOW | RTLD_LOCAL);
     if (lib == nullptr) {
       std::fprintf(stderr, "%s\n", dlerror());
       std::abort();
