@@ -169,3 +169,19 @@ def test_example_server_writes_genai_spans_with_explicit_times_and_logs_trace_id
         d = next(s for s in children if s["name"] == "decode")
         assert d["endTimeUnixNano"] == r["endTimeUnixNano"]
     assert spans["engine_step"]
+
+
+def test_init_resource_merges_over_otel_resource_attributes(agent, monkeypatch):
+    service = unique_service("resource")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=env,team=from-env")
+    assert spanring.init(service_name=service, resource={"deployment.environment": "api"}, shm_size=1 << 20)
+    try:
+        with spanring.span("r"):
+            pass
+    finally:
+        spanring.shutdown()
+    span = agent.collect(service, 1)[0]
+    resource = attrs([{"key": k, "value": v} for k, v in span["_resource"].items()])
+    assert resource["deployment.environment"] == "api"  # the API wins per key
+    assert resource["team"] == "from-env"
+    assert resource["service.name"] == service
