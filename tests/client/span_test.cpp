@@ -1,5 +1,7 @@
 // Span API semantics, read back from the segment: status rules, what happens after end(),
 // spans outside an initialised tracer, limits, events and links.
+#include <time.h>
+
 #include <cstdint>
 #include <limits>
 #include <string>
