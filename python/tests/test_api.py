@@ -204,6 +204,8 @@ def test_bad_attributes_raise_a_clear_error_and_write_nothing(tracer, bad, error
     (lambda: spanring.span("x").add_link("ctx"), TypeError),
     (lambda: spanring.span("x").add_event("e", time_ns=True), TypeError),
     (lambda: spanring.span("x", attributes=[1, 2]), TypeError),
+    (lambda: spanring.span("x", links=5), TypeError),
+    (lambda: spanring.span("x", links=["not a context"]), TypeError),
 ])
 def test_wrong_arguments_raise(tracer, call, error):
     with pytest.raises(error):

@@ -39,7 +39,7 @@ def test_every_field_arrives_as_written(agent, tracer):
         with pytest.raises(ValueError):
             with spanring.span("failing"):
                 raise ValueError("bad token")
-        late = spanring.start_span("explicit", start_time_ns=T0 + 1)
+        late = spanring.start_span("explicit", start_time_ns=T0 + 1, links=[linked, root])
         late.end(end_time_ns=T0 + 99)
     spans = by_name(agent.collect(tracer, 4))
     assert set(spans) == {"request", "child", "failing", "explicit"}, spans.keys()
@@ -72,6 +72,7 @@ def test_every_field_arrives_as_written(agent, tracer):
     assert exc["exception.type"] == "ValueError" and exc["exception.message"] == "bad token"
     assert "Traceback" in exc["exception.stacktrace"] and 'raise ValueError("bad token")' in exc["exception.stacktrace"]
     e = spans["explicit"][0]
+    assert [l["spanId"] for l in e["links"]] == ["b7ad6b7169203331", root.span_id]
     assert int(e["startTimeUnixNano"]) == T0 + 1 and int(e["endTimeUnixNano"]) == T0 + 99 and e["parentSpanId"] == root.span_id
 
 
