@@ -96,7 +96,7 @@ TEST(SpanCodec, EveryItemKindRoundTripsFieldByField) {
   for (int k = 0; k < 8; ++k) link_span[k] = static_cast<std::uint8_t>(0x50 + k);
   const Attribute link_attrs[] = {Attribute("l.int", 3), Attribute(kInternedKey, true)};
   ASSERT_TRUE(encode_link(e.buf, e.used, link_trace, link_span, 0x01, true, "l=1", link_attrs, 2));
-  ASSERT_TRUE(encode_link<const Attribute*>(e.buf, e.used, link_span, link_span, 0x00, false, "", nullptr, 0));
+  ASSERT_TRUE(encode_link<const Attribute*>(e.buf, e.used, link_trace, link_span, 0x00, false, "", nullptr, 0));
 
   encode_status(e.buf, e.used, StatusCode::kError, "out of KV cache");
 
