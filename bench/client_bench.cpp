@@ -10,6 +10,7 @@
 // so they measure the producer's own cost rather than the full-ring drop path.
 // Counters: allocs/span (global operator new is counted) and drops/span must both be 0.
 #include <benchmark/benchmark.h>
+#include <dlfcn.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -115,6 +116,106 @@ void BM_CSpanThreeAttributes(benchmark::State& state) {
   spanring_span_end(&parent);
 }
 BENCHMARK(BM_CSpanThreeAttributes);
+
+// The same C API through libspanring.so loaded with dlopen (RTLD_LOCAL), as Python and other
+// FFIs load it: calls go through function pointers, and the library's thread-locals use
+// TLSDESC instead of the static library's initial-exec (client/CMakeLists.txt). The library
+// has its own tracer and segment; this thread moves that segment's tails itself every 1024
+// spans, as consume_own_ring does for the static library.
+struct SharedLib {
+  decltype(&spanring_span_start) start = nullptr;
+  decltype(&spanring_span_set_bool) set_bool = nullptr;
+  decltype(&spanring_span_set_int) set_int = nullptr;
+  decltype(&spanring_span_set_string) set_string = nullptr;
+  decltype(&spanring_span_end) end = nullptr;
+  decltype(&spanring_intern) intern = nullptr;
+  decltype(&spanring_shutdown) shutdown = nullptr;
+  std::string segment;
+  spanring::shm::SegmentReader reader;
+  template <class F>
+  static F sym(void* lib, const char* name) {
+    void* f = dlsym(lib, name);
+    if (f == nullptr) {
+      std::fprintf(stderr, "%s: %s\n", name, dlerror());
+      std::abort();
+    }
+    return reinterpret_cast<F>(f);
+  }
+  SharedLib() {
+    // SPANRING_BENCH_SHARED_LIB: another build of the library to compare (e.g. another TLS model).
+    const char* path = std::getenv("SPANRING_BENCH_SHARED_LIB");
+    void* lib = dlopen(path != nullptr ? path : SPANRING_SHARED_LIB, RTLD_NOW | RTLD_LOCAL);
+    if (lib == nullptr) {
+      std::fprintf(stderr, "%s\n", dlerror());
+      std::abort();
+    }
+    start = sym<decltype(start)>(lib, "spanring_span_start");
+    set_bool = sym<decltype(set_bool)>(lib, "spanring_span_set_bool");
+    set_int = sym<decltype(set_int)>(lib, "spanring_span_set_int");
+    set_string = sym<decltype(set_string)>(lib, "spanring_span_set_string");
+    end = sym<decltype(end)>(lib, "spanring_span_end");
+    intern = sym<decltype(intern)>(lib, "spanring_intern");
+    shutdown = sym<decltype(shutdown)>(lib, "spanring_shutdown");
+    const std::string service = "bench-so-" + std::to_string(::getpid());
+    spanring_options o{};
+    o.service_name = service.c_str();
+    o.rings = 8;
+    o.shm_size = 64ull << 20;
+    char err[256];
+    if (sym<decltype(&spanring_init)>(lib, "spanring_init")(&o, err, sizeof err) != 0) {
+      std::fprintf(stderr, "%s\n", err);
+      std::abort();
+    }
+    segment = "spanring." + service + "." + std::to_string(::getpid());
+    std::string message;
+    if (reader.open(segment, message) != spanring::shm::SegmentError::kOk) {
+      std::fprintf(stderr, "%s\n", message.c_str());
+      std::abort();
+    }
+  }
+  ~SharedLib() {
+    shutdown();
+    spanring::shm::remove_segment(segment);
+  }
+  void consume() {
+    for (std::uint32_t r = 0; r < reader.ring_count(); ++r) reader.commit(r, reader.head(r));
+  }
+};
+
+SharedLib& shared_lib() {
+  static SharedLib lib;
+  return lib;
+}
+
+void BM_SharedLibSpanThreeAttributes(benchmark::State& state) {
+  SharedLib& so = shared_lib();
+  const spanring_key parent_name = so.intern("bench.parent", 12);
+  const spanring_key child_name = so.intern("bench.child", 11);
+  const spanring_key hit = so.intern("cache.hit", 9);
+  const spanring_key layer = so.intern("cache.layer", 11);
+  const spanring_key tier = so.intern("cache.tier", 10);
+  spanring_span parent;
+  so.start(&parent, parent_name, SPANRING_KIND_SERVER, nullptr);
+  const std::uint64_t dropped = so.reader.spans_dropped_full() + so.reader.spans_dropped_no_ring();
+  const std::uint64_t allocs = spanring::bench::allocations();
+  std::int64_t i = 0;
+  for (auto _ : state) {
+    spanring_span span;
+    so.start(&span, child_name, SPANRING_KIND_INTERNAL, &parent);
+    so.set_bool(&span, hit, 1);
+    so.set_int(&span, layer, i);
+    so.set_string(&span, tier, "hot", 3);
+    so.end(&span);
+    if ((++i & 1023) == 0) so.consume();
+  }
+  const double n = double(state.iterations());
+  state.counters["allocs/span"] = double(spanring::bench::allocations() - allocs) / n;
+  state.counters["drops/span"] =
+      double(so.reader.spans_dropped_full() + so.reader.spans_dropped_no_ring() - dropped) / n;
+  state.SetItemsProcessed(state.iterations());
+  so.end(&parent);
+}
+BENCHMARK(BM_SharedLibSpanThreeAttributes);
 
 void BM_SpanEmpty(benchmark::State& state) {
   tracer();

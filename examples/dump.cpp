@@ -26,17 +26,24 @@ std::string hex(const std::uint8_t* p, std::size_t n) {
   return s;
 }
 
-std::string attr_text(const spanring::shm::AttrView& a) {
-  std::string s(a.key);
-  s += '=';
+std::string value_text(const spanring::shm::AttrView& a) {
   switch (a.type) {
-    case spanring::shm::kAttrBool: s += a.bool_value ? "true" : "false"; break;
-    case spanring::shm::kAttrInt: s += std::to_string(a.int_value); break;
-    case spanring::shm::kAttrDouble: s += std::to_string(a.double_value); break;
-    default: s += '"'; s += a.string_value; s += '"';
+    case spanring::shm::kAttrBool: return a.bool_value ? "true" : "false";
+    case spanring::shm::kAttrInt: return std::to_string(a.int_value);
+    case spanring::shm::kAttrDouble: return std::to_string(a.double_value);
+    case spanring::shm::kAttrString: return '"' + std::string(a.string_value) + '"';
+    default: {  // an array
+      std::string s = "[";
+      spanring::shm::for_each_element(a, [&](const spanring::shm::AttrView& e) {
+        if (s.size() > 1) s += ',';
+        s += value_text(e);
+      });
+      return s + ']';
+    }
   }
-  return s;
 }
+
+std::string attr_text(const spanring::shm::AttrView& a) { return std::string(a.key) + '=' + value_text(a); }
 
 }  // namespace
 

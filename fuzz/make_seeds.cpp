@@ -46,6 +46,23 @@ void write_spans() {
     s.set_status(StatusCode::kError, "failed");
   }
   {
+    // ABI 2.0: arrays of each type (also inside an event), explicit times.
+    Span s("arrays", remote);
+    s.set_start_time_unix_ns(1'700'000'000'000'000'000ull);
+    const bool b[] = {true, false};
+    const std::int64_t i[] = {1, -2};
+    const double d[] = {0.5};
+    const std::string_view str[] = {"stop", "length"};
+    s.set_attribute("b", std::span<const bool>(b));
+    s.set_attribute("i", std::span<const std::int64_t>(i));
+    s.set_attribute("d", std::span<const double>(d));
+    s.set_attribute(kKey, std::span<const std::string_view>(str));
+    const Attribute event_attrs[] = {Attribute("reasons", std::span<const std::string_view>(str))};
+    s.add_event(Key::inline_text("evt"), event_attrs, 1, 1'700'000'000'000'000'001ull);
+    s.record_exception("ValueError", "bad", "Traceback\n  f()");
+    s.end_at_unix_ns(1'700'000'000'000'000'002ull);
+  }
+  {
     Span s("big");
     for (int i = 0; i < 40; ++i) s.set_attribute("key." + std::to_string(i), std::string(30, 'x'));
   }

@@ -8,11 +8,9 @@
 #   dev     → libspanring-dev   headers, the static client library (and spanring::shm beneath it),
 #                               P/lib/cmake/spanring/ (find_package(spanring CONFIG) →
 #                               spanring::client) and P/lib/pkgconfig/spanring.pc
-#   runtime → libspanring0      reserved for the shared C API library: a target joins it with
-#                               install(TARGETS <t> EXPORT spanringTargets
-#                                       LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime
-#                                       NAMELINK_COMPONENT dev)
-#                               (CPack makes no package for a component without files)
+#   runtime → libspanring2      libspanring.so.2, the shared C API library (soname major = the
+#                               shared-memory ABI major); spanring::client_shared in the package
+#   python  → python3-spanring  the `spanring` Python package (python/), over libspanring2
 include(CMakePackageConfigHelpers)
 
 # /etc/spanring when installing into /usr (the packages), <prefix>/etc/spanring otherwise, so a
@@ -38,6 +36,10 @@ install(TARGETS spanring_client spanring_shm EXPORT spanringTargets
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/client/include/ ${PROJECT_SOURCE_DIR}/shm/include/
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev)
+# ---- runtime: the shared C API library (libspanring.so.<major>) --------------------------------
+set_target_properties(spanring_shared PROPERTIES EXPORT_NAME client_shared)  # spanring::client_shared
+install(TARGETS spanring_shared EXPORT spanringTargets
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev)
 set(spanring_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/spanring)
 install(EXPORT spanringTargets NAMESPACE spanring:: DESTINATION ${spanring_cmake_dir} COMPONENT dev)
 configure_package_config_file(${CMAKE_CURRENT_LIST_DIR}/spanring-config.cmake.in
@@ -104,10 +106,15 @@ set(CPACK_DEBIAN_AGENT_PACKAGE_SHLIBDEPS ON)  # libprotobuf, libyaml-cpp, libsim
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libspanring-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_DESCRIPTION "spanring client library (static) and headers\n Link spanring::client (CMake) or `pkg-config spanring` into an engine.")
-set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME libspanring0)
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME libspanring2)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_RUNTIME_DESCRIPTION "spanring client shared library (C API)")
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libspanring2 (= ${PROJECT_VERSION})")
+set(CPACK_DEBIAN_PYTHON_PACKAGE_NAME python3-spanring)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SECTION python)
+set(CPACK_DEBIAN_PYTHON_DESCRIPTION "spanring Python package (CPython extension over libspanring2)")
+set(CPACK_DEBIAN_PYTHON_PACKAGE_DEPENDS "libspanring2 (= ${PROJECT_VERSION}), python3")
 # Maintainer scripts: user, tmpfiles, daemon-reload; the config is a conffile (dpkg keeps the
 # administrator's edits on upgrade).
 configure_file(${CMAKE_CURRENT_LIST_DIR}/debian/conffiles.in ${PROJECT_BINARY_DIR}/packaging/debian/conffiles @ONLY)

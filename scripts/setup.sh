@@ -13,6 +13,8 @@ packages=(
   procps curl                  # ps and curl used by the main job and tests
   python3-yaml                 # tests/ops: deploy/compose.yaml and the Prometheus files parse
   dpkg-dev file                # cpack -G DEB: dpkg-shlibdeps finds the agent package's dependencies
+  python3-dev python3-pytest   # the spanring Python package (python/) and its tests
+  python3-setuptools python3-pip python3-venv   # pip install ./python (offline, --no-build-isolation)
 )
 # Heavy, optional: promtool (prometheus) and systemd-analyze (systemd) let tests/ops check the
 # Prometheus files and the unit; without them those tests skip and say why. Opt in with

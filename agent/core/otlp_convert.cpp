@@ -27,6 +27,16 @@ void set_value(const shm::AttrView& a, otlp::common::v1::AnyValue& v) {
     case shm::kAttrBool: v.set_bool_value(a.bool_value); break;
     case shm::kAttrInt: v.set_int_value(a.int_value); break;
     case shm::kAttrDouble: v.set_double_value(a.double_value); break;
+    case shm::kAttrBoolArray:
+    case shm::kAttrIntArray:
+    case shm::kAttrDoubleArray:
+    case shm::kAttrStringArray: {
+      // OTLP ArrayValue: one scalar AnyValue per element (the record's elements are validated).
+      auto* values = v.mutable_array_value()->mutable_values();
+      values->Clear();
+      shm::for_each_element(a, [&](const shm::AttrView& e) { set_value(e, *values->Add()); });
+      break;
+    }
     default: set_text(a.string_value, [&](const char* p, std::size_t n) { v.set_string_value(p, n); }); break;
   }
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -658,30 +659,55 @@ void Span::inherit(const SpanContext& parent) noexcept {
   if (parent.trace_state_length != 0) trace_state_at_ = shm::encode_trace_state(buf_, used_, parent.trace_state_view());
 }
 
+void Span::add_event(const Key& name, const Attribute* attributes, std::size_t count, std::uint64_t time_unix_ns) noexcept {
+  add_event<const Attribute*>(name, attributes, count, time_unix_ns);
+}
+
 void Span::add_event(const Key& name, std::initializer_list<Attribute> attributes) noexcept {
-  if (!recording_) return;
-  if (!shm::encode_event(buf_, used_, detail::now(), name.ref(), name.text(), attributes.begin(), attributes.size()))
-    shm::count_dropped(fixed().dropped_events);
+  add_event(name, attributes.begin(), attributes.size());
 }
 
 void Span::add_event(std::string_view name, std::initializer_list<Attribute> attributes) noexcept {
-  add_event(Key::inline_text(name), attributes);
+  add_event(Key::inline_text(name), attributes.begin(), attributes.size());
+}
+
+void Span::add_link(const SpanContext& linked, const Attribute* attributes, std::size_t count) noexcept {
+  add_link<const Attribute*>(linked, attributes, count);
 }
 
 void Span::add_link(const SpanContext& linked, std::initializer_list<Attribute> attributes) noexcept {
-  if (!recording_) return;
-  if (!shm::encode_link(buf_, used_, linked.trace_id.bytes, linked.span_id.bytes,
-                        static_cast<std::uint8_t>(linked.trace_flags & (kTraceFlagSampled | kTraceFlagRandom)),
-                        linked.is_remote, linked.trace_state_view(), attributes.begin(), attributes.size()))
-    shm::count_dropped(fixed().dropped_links);
+  add_link(linked, attributes.begin(), attributes.size());
 }
 
-void Span::record_exception(std::string_view type, std::string_view message) noexcept {
+void Span::record_exception(std::string_view type, std::string_view message, std::string_view stacktrace) noexcept {
   static const Key kException("exception");
   static const Key kType("exception.type");
   static const Key kMessage("exception.message");
-  add_event(kException, {Attribute(kType, type), Attribute(kMessage, message)});
+  static const Key kStacktrace("exception.stacktrace");
+  if (!recording_) return;
+  // A stack trace is often longer than the span has room for: it is cut (at a character
+  // boundary) to what is left once the event's other parts and the status description are
+  // counted, so type, message and status always come first.
+  auto str_bytes = [](const Key& k, std::string_view text) -> std::size_t {
+    return 2 + (k.ref() != 0 ? 0 : std::min<std::size_t>(text.size(), shm::kMaxStringLength));
+  };
+  const Key inline_type = Key::inline_text(type), inline_message = Key::inline_text(message);
+  const std::size_t needed = 1 + 8 + str_bytes(kException, "exception") + 2 + 1 + str_bytes(kType, kType.text()) +
+                             str_bytes(inline_type, type) + 1 + str_bytes(kMessage, kMessage.text()) +
+                             str_bytes(inline_message, message) + 1 + str_bytes(kStacktrace, kStacktrace.text()) + 2 +
+                             1 + str_bytes(inline_message, message);
+  const std::size_t room = shm::kMaxSpanBytes > used_ + needed ? shm::kMaxSpanBytes - used_ - needed : 0;
+  if (stacktrace.size() > room) stacktrace = stacktrace.substr(0, room == 0 ? 0 : shm::utf8_prefix(stacktrace, room));
+  const Attribute attrs[] = {Attribute(kType, type), Attribute(kMessage, message), Attribute(kStacktrace, stacktrace)};
+  add_event(kException, attrs, stacktrace.empty() ? 2 : 3);
   set_status(StatusCode::kError, message);
+}
+
+void Span::end_at_unix_ns(std::uint64_t unix_ns) noexcept {
+  if (!recording_) return;
+  recording_ = false;
+  fixed().end_time = shm::explicit_time(unix_ns & ~shm::kTimeUnixNs);
+  detail::commit_span(detail::thread_ring(), buf_, used_);
 }
 
 void Span::set_status(StatusCode code, std::string_view description) noexcept {

@@ -23,6 +23,12 @@ class Cursor {
     p_ += sizeof(T);
     return true;
   }
+  bool skip(std::size_t n) {
+    if (std::size_t(end_ - p_) < n) return false;
+    p_ += n;
+    return true;
+  }
+  const std::uint8_t* position() const { return p_; }
   bool bytes(void* dst, std::size_t n) {
     if (std::size_t(end_ - p_) < n) return false;
     std::memcpy(dst, p_, n);

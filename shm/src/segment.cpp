@@ -190,8 +190,9 @@ SegmentError validate_header(const SegmentHeader& h, std::uint64_t mapped_size, 
   };
   if (mapped_size < kHeaderSize) return bad("(mapped size)", mapped_size);
   if (h.magic != kMagic) return bad("magic", h.magic);
-  if (h.abi_major != kAbiMajor) {
-    m = "ABI major " + std::to_string(h.abi_major) + " (reader supports " + std::to_string(kAbiMajor) + ")";
+  if (h.abi_major < kAbiMajorOldestReadable || h.abi_major > kAbiMajor) {
+    m = "ABI major " + std::to_string(h.abi_major) + " (reader supports " + std::to_string(kAbiMajorOldestReadable) +
+        " to " + std::to_string(kAbiMajor) + ")";
     return SegmentError::kVersionMismatch;
   }
   if (h.header_size != kHeaderSize) return bad("header_size", h.header_size);

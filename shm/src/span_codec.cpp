@@ -28,6 +28,38 @@ using detail::Cursor;
 
 constexpr RejectReason kOk = kRejectReasonCount;
 
+// [u16 count][elements]: validates every element (bools 0/1, string lengths in bounds and
+// inline) so for_each_element can walk the bytes without checks.
+RejectReason array_value(Cursor& c, std::uint8_t tag, AttrView& a) {
+  std::uint16_t count;
+  if (!c.get(count)) return kRejectTruncated;
+  const std::uint8_t* begin = c.position();
+  for (std::uint32_t k = 0; k < count; ++k) {
+    switch (tag) {
+      case kItemAttrBoolArray: {
+        std::uint8_t v;
+        if (!c.get(v)) return kRejectTruncated;
+        if (v > 1) return kRejectBadField;
+        break;
+      }
+      case kItemAttrIntArray:
+      case kItemAttrDoubleArray:
+        if (!c.skip(8)) return kRejectTruncated;
+        break;
+      default: {
+        std::uint16_t n;
+        if (!c.get(n)) return kRejectTruncated;
+        if (n > kMaxStringLength) return kRejectBadString;  // also refuses the interned bit
+        if (!c.skip(n)) return kRejectTruncated;
+        break;
+      }
+    }
+  }
+  a.array_bytes = std::string_view(reinterpret_cast<const char*>(begin), std::size_t(c.position() - begin));
+  a.array_count = count;
+  return kOk;
+}
+
 RejectReason attribute(Cursor& c, std::uint8_t tag, StringCache& strings, AttrView& a) {
   a = AttrView{};
   if (RejectReason r = c.str(strings, a.key, &a.key_id); r != kOk) return r;
@@ -49,12 +81,18 @@ RejectReason attribute(Cursor& c, std::uint8_t tag, StringCache& strings, AttrVi
     case kItemAttrString:
       a.type = kAttrString;
       return c.str(strings, a.string_value);
+    case kItemAttrBoolArray:
+    case kItemAttrIntArray:
+    case kItemAttrDoubleArray:
+    case kItemAttrStringArray:
+      a.type = tag;
+      return array_value(c, tag, a);
     default:
       return kRejectBadTag;
   }
 }
 
-bool is_attr_tag(std::uint8_t t) { return t >= kItemAttrBool && t <= kItemAttrString; }
+bool is_attr_tag(std::uint8_t t) { return (t >= kItemAttrBool && t <= kItemAttrString) || is_array_type(t); }
 
 // Reads `count` attribute items into `out`.
 RejectReason attributes(Cursor& c, std::uint32_t count, StringCache& strings, std::vector<AttrView>& out) {
@@ -114,7 +152,9 @@ RejectReason decode_span(const std::uint8_t* data, std::size_t size, StringCache
   s.span_flags = f.span_flags;
   s.start_raw = f.start_time;
   s.end_raw = f.end_time;
-  if (s.end_raw < s.start_raw) return kRejectBadField;
+  // Comparable only when both are raw clock or both explicit (the reader orders mixed ones
+  // after conversion).
+  if (is_explicit_time(s.start_raw) == is_explicit_time(s.end_raw) && s.end_raw < s.start_raw) return kRejectBadField;
   s.dropped_attributes = f.dropped_attributes;
   s.dropped_events = f.dropped_events;
   s.dropped_links = f.dropped_links;
@@ -144,7 +184,11 @@ RejectReason decode_span(const std::uint8_t* data, std::size_t size, StringCache
       case kItemAttrBool:
       case kItemAttrInt:
       case kItemAttrDouble:
-      case kItemAttrString: {
+      case kItemAttrString:
+      case kItemAttrBoolArray:
+      case kItemAttrIntArray:
+      case kItemAttrDoubleArray:
+      case kItemAttrStringArray: {
         AttrView a;
         if (RejectReason r = attribute(c, tag, strings, a); r != kOk) return r;
         s.attributes.push_back(a);

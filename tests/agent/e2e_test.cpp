@@ -520,16 +520,16 @@ TEST_F(EndToEnd, IndependentOtlpSinkDecodesTheExport) {
 namespace {
 
 TEST_F(EndToEnd, SegmentOfAnotherAbiVersionIsSkippedWithOneLogLine) {
-  // A segment from a future producer: valid magic, ABI major 2, marked ready.
+  // A segment from a future producer: valid magic, ABI major 3, marked ready.
   const std::string name = "spanring." + tag_ + "-future.1";
   {
     std::vector<char> bytes(64 * 1024, 0);
     const std::uint64_t magic = 0x31474e49524e5053ull;
-    const std::uint16_t major = 2;
+    const std::uint16_t major = 3;
     const std::uint32_t ready = 1;
     std::memcpy(bytes.data(), &magic, 8);
     std::memcpy(bytes.data() + 8, &major, 2);
-    std::memcpy(bytes.data() + 2624, &ready, 4);  // offsetof(SegmentHeader, ready) in ABI 1
+    std::memcpy(bytes.data() + 2624, &ready, 4);  // offsetof(SegmentHeader, ready) in ABI 1 and 2
     std::ofstream(fs::path("/dev/shm") / name, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
   }
   spanring::test::OtlpReceiver receiver;
@@ -542,7 +542,7 @@ TEST_F(EndToEnd, SegmentOfAnotherAbiVersionIsSkippedWithOneLogLine) {
        at = log.find("skipping segment " + name, at + 1))
     ++lines;
   EXPECT_EQ(lines, 1u) << log;
-  EXPECT_NE(log.find("ABI major 2"), std::string::npos) << log;
+  EXPECT_NE(log.find("ABI major 3"), std::string::npos) << log;
   EXPECT_TRUE(fs::exists(fs::path("/dev/shm") / name)) << "a segment the agent cannot read is left alone";
 }
 
@@ -572,12 +572,12 @@ TEST_F(EndToEnd, EveryFieldOfASpanArrivesAsWritten) {
     std::string kv;
     while (in >> kv) wrote[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   }
-  ASSERT_TRUE(wait_for_spans(receiver, 3, 20s));
+  ASSERT_TRUE(wait_for_spans(receiver, 4, 20s));
   stop_agent(*agent);
   const std::uint64_t t0 = std::stoull(wrote["t0"]), t1 = std::stoull(wrote["t1"]);
   std::map<std::string, spanring::test::ReceivedSpan> by_id;
   for (const auto& rs : receiver.spans()) by_id[hex(rs.span.span_id())] = rs;
-  ASSERT_EQ(by_id.size(), 3u);
+  ASSERT_EQ(by_id.size(), 4u);
 
   const auto& root = by_id.at(wrote["root"]);
   const auto& s = root.span;
@@ -631,6 +631,26 @@ TEST_F(EndToEnd, EveryFieldOfASpanArrivesAsWritten) {
   EXPECT_GT(big.dropped_attributes_count(), 0u) << "what did not fit is reported, never silently lost";
   EXPECT_EQ(std::uint32_t(big.attributes_size()) + big.dropped_attributes_count(), 10u);
   for (const auto& kv : big.attributes()) EXPECT_EQ(kv.value().string_value(), std::string(200, 'v'));
+
+  // ABI 2.0: arrays arrive as OTLP ArrayValue, explicit times as given.
+  const auto& arrays = by_id.at(wrote["arrays"]).span;
+  EXPECT_EQ(arrays.start_time_unix_nano(), 1'700'000'000'000'000'001ull);
+  EXPECT_EQ(arrays.end_time_unix_nano(), 1'700'000'000'000'000'003ull);
+  const auto* reasons = attr(arrays.attributes(), "gen_ai.response.finish_reasons");
+  ASSERT_NE(reasons, nullptr);
+  ASSERT_EQ(reasons->array_value().values_size(), 2);
+  EXPECT_EQ(reasons->array_value().values(0).string_value(), "stop");
+  EXPECT_EQ(reasons->array_value().values(1).string_value(), "length");
+  ASSERT_EQ(attr(arrays.attributes(), "arr.int")->array_value().values_size(), 2);
+  EXPECT_EQ(attr(arrays.attributes(), "arr.int")->array_value().values(1).int_value(), -2);
+  EXPECT_EQ(attr(arrays.attributes(), "arr.double")->array_value().values(0).double_value(), 0.5);
+  EXPECT_TRUE(attr(arrays.attributes(), "arr.bool")->array_value().values(0).bool_value());
+  EXPECT_FALSE(attr(arrays.attributes(), "arr.bool")->array_value().values(1).bool_value());
+  ASSERT_EQ(arrays.events_size(), 2);
+  EXPECT_EQ(arrays.events(0).time_unix_nano(), 1'700'000'000'000'000'002ull);
+  EXPECT_EQ(attr(arrays.events(0).attributes(), "ev.list")->array_value().values(0).int_value(), 1);
+  EXPECT_EQ(attr(arrays.events(1).attributes(), "exception.stacktrace")->string_value(), "Traceback:\n  f()");
+  EXPECT_EQ(arrays.status().code(), opentelemetry::proto::trace::v1::Status::STATUS_CODE_ERROR);
 }
 
 TEST_F(EndToEnd, InvalidConfigAtStartExitsNonZeroNamingFileLineAndValue) {

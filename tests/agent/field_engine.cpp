@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   spanring::extract("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "lk=1", linked);
 
   const std::uint64_t t0 = now_ns();
-  std::string root_id, child_id, big_id;
+  std::string root_id, child_id, big_id, arrays_id;
   {
     spanring::Span root("field_root", remote, spanring::SpanKind::kServer);
     spanring::Scope scope(root);
@@ -66,10 +66,29 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 10; ++i) big.set_attribute("big." + std::to_string(i), std::string_view(value));
       big_id = hex(big.span_id().bytes, 8);
     }
+    {
+      // ABI 2.0: arrays of each type, explicit times (span and event), a stack trace.
+      spanring::Span arrays("field_arrays");
+      arrays.set_start_time_unix_ns(1'700'000'000'000'000'001ull);
+      const std::string_view reasons[] = {"stop", "length"};
+      const std::int64_t ints[] = {1, -2};
+      const double doubles[] = {0.5};
+      const bool bools[] = {true, false};
+      arrays.set_attribute("gen_ai.response.finish_reasons", std::span<const std::string_view>(reasons));
+      arrays.set_attribute("arr.int", std::span<const std::int64_t>(ints));
+      arrays.set_attribute("arr.double", std::span<const double>(doubles));
+      arrays.set_attribute("arr.bool", std::span<const bool>(bools));
+      const spanring::Attribute event_attrs[] = {spanring::Attribute("ev.list", std::span<const std::int64_t>(ints))};
+      arrays.add_event(spanring::Key::inline_text("queued"), event_attrs, 1, 1'700'000'000'000'000'002ull);
+      arrays.record_exception("ValueError", "bad", "Traceback:\n  f()");
+      arrays_id = hex(arrays.span_id().bytes, 8);
+      arrays.end_at_unix_ns(1'700'000'000'000'000'003ull);
+    }
     root_id = hex(root.span_id().bytes, 8);
   }
   const std::uint64_t t1 = now_ns();
-  std::printf("root=%s child=%s big=%s t0=%llu t1=%llu\n", root_id.c_str(), child_id.c_str(), big_id.c_str(),
+  std::printf("root=%s child=%s big=%s arrays=%s t0=%llu t1=%llu\n", root_id.c_str(), child_id.c_str(),
+              big_id.c_str(), arrays_id.c_str(),
               static_cast<unsigned long long>(t0), static_cast<unsigned long long>(t1));
   spanring::shutdown();
   return 0;

@@ -347,6 +347,86 @@ const NullCase kNullCases[] = {
        char t[32], sp[16];
        return spanring_current_ids_hex(t, sp) == 0 ? std::string() : std::string("still a current span");
      }},
+    {"span_set_bool_array_span", [](spanring_span&) {
+       const std::uint8_t v[] = {1};
+       spanring_span_set_bool_array(nullptr, c_key("c.k"), v, 1);
+       return std::string();
+     }},
+    {"span_set_bool_array_values", [](spanring_span& live) {
+       spanring_span_set_bool_array(&live, c_key("c.k"), nullptr, 3);
+       return std::string();
+     }},
+    {"span_set_int_array_values", [](spanring_span& live) {
+       spanring_span_set_int_array(&live, c_key("c.k"), nullptr, 3);
+       spanring_span_set_int_array(nullptr, c_key("c.k"), nullptr, 3);
+       return std::string();
+     }},
+    {"span_set_double_array_values", [](spanring_span& live) {
+       spanring_span_set_double_array(&live, c_key("c.k"), nullptr, 3);
+       spanring_span_set_double_array(nullptr, c_key("c.k"), nullptr, 3);
+       return std::string();
+     }},
+    {"span_set_string_array_values", [](spanring_span& live) {
+       spanring_span_set_string_array(&live, c_key("c.k"), nullptr, 3);
+       const spanring_string with_null[] = {{nullptr, 7}, {"a", 1}};
+       spanring_span_set_string_array(&live, c_key("c.k"), with_null, 2);
+       spanring_span_set_string_array(nullptr, c_key("c.k"), with_null, 2);
+       return std::string();
+     }},
+    {"span_set_start_time_span", [](spanring_span&) {
+       spanring_span_set_start_time(nullptr, 1);
+       return std::string();
+     }},
+    {"span_end_at_span", [](spanring_span&) {
+       spanring_span_end_at(nullptr, 1);
+       return std::string();
+     }},
+    {"span_add_event_with_attributes", [](spanring_span& live) {
+       spanring_span_add_event_with(nullptr, c_key("c.e"), nullptr, 3, 0);
+       spanring_span_add_event_with(&live, c_key("c.e"), nullptr, 3, 0);
+       spanring_attribute a{};
+       a.key = c_key("c.k");
+       a.type = SPANRING_ATTR_STRING_ARRAY;  // NULL values with a count: dropped and counted
+       a.value.array.count = 2;
+       spanring_span_add_event_with(&live, c_key("c.e"), &a, 1, 0);
+       a.type = 99;  // unknown type: dropped and counted
+       spanring_span_add_event_with(&live, c_key("c.e"), &a, 1, 0);
+       return std::string();
+     }},
+    {"span_add_link_context", [](spanring_span& live) {
+       spanring_span_add_link(&live, nullptr, nullptr, 0);
+       spanring_span_context ctx{};
+       spanring_span_add_link(nullptr, &ctx, nullptr, 0);
+       spanring_span_add_link(&live, &ctx, nullptr, 5);
+       return std::string();
+     }},
+    {"span_record_exception_stacktrace_texts", [](spanring_span& live) {
+       spanring_span_record_exception_stacktrace(nullptr, "t", 1, "m", 1, "s", 1);
+       spanring_span_record_exception_stacktrace(&live, nullptr, 4, nullptr, 4, nullptr, 4);
+       return std::string();
+     }},
+    {"span_tracestate_out", [](spanring_span& live) {
+       const size_t n = spanring_span_tracestate(&live, nullptr, 64) + spanring_span_tracestate(nullptr, nullptr, 0);
+       return n == 0 ? std::string() : "returned " + std::to_string(n);
+     }},
+    {"span_get_context_out", [](spanring_span& live) {
+       spanring_span_context ctx;
+       std::memset(&ctx, '#', sizeof ctx);
+       const int rc = spanring_span_get_context(nullptr, &ctx) + spanring_span_get_context(&live, nullptr);
+       return rc == 0 && ctx.trace_id[0] == 0 ? std::string() : std::string("rc or context wrong");
+     }},
+    {"extract_headers", [](spanring_span&) {
+       spanring_span_context ctx;
+       const int rc = spanring_extract(nullptr, 55, nullptr, 5, &ctx) + spanring_extract(kC_Traceparent, 55, nullptr, 0, nullptr);
+       return rc == 0 ? std::string() : "rc " + std::to_string(rc);
+     }},
+    {"span_start_with_context_parent", [](spanring_span&) {
+       spanring_span_start_with_context(nullptr, c_key("c.null"), SPANRING_KIND_INTERNAL, nullptr);
+       spanring_span s;
+       spanring_span_start_with_context(&s, c_key("c.null"), SPANRING_KIND_INTERNAL, nullptr);  // a new root
+       spanring_span_end(&s);
+       return std::string();
+     }},
     {"current_ids_hex_trace", [](spanring_span&) {
        char sp[16];
        std::memset(sp, '#', sizeof sp);

@@ -1,5 +1,7 @@
 // Span API semantics, read back from the segment: status rules, what happens after end(),
 // spans outside an initialised tracer, limits, events and links.
+#include <time.h>
+
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -37,6 +39,39 @@ TEST_F(SpanApi, StatusOkIsFinal) {
   const ReadSpan s = the_span();
   EXPECT_EQ(s.status, shm::kStatusOk);
   EXPECT_EQ(s.status_message, "");
+}
+
+// An explicit start later than the clock's end (a caller's clock mistake) is exported as a
+// zero-length span at the start, not as an end before the start.
+TEST_F(SpanApi, ExplicitStartAfterTheClockEndBecomesAZeroLengthSpan) {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const std::uint64_t future = std::uint64_t(ts.tv_sec + 3600) * 1'000'000'000ull;
+  {
+    Span s("future");
+    s.set_start_time_unix_ns(future);
+  }
+  const ReadSpan s = the_span();
+  EXPECT_EQ(s.start_unix_ns, future);
+  EXPECT_EQ(s.end_unix_ns, future);
+}
+
+TEST_F(SpanApi, RecordExceptionCutsALongStacktraceToTheRoomLeft) {
+  const std::string trace(5000, 't');
+  {
+    Span s("exc");
+    s.set_attribute("k", std::string_view(std::string(200, 'v')));
+    s.record_exception("Type", "message", trace);
+  }
+  const ReadSpan s = the_span();
+  ASSERT_EQ(s.events.size(), 1u);
+  ASSERT_EQ(s.events[0].attributes.size(), 3u);
+  EXPECT_EQ(s.events[0].attributes[2].key, "exception.stacktrace");
+  EXPECT_GT(s.events[0].attributes[2].string_value.size(), 400u);
+  EXPECT_LT(s.events[0].attributes[2].string_value.size(), 1024u);
+  EXPECT_EQ(s.status, shm::kStatusError);
+  EXPECT_EQ(s.status_message, "message");  // the description still fits after the cut
+  EXPECT_EQ(s.dropped_events, 0u);
 }
 
 TEST_F(SpanApi, StatusOkDropsItsDescription) {

@@ -75,6 +75,7 @@ ReadAttr copy(const shm::AttrView& a) {
   r.double_value = a.double_value;
   r.string_value = a.string_value;
   r.key_interned = a.key_id >= 0;
+  shm::for_each_element(a, [&](const shm::AttrView& e) { r.elements.push_back(copy(e)); });
   return r;
 }
 

@@ -61,6 +61,7 @@ struct ReadAttr {
   double double_value = 0;
   std::string string_value;
   bool key_interned = false;
+  std::vector<ReadAttr> elements;  // an array's elements (shm::is_array_type(type))
 };
 
 struct ReadEvent {

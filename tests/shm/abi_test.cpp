@@ -54,7 +54,7 @@ TEST_P(SegmentAbi, HeaderFieldsSitAtDocumentedOffsets) {
   const std::uint8_t* b = session.bytes();
 
   EXPECT_EQ(std::memcmp(b + kOffMagic, "SPNRING1", 8), 0);
-  EXPECT_EQ(load_at<std::uint16_t>(b, kOffAbiMajor), 1u);
+  EXPECT_EQ(load_at<std::uint16_t>(b, kOffAbiMajor), 2u);  // 2.0: arrays, explicit times (abi.hpp)
   EXPECT_EQ(load_at<std::uint16_t>(b, kOffAbiMinor), kAbiMinor);  // grows with additive changes
   EXPECT_EQ(load_at<std::uint32_t>(b, kOffHeaderSize), 4096u);
   EXPECT_EQ(load_at<std::uint64_t>(b, kOffSegmentSize), l.segment_size);

@@ -67,6 +67,12 @@ TEST_F(ValidateHeader, AcceptsAMappingLargerThanTheSegment) {
   EXPECT_EQ(validate_header(*h_, layout_.segment_size + 4096, message_), SegmentError::kOk) << message_;
 }
 
+TEST_F(ValidateHeader, AcceptsAnAbi1SegmentWhoseBytesAreASubsetOf2) {
+  h_->abi_major = 1;
+  h_->abi_minor = 1;
+  EXPECT_EQ(validate(), SegmentError::kOk) << message_;
+}
+
 TEST_F(ValidateHeader, RejectsWrongMagic) {
   h_->magic = kMagic ^ 1;
   expect_invalid("magic");

@@ -88,7 +88,7 @@ TEST(SpanCodec, EveryItemKindRoundTripsFieldByField) {
   const Attribute event_attrs[] = {Attribute(kInternedKey, std::int64_t{7}), Attribute("e.double", 1.5),
                                    Attribute("e.string", "x"), Attribute("e.bool", false)};
   ASSERT_TRUE(encode_event(e.buf, e.used, 1500, event_ref, "first_token", event_attrs, 4));
-  ASSERT_TRUE(encode_event<Attribute>(e.buf, e.used, 1600, 0, "", nullptr, 0));
+  ASSERT_TRUE(encode_event<const Attribute*>(e.buf, e.used, 1600, 0, "", nullptr, 0));
 
   // Links: a remote one with a trace state and attributes, a local one without.
   std::uint8_t link_trace[16], link_span[8];
@@ -96,7 +96,7 @@ TEST(SpanCodec, EveryItemKindRoundTripsFieldByField) {
   for (int k = 0; k < 8; ++k) link_span[k] = static_cast<std::uint8_t>(0x50 + k);
   const Attribute link_attrs[] = {Attribute("l.int", 3), Attribute(kInternedKey, true)};
   ASSERT_TRUE(encode_link(e.buf, e.used, link_trace, link_span, 0x01, true, "l=1", link_attrs, 2));
-  ASSERT_TRUE(encode_link<Attribute>(e.buf, e.used, link_span, link_span, 0x00, false, "", nullptr, 0));
+  ASSERT_TRUE(encode_link<const Attribute*>(e.buf, e.used, link_trace, link_span, 0x00, false, "", nullptr, 0));
 
   encode_status(e.buf, e.used, StatusCode::kError, "out of KV cache");
 
@@ -253,11 +253,109 @@ TEST(SpanCodec, AnItemThatDoesNotFitWritesNothing) {
   const std::uint16_t last = e.used;
   EXPECT_FALSE(encode_attribute(e.buf, e.used, kAttrInt, 0, "", &v, 8));
   EXPECT_FALSE(encode_string_attribute(e.buf, e.used, 0, "key", 0, "value"));
-  EXPECT_FALSE(encode_event<Attribute>(e.buf, e.used, 1, 0, "ev", nullptr, 0));
+  EXPECT_FALSE(encode_event<const Attribute*>(e.buf, e.used, 1, 0, "ev", nullptr, 0));
   std::uint8_t id[16] = {1};
-  EXPECT_FALSE(encode_link<Attribute>(e.buf, e.used, id, id, 0, false, "", nullptr, 0));
+  EXPECT_FALSE(encode_link<const Attribute*>(e.buf, e.used, id, id, 0, false, "", nullptr, 0));
   EXPECT_EQ(e.used, last);
   EXPECT_LE(e.used, kMaxSpanBytes);
+}
+
+TEST(SpanCodec, ArraysOfEachTypeRoundTrip) {
+  Table table;
+  StringCache strings;
+  strings.reset(table.get());
+  Encoded e;
+  fill_ids(e.fixed(), 1, 2, 0);
+  encode_span_start(e.buf, e.used, SpanKind::kInternal, 0, "s");
+  const std::uint8_t bools[] = {1, 0, 2};
+  const std::int64_t ints[] = {-5, 7};
+  const double doubles[] = {1.5};
+  const std::string_view strs[] = {"stop", "", "length"};
+  ASSERT_TRUE(encode_array_attribute(e.buf, e.used, kAttrBoolArray, 0, "b", bools, 3));
+  ASSERT_TRUE(encode_array_attribute(e.buf, e.used, kAttrIntArray, 0, "i", ints, 2));
+  ASSERT_TRUE(encode_array_attribute(e.buf, e.used, kAttrDoubleArray, 0, "d", doubles, 1));
+  ASSERT_TRUE(encode_array_attribute(e.buf, e.used, kAttrStringArray, 0, "s", strs, 3));
+  ASSERT_TRUE(encode_array_attribute(e.buf, e.used, kAttrStringArray, 0, "empty", nullptr, 0));
+  EXPECT_FALSE(encode_array_attribute(e.buf, e.used, kAttrInt, 0, "scalar", ints, 2));  // not an array type
+  EXPECT_FALSE(encode_array_attribute(e.buf, e.used, kAttrIntArray, 0, "null", nullptr, 2));
+  SpanView v;
+  ASSERT_EQ(decode(e, strings, v), kRejectReasonCount);
+  ASSERT_EQ(v.attributes.size(), 5u);
+  std::vector<std::string> seen;
+  for (const AttrView& a : v.attributes) {
+    std::string line = std::string(a.key) + ":" + std::to_string(a.type) + ":";
+    for_each_element(a, [&](const AttrView& x) {
+      switch (x.type) {
+        case kAttrBool: line += x.bool_value ? "T," : "F,"; break;
+        case kAttrInt: line += std::to_string(x.int_value) + ","; break;
+        case kAttrDouble: line += std::to_string(x.double_value) + ","; break;
+        default: line += "'" + std::string(x.string_value) + "',"; break;
+      }
+    });
+    seen.push_back(line);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"b:10:T,F,T,", "i:11:-5,7,", "d:12:1.500000,", "s:13:'stop','','length',",
+                                            "empty:13:"}));
+}
+
+TEST(SpanCodec, AnArrayThatDoesNotFitIsNotWrittenAtAll) {
+  Encoded e;
+  fill_ids(e.fixed(), 1, 2, 0);
+  encode_span_start(e.buf, e.used, SpanKind::kInternal, 0, "s");
+  std::vector<std::int64_t> many(kMaxSpanBytes / 8, 1);
+  const std::uint16_t before = e.used;
+  EXPECT_FALSE(encode_array_attribute(e.buf, e.used, kAttrIntArray, 0, "k", many.data(), many.size()));
+  EXPECT_EQ(e.used, before);
+  // The client counts it.
+  EXPECT_TRUE(is_array_type(kAttrStringArray) && !is_array_type(kAttrString) && array_element_type(kAttrIntArray) == kAttrInt);
+}
+
+// Hostile bytes in an array: each way an element can lie is rejected, never read past.
+TEST(SpanCodec, MalformedArraysAreRejected) {
+  Table table;
+  StringCache strings;
+  strings.reset(table.get());
+  auto with_item = [&](std::vector<std::uint8_t> item) {
+    Encoded e;
+    fill_ids(e.fixed(), 1, 2, 0);
+    encode_span_start(e.buf, e.used, SpanKind::kInternal, 0, "s");
+    std::memcpy(e.buf + e.used, item.data(), item.size());
+    e.used = static_cast<std::uint16_t>(e.used + item.size());
+    SpanView v;
+    return decode(e, strings, v);
+  };
+  // [tag][u16 key len=1]["k"][u16 count] ...
+  EXPECT_EQ(with_item({kItemAttrBoolArray, 1, 0, 'k', 2, 0, 1, 2}), kRejectBadField);         // bool 2
+  EXPECT_EQ(with_item({kItemAttrBoolArray, 1, 0, 'k', 3, 0, 1, 0}), kRejectTruncated);        // count past end
+  EXPECT_EQ(with_item({kItemAttrIntArray, 1, 0, 'k', 1, 0, 1, 2, 3}), kRejectTruncated);      // short int
+  EXPECT_EQ(with_item({kItemAttrStringArray, 1, 0, 'k', 1, 0, 0x00, 0x80}), kRejectBadString);  // interned element
+  EXPECT_EQ(with_item({kItemAttrStringArray, 1, 0, 'k', 1, 0, 5, 0, 'a'}), kRejectTruncated);   // element past end
+  EXPECT_EQ(with_item({kItemAttrStringArray, 1, 0, 'k', 1, 0, 1, 0, 'a'}), kRejectReasonCount);
+  EXPECT_EQ(with_item({14, 1, 0, 'k', 0, 0}), kRejectBadTag);  // the next tag is unknown
+}
+
+TEST(SpanCodec, ExplicitTimesAreMarkedAndMayMixWithClockTimes) {
+  Table table;
+  StringCache strings;
+  strings.reset(table.get());
+  Encoded e;
+  fill_ids(e.fixed(), 1, 2, 0);
+  encode_span_start(e.buf, e.used, SpanKind::kInternal, 0, "s");
+  // Explicit start (Unix ns, far larger than the raw clock) and a raw end: not compared.
+  e.fixed().start_time = explicit_time(1'700'000'000'000'000'000ull);
+  e.fixed().end_time = 5000;
+  ASSERT_TRUE(encode_event<const Attribute*>(e.buf, e.used, explicit_time(1'700'000'000'500'000'000ull), 0, "ev",
+                                             nullptr, 0));
+  SpanView v;
+  ASSERT_EQ(decode(e, strings, v), kRejectReasonCount);
+  EXPECT_TRUE(is_explicit_time(v.start_raw));
+  EXPECT_FALSE(is_explicit_time(v.end_raw));
+  EXPECT_EQ(v.start_raw & ~kTimeUnixNs, 1'700'000'000'000'000'000ull);
+  ASSERT_EQ(v.events.size(), 1u);
+  EXPECT_TRUE(is_explicit_time(v.events[0].time_unix_ns));
+  // Both explicit: the end must not precede the start.
+  e.fixed().end_time = explicit_time(1);
+  EXPECT_EQ(decode(e, strings, v), kRejectBadField);
 }
 
 // The span buffer lives on the engine's stack: no byte of SpanFixed may carry what was there
@@ -295,7 +393,7 @@ TEST(SpanCodec, ReferenceSpanEncodesToTheGoldenBytes) {
   std::uint8_t link_trace[16], link_span[8];
   for (int k = 0; k < 16; ++k) link_trace[k] = static_cast<std::uint8_t>(0x41 + k);
   for (int k = 0; k < 8; ++k) link_span[k] = static_cast<std::uint8_t>(0x51 + k);
-  encode_link<Attribute>(e.buf, e.used, link_trace, link_span, 0x01, false, "", nullptr, 0);
+  encode_link<const Attribute*>(e.buf, e.used, link_trace, link_span, 0x01, false, "", nullptr, 0);
   encode_status(e.buf, e.used, StatusCode::kError, "bad");
   count_dropped(f.dropped_attributes);
 

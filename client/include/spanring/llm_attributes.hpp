@@ -31,8 +31,8 @@ inline constexpr std::string_view kGenAiRequestSeed = "gen_ai.request.seed";    
 inline constexpr std::string_view kGenAiRequestStream = "gen_ai.request.stream";   // bool
 inline constexpr std::string_view kGenAiResponseModel = "gen_ai.response.model";   // string
 inline constexpr std::string_view kGenAiResponseId = "gen_ai.response.id";         // string
-// string[] in the conventions. The span ABI has no array type, so an engine that sets it as a
-// plain string produces a differently typed attribute than OpenTelemetry SDKs do.
+// string[]: set it as an array (Span::set_attribute(key, std::span<const std::string_view>),
+// ABI 2.0), one reason per choice, e.g. {"stop"}.
 inline constexpr std::string_view kGenAiResponseFinishReasons = "gen_ai.response.finish_reasons";
 inline constexpr std::string_view kGenAiUsageInputTokens = "gen_ai.usage.input_tokens";    // int, incl. cached
 inline constexpr std::string_view kGenAiUsageOutputTokens = "gen_ai.usage.output_tokens";  // int

@@ -26,6 +26,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -153,9 +154,11 @@ Key intern(std::string_view text) noexcept;
 using SpanKind = shm::SpanKind;
 using StatusCode = shm::StatusCode;
 
-// An attribute for events and links: key plus one of bool, int64, double, string.
+// An attribute for events and links: key plus one of bool, int64, double, string, or an array
+// of one of them. The text and arrays are referenced, not copied: they must live until the call
+// that takes the attribute returns.
 struct Attribute {
-  using Type = shm::AttrType;  // kAttrBool, kAttrInt, kAttrDouble, kAttrString
+  using Type = shm::AttrType;  // kAttrBool … kAttrString, kAttrBoolArray … kAttrStringArray
   Attribute(const Key& k, bool v) noexcept : key_ref(k.ref()), key(k.text()), type(shm::kAttrBool) { b = v; }
   Attribute(const Key& k, std::int64_t v) noexcept : key_ref(k.ref()), key(k.text()), type(shm::kAttrInt) { i = v; }
   Attribute(const Key& k, int v) noexcept : Attribute(k, std::int64_t{v}) {}
@@ -168,6 +171,17 @@ struct Attribute {
   Attribute(std::string_view k, double v) noexcept : key(k), type(shm::kAttrDouble) { d = v; }
   Attribute(std::string_view k, std::string_view v) noexcept : key(k), type(shm::kAttrString) { s = v; }
   Attribute(std::string_view k, const char* v) noexcept : Attribute(k, std::string_view(v)) {}
+  Attribute(const Key& k, std::span<const bool> v) noexcept : Attribute(k.ref(), k.text(), shm::kAttrBoolArray, v.data(), v.size()) {}
+  Attribute(const Key& k, std::span<const std::int64_t> v) noexcept : Attribute(k.ref(), k.text(), shm::kAttrIntArray, v.data(), v.size()) {}
+  Attribute(const Key& k, std::span<const double> v) noexcept : Attribute(k.ref(), k.text(), shm::kAttrDoubleArray, v.data(), v.size()) {}
+  Attribute(const Key& k, std::span<const std::string_view> v) noexcept : Attribute(k.ref(), k.text(), shm::kAttrStringArray, v.data(), v.size()) {}
+  Attribute(std::string_view k, std::span<const bool> v) noexcept : Attribute(0, k, shm::kAttrBoolArray, v.data(), v.size()) {}
+  Attribute(std::string_view k, std::span<const std::int64_t> v) noexcept : Attribute(0, k, shm::kAttrIntArray, v.data(), v.size()) {}
+  Attribute(std::string_view k, std::span<const double> v) noexcept : Attribute(0, k, shm::kAttrDoubleArray, v.data(), v.size()) {}
+  Attribute(std::string_view k, std::span<const std::string_view> v) noexcept : Attribute(0, k, shm::kAttrStringArray, v.data(), v.size()) {}
+  // An array of `count` elements of the array type's element (bool as one byte each).
+  Attribute(std::uint16_t k_ref, std::string_view k, Type array_type, const void* values, std::size_t count) noexcept
+      : key_ref(k_ref), key(k), type(array_type), array(values), array_count(count) { i = 0; }
 
   std::uint16_t key_ref = 0;
   std::string_view key;
@@ -178,13 +192,15 @@ struct Attribute {
     double d;
   };
   std::string_view s;
+  const void* array = nullptr;  // arrays: bool / int64 / double / std::string_view elements
+  std::size_t array_count = 0;
 };
 
 class Span;
 
 namespace detail {
 // The innermost Scope of this thread (null: none). Read on span start without a parent.
-inline thread_local Span* t_current [[gnu::tls_model("initial-exec")]] = nullptr;
+inline thread_local Span* t_current [[gnu::tls_model(SPANRING_TLS_MODEL)]] = nullptr;  // see ring_writer.hpp
 [[gnu::cold]] void note_traceparent_invalid() noexcept;
 // CPUID.80000007H:EDX[8], the CPU's half of the TSC decision (the kernel's is its clocksource).
 bool cpu_has_invariant_tsc() noexcept;
@@ -230,14 +246,54 @@ class Span {
   void set_attribute(std::string_view key, double v) noexcept { put_attr(0, key, shm::kAttrDouble, &v, 8); }
   void set_attribute(std::string_view key, std::string_view v) noexcept { put_attr_str(0, key, 0, v); }
   void set_attribute(std::string_view key, const char* v) noexcept { set_attribute(key, std::string_view(v)); }
+  // Array attributes (OTLP ArrayValue; e.g. gen_ai.response.finish_reasons). Copied at once.
+  // All or nothing: an array that does not fit the span is dropped whole and counted.
+  void set_attribute(const Key& key, std::span<const bool> v) noexcept { put_array(key.ref(), key.text(), shm::kAttrBoolArray, v.data(), v.size()); }
+  void set_attribute(const Key& key, std::span<const std::int64_t> v) noexcept { put_array(key.ref(), key.text(), shm::kAttrIntArray, v.data(), v.size()); }
+  void set_attribute(const Key& key, std::span<const double> v) noexcept { put_array(key.ref(), key.text(), shm::kAttrDoubleArray, v.data(), v.size()); }
+  void set_attribute(const Key& key, std::span<const std::string_view> v) noexcept { put_array(key.ref(), key.text(), shm::kAttrStringArray, v.data(), v.size()); }
+  void set_attribute(std::string_view key, std::span<const bool> v) noexcept { put_array(0, key, shm::kAttrBoolArray, v.data(), v.size()); }
+  void set_attribute(std::string_view key, std::span<const std::int64_t> v) noexcept { put_array(0, key, shm::kAttrIntArray, v.data(), v.size()); }
+  void set_attribute(std::string_view key, std::span<const double> v) noexcept { put_array(0, key, shm::kAttrDoubleArray, v.data(), v.size()); }
+  void set_attribute(std::string_view key, std::span<const std::string_view> v) noexcept { put_array(0, key, shm::kAttrStringArray, v.data(), v.size()); }
+
+  // Explicit times, for times the engine measured itself (a request's arrival, its first
+  // token) before it made the span. Unix ns (CLOCK_REALTIME), written as given: the agent does
+  // not convert them (abi.hpp, kTimeUnixNs). A span may start at an explicit time and end on
+  // the clock; an end before the start is exported as a zero-length span.
+  void set_start_time_unix_ns(std::uint64_t unix_ns) noexcept {
+    if (recording_) fixed().start_time = shm::explicit_time(unix_ns & ~shm::kTimeUnixNs);
+  }
+  // Ends the span at `unix_ns` instead of now (as end() otherwise).
+  void end_at_unix_ns(std::uint64_t unix_ns) noexcept;
 
   // An event at the current time, with up to 255 attributes.
   void add_event(const Key& name, std::initializer_list<Attribute> attributes = {}) noexcept;
   void add_event(std::string_view name, std::initializer_list<Attribute> attributes = {}) noexcept;
+  // An event with `count` attributes, at `time_unix_ns` (explicit Unix ns), or now when it is 0.
+  void add_event(const Key& name, const Attribute* attributes, std::size_t count, std::uint64_t time_unix_ns = 0) noexcept;
+  // The same for any indexable collection of Attribute-shaped values (the C API converts its
+  // own attributes one at a time through this).
+  template <class Attrs>
+  void add_event(const Key& name, const Attrs& attributes, std::size_t count, std::uint64_t time_unix_ns = 0) noexcept {
+    if (!recording_) return;
+    if (!shm::encode_event(buf_, used_, event_time(time_unix_ns), name.ref(), name.text(), attributes, count))
+      shm::count_dropped(fixed().dropped_events);
+  }
+  template <class Attrs>
+  void add_link(const SpanContext& linked, const Attrs& attributes, std::size_t count) noexcept {
+    if (!recording_) return;
+    if (!shm::encode_link(buf_, used_, linked.trace_id.bytes, linked.span_id.bytes,
+                          static_cast<std::uint8_t>(linked.trace_flags & (kTraceFlagSampled | kTraceFlagRandom)),
+                          linked.is_remote, linked.trace_state_view(), attributes, count))
+      shm::count_dropped(fixed().dropped_links);
+  }
   // A link to another span (e.g. the requests batched into this step).
   void add_link(const SpanContext& linked, std::initializer_list<Attribute> attributes = {}) noexcept;
-  // Records an `exception` event (semantic conventions) and sets status ERROR.
-  void record_exception(std::string_view type, std::string_view message) noexcept;
+  void add_link(const SpanContext& linked, const Attribute* attributes, std::size_t count) noexcept;
+  // Records an `exception` event (semantic conventions: exception.type, exception.message and,
+  // when given, exception.stacktrace) and sets status ERROR with the message as description.
+  void record_exception(std::string_view type, std::string_view message, std::string_view stacktrace = {}) noexcept;
 
   // OK is final; a description is kept only with ERROR (OpenTelemetry's status rules).
   void set_status(StatusCode code, std::string_view description = {}) noexcept;
@@ -250,6 +306,12 @@ class Span {
   SpanContext context() const noexcept;
   TraceId trace_id() const noexcept;
   SpanId span_id() const noexcept;
+  std::uint8_t trace_flags() const noexcept { return recording_ ? fixed().trace_flags : 0; }
+  // The W3C tracestate this span carries (from its remote parent; empty when none), valid until
+  // the span ends. A service forwards it with the traceparent.
+  std::string_view trace_state() const noexcept {
+    return recording_ && trace_state_at_ != 0 ? shm::trace_state_text(buf_, trace_state_at_) : std::string_view{};
+  }
   // traceparent value of this span (kTraceparentLength chars, no NUL).
   void traceparent(char* out) const noexcept;
 
@@ -263,6 +325,10 @@ class Span {
   // counted in dropped_attributes.
   void put_attr(std::uint16_t key_ref, std::string_view key, shm::AttrType type, const void* v, std::uint32_t n) noexcept;
   void put_attr_str(std::uint16_t key_ref, std::string_view key, std::uint16_t v_ref, std::string_view v) noexcept;
+  static std::uint64_t event_time(std::uint64_t unix_ns) noexcept {
+    return unix_ns != 0 ? shm::explicit_time(unix_ns & ~shm::kTimeUnixNs) : detail::now();
+  }
+  void put_array(std::uint16_t key_ref, std::string_view key, shm::AttrType type, const void* v, std::size_t n) noexcept;
   shm::SpanFixed& fixed() noexcept { return shm::span_fixed(buf_); }
   const shm::SpanFixed& fixed() const noexcept { return shm::span_fixed(buf_); }
 
@@ -316,6 +382,13 @@ inline void Span::put_attr_str(std::uint16_t key_ref, std::string_view key, std:
                                std::string_view v) noexcept {
   if (!recording_) return;
   if (!shm::encode_string_attribute(buf_, used_, key_ref, key, v_ref, v)) [[unlikely]]
+    shm::count_dropped(fixed().dropped_attributes);
+}
+
+inline void Span::put_array(std::uint16_t key_ref, std::string_view key, shm::AttrType type, const void* v,
+                            std::size_t n) noexcept {
+  if (!recording_) return;
+  if (!shm::encode_array_attribute(buf_, used_, type, key_ref, key, v, n)) [[unlikely]]
     shm::count_dropped(fixed().dropped_attributes);
 }
 

@@ -54,9 +54,17 @@ inline std::atomic<std::uint32_t> g_epoch{0};
 // Clock choice, fixed at init: true = rdtsc, false = CLOCK_MONOTONIC.
 inline std::atomic<bool> g_use_tsc{false};
 
-// initial-exec TLS: the client is a static library linked into the engine, so no
-// __tls_get_addr call on access.
-inline thread_local ThreadRing t_ring [[gnu::tls_model("initial-exec")]];
+// TLS model of the hot path's thread-locals (t_ring, t_current). initial-exec for the static
+// library linked into the engine: no call on access. The shared library libspanring.so
+// (client/CMakeLists.txt) is built with "global-dynamic" and TLSDESC (-mtls-dialect=gnu2):
+// it is loaded late with dlopen (Python, other FFIs), where an initial-exec variable needs
+// room in glibc's small static-TLS surplus, which other dlopen'ed libraries may have used up
+// (dlopen then fails: "cannot allocate memory in static TLS block"). TLSDESC never fails that
+// way and costs one indirect call per access (bench: BM_SharedLibSpanThreeAttributes).
+#ifndef SPANRING_TLS_MODEL
+#define SPANRING_TLS_MODEL "initial-exec"
+#endif
+inline thread_local ThreadRing t_ring [[gnu::tls_model(SPANRING_TLS_MODEL)]];
 
 // Cold path (client/src/tracer.cpp): claims or reclaims a ring, reseeds after fork.
 [[gnu::cold]] void resolve_thread_ring(ThreadRing& t) noexcept;

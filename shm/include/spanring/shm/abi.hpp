@@ -45,6 +45,15 @@
 // refuses any other major. kAbiMinor changes when fields are only added (into reserved bytes);
 // a reader accepts a newer minor. header_size and record_size are written into the header so a
 // reader never assumes them.
+//
+// ABI 2.0 (array attributes, explicit Unix-ns times) is a MAJOR change, not a minor one: a 1.x
+// reader rejects a span holding an item tag it does not know (kRejectBadTag — items carry no
+// length, so an unknown one cannot be stepped over), and it would read an explicit time
+// (kTimeUnixNs below) as a raw clock value 2^63 ticks in the future. Either way an old agent
+// would drop or misdate the new spans instead of skipping what it does not understand, so a
+// 1.x reader must refuse 2.x segments outright (it does: any other major is refused) rather
+// than attach and lose spans one by one. A 2.x reader still reads 1.x segments (their bytes are
+// a subset of 2.0's: kAbiMajorOldestReadable), so agents can be upgraded before engines.
 #pragma once
 
 #include <atomic>
@@ -54,8 +63,11 @@
 namespace spanring::shm {
 
 inline constexpr std::uint64_t kMagic = 0x31474e49524e5053ull;  // "SPNRING1" little-endian
-inline constexpr std::uint16_t kAbiMajor = 1;
-inline constexpr std::uint16_t kAbiMinor = 1;
+inline constexpr std::uint16_t kAbiMajor = 2;
+inline constexpr std::uint16_t kAbiMinor = 0;
+// The oldest major this reader still attaches: 1.x segments are valid 2.0 segments that never
+// use arrays or explicit times.
+inline constexpr std::uint16_t kAbiMajorOldestReadable = 1;
 
 inline constexpr char kSegmentPrefix[] = "spanring.";  // + service + "." + pid
 
@@ -84,8 +96,18 @@ inline constexpr std::uint32_t kMaxRecordsPerSpan =
 // (clock_anchor_tsc, clock_anchor_raw_ns), taken at segment creation, and a fresh anchor of its
 // own, which is exact for any constant-rate TSC, then adds the current REALTIME-RAW offset.
 // Nothing here changes after creation, so the producer needs no background thread or syscall.
+//
+// Explicit times (ABI 2.0): an engine that measured a time itself (a request's arrival, its
+// first token) gives it as Unix ns. Such a time is stored with bit 63 set (kTimeUnixNs) and
+// the reader takes the other 63 bits as Unix ns as they are, without clock conversion. Raw
+// clock values never reach bit 63 (2^63 TSC ticks at 5 GHz is 58 years of uptime; 2^63
+// MONOTONIC ns is 292 years) and Unix ns reach it in the year 2262, so the bit is free in
+// both. It applies to SpanFixed::start_time / end_time and to an event's time, each on its own:
+// a span may start at an explicit time and end at a raw one.
 // Both halves of this contract, the anchor the producer takes and the conversion the reader
 // does, are in clock.hpp / shm/src/clock.cpp.
+inline constexpr std::uint64_t kTimeUnixNs = 1ull << 63;
+
 enum ClockSource : std::uint32_t {
   kClockTsc = 1,
   kClockMonotonic = 2,
@@ -285,8 +307,9 @@ struct SpanFixed {
   std::uint8_t trace_id[16];
   std::uint8_t span_id[8];
   std::uint8_t parent_span_id[8];  // zero for a root span
-  std::uint64_t start_time;        // raw clock units (SegmentHeader::clock_source)
-  std::uint64_t end_time;          // raw clock units
+  std::uint64_t start_time;        // raw clock units (SegmentHeader::clock_source), or
+                                   // kTimeUnixNs | Unix ns for an explicit time (ABI 2.0)
+  std::uint64_t end_time;          // the same
   std::uint8_t kind;               // SpanKind
   std::uint8_t status;             // StatusCode
   std::uint8_t trace_flags;        // W3C trace-flags
@@ -313,7 +336,18 @@ struct SpanFixed {
 // All multi-byte values are little-endian and unaligned.
 // Attribute value types. Each value is the tag of the item that carries such an attribute, so
 // the encoder, the decoder (AttrView::type) and the client's Attribute share one numbering.
-enum AttrType : std::uint8_t { kAttrBool = 2, kAttrInt = 3, kAttrDouble = 4, kAttrString = 5 };
+// Arrays (ABI 2.0) are homogeneous, as OTLP's AnyValue arrays from OpenTelemetry APIs are.
+enum AttrType : std::uint8_t {
+  kAttrBool = 2, kAttrInt = 3, kAttrDouble = 4, kAttrString = 5,
+  kAttrBoolArray = 10, kAttrIntArray = 11, kAttrDoubleArray = 12, kAttrStringArray = 13,
+};
+// The element type of an array type (kAttrBoolArray → kAttrBool), and whether a type is one.
+constexpr bool is_array_type(std::uint8_t t) noexcept { return t >= kAttrBoolArray && t <= kAttrStringArray; }
+constexpr AttrType array_element_type(std::uint8_t array_type) noexcept {
+  return static_cast<AttrType>(array_type - kAttrBoolArray + kAttrBool);
+}
+// An array holds at most this many elements (u16 count; the span's 1 KiB bounds it anyway).
+inline constexpr std::uint32_t kMaxArrayElements = 0xffff;
 
 enum ItemTag : std::uint8_t {
   kItemName = 1,                  // str
@@ -323,10 +357,17 @@ enum ItemTag : std::uint8_t {
   kItemAttrString = kAttrString,  // str key, str value
   kItemStatusMessage = 6,  // str
   kItemTraceState = 7,   // str (W3C tracestate of this span)
-  kItemEvent = 8,        // u64 time (raw clock), str name, u8 attr_count, u8 dropped_attrs;
+  kItemEvent = 8,        // u64 time (raw clock, or kTimeUnixNs | Unix ns), str name, u8 attr_count, u8 dropped_attrs;
                          // then attr_count attribute items belonging to the event
   kItemLink = 9,         // 16 trace id, 8 span id, u8 trace_flags, u8 flags (kSpanFlag*),
                          // str trace_state, u8 attr_count, u8 dropped_attrs; then attrs
+  // ABI 2.0: array attributes: str key, u16 count, then count elements: u8 (0/1) each for
+  // bool, i64 for int, f64 for double, and for string an inline str each (never interned, so
+  // a reader can walk a validated array's bytes without the string table).
+  kItemAttrBoolArray = kAttrBoolArray,
+  kItemAttrIntArray = kAttrIntArray,
+  kItemAttrDoubleArray = kAttrDoubleArray,
+  kItemAttrStringArray = kAttrStringArray,
 };
 
 inline constexpr std::uint16_t kStrInterned = 0x8000;

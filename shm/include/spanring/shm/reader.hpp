@@ -111,6 +111,10 @@ class SegmentReader {
   bool quarantined(std::uint32_t ring) const noexcept { return ring < ring_count_ && health_[ring].quarantined; }
 
   ClockConverter& clock() noexcept { return clock_; }
+  // A stored time in Unix ns: an explicit time as it is, a raw one converted (abi.hpp, Clock).
+  std::uint64_t to_unix_ns(std::uint64_t stored) const noexcept {
+    return is_explicit_time(stored) ? stored & ~kTimeUnixNs : clock_.to_unix_ns(stored);
+  }
   const ReaderCounters& counters() const noexcept { return counters_; }
 
  private:
@@ -197,9 +201,12 @@ std::uint64_t SegmentReader::read(std::uint32_t ring, std::uint64_t from, std::u
       continue;
     }
     health.rejects_in_a_row = 0;
-    view_.start_unix_ns = clock_.to_unix_ns(view_.start_raw);
-    view_.end_unix_ns = clock_.to_unix_ns(view_.end_raw);
-    for (EventView& e : view_.events) e.time_unix_ns = clock_.to_unix_ns(e.time_unix_ns);
+    view_.start_unix_ns = to_unix_ns(view_.start_raw);
+    view_.end_unix_ns = to_unix_ns(view_.end_raw);
+    // A span given an explicit start and ended on the clock (or the reverse) is ordered only
+    // now; an end before the start (a caller's clock mistake) becomes a zero-length span.
+    if (view_.end_unix_ns < view_.start_unix_ns) view_.end_unix_ns = view_.start_unix_ns;
+    for (EventView& e : view_.events) e.time_unix_ns = to_unix_ns(e.time_unix_ns);
     ++counters_.spans_read;
     fn(static_cast<const SpanView&>(view_));
   }

@@ -8,7 +8,8 @@
 // advances `used`, or writes nothing, leaves `used` as it was and returns false, so the caller
 // can count the loss (count_dropped). No allocation, no syscall, no virtual call, no lock.
 // Attributes of events and links are taken as any type with the fields of spanring::Attribute
-// (key_ref, key, type (AttrType), b / i / d / s), so this header does not depend on the client.
+// (key_ref, key, type (AttrType), b / i / d / s, array / array_count), so this header does not
+// depend on the client.
 //
 // DECODER (shm/src/span_codec.cpp)
 // decode_span() reads one span's concatenated record payloads into a SpanView. It treats every
@@ -124,6 +125,52 @@ inline bool encode_attribute(std::uint8_t* buf, std::uint16_t& used, AttrType ty
   return false;
 }
 
+// An explicit time (Unix ns) as stored in SpanFixed or an event (abi.hpp, kTimeUnixNs).
+constexpr std::uint64_t explicit_time(std::uint64_t unix_ns) noexcept { return kTimeUnixNs | unix_ns; }
+constexpr bool is_explicit_time(std::uint64_t stored) noexcept { return (stored & kTimeUnixNs) != 0; }
+
+// An array attribute: [array type][str key][u16 count][elements] (abi.hpp). `values` points to
+// `count` elements: std::uint8_t for kAttrBoolArray (any non-zero byte is true; a C++ bool
+// array reads the same), std::int64_t, double, or std::string_view for kAttrStringArray (each
+// inline, cut to kMaxStringLength at a character boundary). All or nothing: an array that does
+// not fit whole is not written (false), so a reader never sees a silently shortened list.
+inline bool encode_array_attribute(std::uint8_t* buf, std::uint16_t& used, AttrType array_type, std::uint16_t key_ref,
+                                   std::string_view key, const void* values, std::size_t count) noexcept {
+  if (!is_array_type(array_type) || count > kMaxArrayElements || (count != 0 && values == nullptr)) return false;
+  const std::uint16_t mark = used;
+  if (used + 1u <= kMaxSpanBytes) {
+    buf[used++] = array_type;
+    if (encode_str(buf, used, key_ref, key) && used + 2u <= kMaxSpanBytes) {
+      store_u16(buf + used, static_cast<std::uint16_t>(count));
+      used = static_cast<std::uint16_t>(used + 2);
+      bool ok = true;
+      switch (array_type) {
+        case kAttrBoolArray: {
+          const auto* v = static_cast<const std::uint8_t*>(values);
+          if ((ok = used + count <= kMaxSpanBytes))
+            for (std::size_t k = 0; k < count; ++k) buf[used++] = v[k] != 0 ? 1 : 0;
+          break;
+        }
+        case kAttrIntArray:
+        case kAttrDoubleArray:
+          if ((ok = used + 8 * count <= kMaxSpanBytes)) {
+            if (count != 0) std::memcpy(buf + used, values, 8 * count);
+            used = static_cast<std::uint16_t>(used + 8 * count);
+          }
+          break;
+        default: {
+          const auto* v = static_cast<const std::string_view*>(values);
+          for (std::size_t k = 0; k < count && ok; ++k) ok = encode_str(buf, used, 0, v[k]);
+          break;
+        }
+      }
+      if (ok) return true;
+    }
+  }
+  used = mark;
+  return false;
+}
+
 // A string attribute: [kItemAttrString][str key][str value].
 inline bool encode_string_attribute(std::uint8_t* buf, std::uint16_t& used, std::uint16_t key_ref, std::string_view key,
                                     std::uint16_t value_ref, std::string_view value) noexcept {
@@ -138,12 +185,14 @@ inline bool encode_string_attribute(std::uint8_t* buf, std::uint16_t& used, std:
 
 // The attributes of an event or a link: writes what fits (at most 255) and returns how many
 // were written; `dropped` counts the rest, saturating at 255 (a u8 in the item).
-template <class Attr>
-std::uint8_t encode_attributes(std::uint8_t* buf, std::uint16_t& used, const Attr* attrs, std::size_t count,
+// `attrs` is anything indexable whose elements have the fields of spanring::Attribute (a
+// pointer to them, or a view that converts another language's attributes on the fly).
+template <class Attrs>
+std::uint8_t encode_attributes(std::uint8_t* buf, std::uint16_t& used, const Attrs& attrs, std::size_t count,
                                std::uint8_t& dropped) noexcept {
   std::uint8_t written = 0;
   for (std::size_t k = 0; k < count; ++k) {
-    const Attr& a = attrs[k];
+    const auto& a = attrs[k];
     bool ok = false;
     if (written < 255) {
       switch (a.type) {
@@ -155,6 +204,9 @@ std::uint8_t encode_attributes(std::uint8_t* buf, std::uint16_t& used, const Att
         case kAttrInt: ok = encode_attribute(buf, used, kAttrInt, a.key_ref, a.key, &a.i, 8); break;
         case kAttrDouble: ok = encode_attribute(buf, used, kAttrDouble, a.key_ref, a.key, &a.d, 8); break;
         case kAttrString: ok = encode_string_attribute(buf, used, a.key_ref, a.key, 0, a.s); break;
+        default:
+          ok = encode_array_attribute(buf, used, static_cast<AttrType>(a.type), a.key_ref, a.key, a.array, a.array_count);
+          break;
       }
     }
     if (ok) ++written;
@@ -166,8 +218,8 @@ std::uint8_t encode_attributes(std::uint8_t* buf, std::uint16_t& used, const Att
 // [u8 count][u8 dropped] then the attributes. False (nothing written) when even the two count
 // bytes do not fit. The count is what was written, not size - dropped: dropped saturates, so
 // with more than 255 left out the difference would promise attributes that are not there.
-template <class Attr>
-bool encode_counted_attributes(std::uint8_t* buf, std::uint16_t& used, const Attr* attrs, std::size_t count) noexcept {
+template <class Attrs>
+bool encode_counted_attributes(std::uint8_t* buf, std::uint16_t& used, const Attrs& attrs, std::size_t count) noexcept {
   if (used + 2u > kMaxSpanBytes) return false;
   const std::uint16_t counts_at = used;
   used = static_cast<std::uint16_t>(used + 2);
@@ -177,10 +229,11 @@ bool encode_counted_attributes(std::uint8_t* buf, std::uint16_t& used, const Att
   return true;
 }
 
-// [kItemEvent][u64 time][str name][counted attributes]; an empty name becomes "event".
-template <class Attr>
+// [kItemEvent][u64 time][str name][counted attributes]; an empty name becomes "event". `time`
+// is a raw clock value or explicit_time(unix_ns).
+template <class Attrs>
 bool encode_event(std::uint8_t* buf, std::uint16_t& used, std::uint64_t time, std::uint16_t name_ref,
-                  std::string_view name, const Attr* attrs, std::size_t count) noexcept {
+                  std::string_view name, const Attrs& attrs, std::size_t count) noexcept {
   const std::uint16_t mark = used;
   if (used + 9u <= kMaxSpanBytes) {
     buf[used++] = kItemEvent;
@@ -196,9 +249,9 @@ bool encode_event(std::uint8_t* buf, std::uint16_t& used, std::uint64_t time, st
 
 // [kItemLink][16 trace id][8 span id][u8 trace_flags][u8 link_flags][str trace_state][counted
 // attributes].
-template <class Attr>
+template <class Attrs>
 bool encode_link(std::uint8_t* buf, std::uint16_t& used, const std::uint8_t* trace_id, const std::uint8_t* span_id,
-                 std::uint8_t trace_flags, bool is_remote, std::string_view trace_state, const Attr* attrs,
+                 std::uint8_t trace_flags, bool is_remote, std::string_view trace_state, const Attrs& attrs,
                  std::size_t count) noexcept {
   const std::uint16_t mark = used;
   if (used + 27u <= kMaxSpanBytes) {
@@ -273,10 +326,41 @@ struct AttrView {
   double double_value = 0;
   std::string_view string_value;
   std::int32_t key_id = -1;  // interned key id, or -1 for an inline key (lets readers cache)
+  // An array (is_array_type(type)): its validated element bytes and count; for_each_element
+  // walks them. Self-contained (string elements are always inline), so a consumer needs only
+  // this view, not the SpanView or the string table.
+  std::string_view array_bytes;
+  std::uint32_t array_count = 0;
 };
 
+// Calls fn(const AttrView&) for each element of a decoded array attribute, as a scalar
+// AttrView of the element type (no key). Only for views decode_span produced (it validated
+// the bytes); does nothing for a scalar.
+template <class Fn>
+void for_each_element(const AttrView& a, Fn&& fn) {
+  if (!is_array_type(a.type)) return;
+  const auto* p = reinterpret_cast<const std::uint8_t*>(a.array_bytes.data());
+  AttrView e;
+  e.type = array_element_type(a.type);
+  for (std::uint32_t k = 0; k < a.array_count; ++k) {
+    switch (e.type) {
+      case kAttrBool: e.bool_value = *p++ != 0; break;
+      case kAttrInt: std::memcpy(&e.int_value, p, 8); p += 8; break;
+      case kAttrDouble: std::memcpy(&e.double_value, p, 8); p += 8; break;
+      default: {
+        std::uint16_t n;
+        std::memcpy(&n, p, 2);
+        e.string_value = std::string_view(reinterpret_cast<const char*>(p + 2), n);
+        p += 2 + n;
+        break;
+      }
+    }
+    fn(static_cast<const AttrView&>(e));
+  }
+}
+
 struct EventView {
-  std::uint64_t time_unix_ns = 0;  // raw clock units until the reader converts it
+  std::uint64_t time_unix_ns = 0;  // as stored (raw clock, or explicit) until the reader converts it
   std::string_view name;
   std::uint32_t first_attr = 0;  // index into SpanView::sub_attributes
   std::uint32_t attr_count = 0;
@@ -307,7 +391,7 @@ struct SpanView {
   std::uint8_t status = 0;  // StatusCode (OTLP StatusCode value)
   std::uint8_t trace_flags = 0;
   std::uint8_t span_flags = 0;  // kSpanFlag*
-  std::uint64_t start_raw = 0, end_raw = 0;  // producer clock units
+  std::uint64_t start_raw = 0, end_raw = 0;  // as stored: producer clock units, or explicit_time()
   std::uint64_t start_unix_ns = 0, end_unix_ns = 0;
   std::string_view name;
   std::int32_t name_id = -1;
@@ -363,8 +447,8 @@ class StringCache {
 };
 
 // Decodes one span's concatenated payload bytes. Returns kRejectReasonCount on success, else
-// the reason. Raw times are left in start_raw/end_raw and the events' time_unix_ns (no clock
-// conversion). This is the function the fuzzer targets.
+// the reason. Times are left as stored in start_raw/end_raw and the events' time_unix_ns (no
+// clock conversion; explicit ones still carry kTimeUnixNs). This is the function the fuzzer targets.
 RejectReason decode_span(const std::uint8_t* data, std::size_t size, StringCache& strings, SpanView& out);
 
 }  // namespace spanring::shm
