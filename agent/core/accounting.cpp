@@ -63,6 +63,7 @@ void Accounting::counters(std::size_t service, const shm::SegmentReader& reader,
   seen.read = c.spans_read;
   seen.rejected = c.spans_rejected();
   for (std::uint32_t r = 0; r < shm::kRejectRingIndex; ++r) advance(st.invalid_by[r], seen.rejected_by[r], c.rejected[r]);
+  advance(st.clock_discontinuity_spans, seen.clock_discontinuity, c.clock_discontinuity_spans);
   st.written += read + rejected;
   st.created += read + rejected;
   if (rejected > 0) {

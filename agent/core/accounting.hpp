@@ -56,6 +56,8 @@ struct ServiceStats {
   std::uint32_t segments = 0;  // live segments
   std::uint64_t rings_quarantined = 0;  // rings that kept failing validation, no longer read
   std::uint64_t segment_faults = 0;     // segments truncated under the agent's mapping
+  // Spans whose start and end straddle a TSC jump (shm/clock.hpp): exported, marked; not a drop.
+  std::uint64_t clock_discontinuity_spans = 0;
   // dropped{invalid} by the reader's reason (shm::RejectReason below kRejectRingIndex).
   std::uint64_t invalid_by[shm::kRejectRingIndex] = {};
   // Engine counters that are not span drops: traceparent headers the engine refused to parse,
@@ -75,7 +77,7 @@ struct Admission {
 struct CounterCursor {
   std::uint64_t dropped_full = 0, dropped_no_ring = 0;
   std::uint64_t traceparent_invalid = 0, strings_interned_failed = 0;
-  std::uint64_t read = 0, rejected = 0, quarantined = 0;
+  std::uint64_t read = 0, rejected = 0, quarantined = 0, clock_discontinuity = 0;
   std::uint64_t rejected_by[shm::kRejectRingIndex] = {};
 };
 

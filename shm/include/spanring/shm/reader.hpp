@@ -51,6 +51,8 @@ struct ReaderCounters {
   std::uint64_t records_read = 0;
   std::uint64_t rejected[kRejectReasonCount] = {};
   std::uint64_t rings_quarantined = 0;
+  // Spans whose start and end straddle a TSC discontinuity (clock.hpp); still delivered.
+  std::uint64_t clock_discontinuity_spans = 0;
   std::uint64_t rejected_total() const noexcept;
   // Records and spans rejected while reading (the reasons before kRejectRingIndex): each stands
   // for at least one span the producer wrote and the reader could not decode.
@@ -197,8 +199,17 @@ std::uint64_t SegmentReader::read(std::uint32_t ring, std::uint64_t from, std::u
       continue;
     }
     health.rejects_in_a_row = 0;
-    view_.start_unix_ns = clock_.to_unix_ns(view_.start_raw);
-    view_.end_unix_ns = clock_.to_unix_ns(view_.end_raw);
+    const ClockConverter::Converted started = clock_.convert(view_.start_raw), ended = clock_.convert(view_.end_raw);
+    view_.start_unix_ns = started.unix_ns;
+    view_.end_unix_ns = ended.unix_ns;
+    // Start and end on either side of a TSC jump (clock.hpp): each is converted with its own
+    // epoch's anchors, so the times are right but the jump's instant is only known to within
+    // the anchors around it; the span is marked, counted, and never ends before it starts.
+    view_.clock_discontinuity = started.epoch != ended.epoch;
+    if (view_.clock_discontinuity) {
+      ++counters_.clock_discontinuity_spans;
+      if (view_.end_unix_ns < view_.start_unix_ns) view_.end_unix_ns = view_.start_unix_ns;
+    }
     for (EventView& e : view_.events) e.time_unix_ns = clock_.to_unix_ns(e.time_unix_ns);
     ++counters_.spans_read;
     fn(static_cast<const SpanView&>(view_));
