@@ -81,6 +81,19 @@ void Accounting::counters(std::size_t service, const shm::SegmentReader& reader,
   }
 }
 
+void Accounting::spans(SpanTally& tally) noexcept {
+  for (std::size_t svc = 0; svc < tally.counts_.size() && svc < services_.size(); ++svc) {
+    SpanTally::Counts& c = tally.counts_[svc];
+    ServiceStats& st = services_[svc];
+    st.received += c.received;
+    for (std::size_t r = 0; r < kSampleReasonCount; ++r) {
+      st.sampled_out += c.sampled_out_by[r];
+      st.sampled_out_by[r] += c.sampled_out_by[r];
+    }
+    c = SpanTally::Counts{};
+  }
+}
+
 void Accounting::batch_dropped(const std::vector<ServiceSpans>& batch, DropReason reason) noexcept {
   for (const ServiceSpans& s : batch) services_[s.service].dropped[reason] += s.spans;
 }

@@ -81,21 +81,35 @@ struct CounterCursor {
   std::uint64_t rejected_by[shm::kRejectRingIndex] = {};
 };
 
+// Spans received and sampled out, by service, counted where they are decoded (a drain thread)
+// and added to the accounting afterwards (Accounting::spans).
+class SpanTally {
+ public:
+  // One decoded span, kept or sampled out (hot: inline; allocates only for a new service).
+  void span(std::size_t service, const Admission& a) {
+    if (service >= counts_.size()) counts_.resize(service + 1);
+    Counts& c = counts_[service];
+    ++c.received;
+    if (!a.kept) ++c.sampled_out_by[static_cast<std::size_t>(a.reason)];
+  }
+
+ private:
+  friend class Accounting;
+  struct Counts {
+    std::uint64_t received = 0;
+    std::uint64_t sampled_out_by[kSampleReasonCount] = {};
+  };
+  std::vector<Counts> counts_;
+};
+
 class Accounting {
  public:
   // The index of `name`'s stats, made on first use (then on_new_service runs).
   std::size_t service(const std::string& name);
   void on_new_service(std::function<void(const std::string&)> fn) { on_new_service_ = std::move(fn); }
 
-  // One decoded span, kept or sampled out (hot: inline).
-  void span(std::size_t service, const Admission& a) noexcept {
-    ServiceStats& st = services_[service];
-    ++st.received;
-    if (!a.kept) {
-      ++st.sampled_out;
-      ++st.sampled_out_by[static_cast<std::size_t>(a.reason)];
-    }
-  }
+  // Decoded spans, kept or sampled out, as a drain thread tallied them; clears `tally`.
+  void spans(SpanTally& tally) noexcept;
   // The engine's drop counters and what the reader took from the rings since `seen`.
   // `segment` names the segment in log lines.
   void counters(std::size_t service, const shm::SegmentReader& reader, CounterCursor& seen, const std::string& segment,

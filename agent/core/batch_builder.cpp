@@ -28,14 +28,20 @@ const std::string& scope_bytes() {
 
 }  // namespace
 
-BatchBuilder::BatchBuilder(std::size_t max_spans) : max_spans_(max_spans) {}
+BatchBuilder::BatchBuilder(std::size_t max_spans, BatchId first_id, BatchId id_stride)
+    : max_spans_(max_spans), id_stride_(id_stride), id_(first_id) {}
 
 BatchBuilder::~BatchBuilder() = default;
 
 Admission BatchBuilder::add(BatchOrigin& origin, const shm::SpanView& span) {
   SamplingDecision decision;
   if (sampler_) {
-    decision = sampler_->decide(origin.sampling_slot, span);
+    if (sampler_mu_) {
+      std::lock_guard lock(*sampler_mu_);
+      decision = sampler_->decide(origin.sampling_slot, span);
+    } else {
+      decision = sampler_->decide(origin.sampling_slot, span);
+    }
     if (!decision.keep) return Admission{false, decision.reason};
   }
   if (spans_ == 0) opened_ = Clock::now();
@@ -90,7 +96,7 @@ ExportBatch BatchBuilder::close(std::vector<ServiceSpans>& services) {
   services = std::move(services_);
   services_.clear();
   group_count_ = 0;
-  ++id_;
+  id_ += id_stride_;
   spans_ = 0;
   return b;
 }

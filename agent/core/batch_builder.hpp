@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,11 +45,16 @@ class BatchBuilder {
  public:
   using Clock = std::chrono::steady_clock;
 
-  explicit BatchBuilder(std::size_t max_spans);
+  // Batch ids: first_id, first_id + id_stride, … (several builders number apart).
+  explicit BatchBuilder(std::size_t max_spans, BatchId first_id = 1, BatchId id_stride = 1);
   ~BatchBuilder();
 
-  // Not owned; null: keep every span.
-  void set_sampler(Sampler* sampler) noexcept { sampler_ = sampler; }
+  // Not owned; null: keep every span. `mu`, when the sampler is shared between builders on
+  // several threads, is held around each decision.
+  void set_sampler(Sampler* sampler, std::mutex* mu = nullptr) noexcept {
+    sampler_ = sampler;
+    sampler_mu_ = mu;
+  }
 
   // Decides and, if kept, converts `span` into the open batch.
   Admission add(BatchOrigin& origin, const shm::SpanView& span);
@@ -70,6 +76,8 @@ class BatchBuilder {
  private:
   std::size_t max_spans_;
   Sampler* sampler_ = nullptr;
+  std::mutex* sampler_mu_ = nullptr;
+  BatchId id_stride_;
   std::string trace_state_scratch_;  // reused by sampling annotations
   // One source's part of the open batch: its Resource (copied: the source may go before the
   // batch closes) and its encoded spans. Groups and their buffers are reused batch after
