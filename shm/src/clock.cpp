@@ -24,7 +24,8 @@ bool cpu_has_invariant_tsc() noexcept {
 namespace {
 
 // One sample of every clock, bracketed by MONOTONIC_RAW; `tsc` is rdtsc or CLOCK_MONOTONIC.
-ClockAnchor sample(bool tsc, int tries) noexcept {
+// `width` gets the bracket of the sample kept (its uncertainty, twice over).
+ClockAnchor sample(bool tsc, int tries, std::uint64_t* width_out = nullptr) noexcept {
   ClockAnchor best;
   std::uint64_t width = ~0ull;
   for (int i = 0; i < tries; ++i) {
@@ -38,7 +39,19 @@ ClockAnchor sample(bool tsc, int tries) noexcept {
       best = {t, raw0 + (raw1 - raw0) / 2, mono, real};
     }
   }
+  if (width_out) *width_out = width;
   return best;
+}
+
+// A sample whose bracket is at most `max_width`, trying up to 100 times (a preempted thread
+// brackets milliseconds; a running one well under a microsecond). Returns false if none was.
+bool tight_sample(ClockAnchor& out, std::uint64_t max_width) noexcept {
+  for (int i = 0; i < 100; ++i) {
+    std::uint64_t width = 0;
+    out = sample(true, 1, &width);
+    if (width <= max_width) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -47,10 +60,13 @@ ClockAnchor sample_clock_anchor(int tries) noexcept { return sample(true, tries)
 
 double measured_tsc_ticks_per_ns() noexcept {
   static const double rate = [] {
-    const ClockAnchor a = sample(true, 5);
-    const timespec pause{0, 10'000'000};
+    // 20 ms between two samples good to 2 µs: the rate to within 200 ppm, well inside the
+    // jump tolerance (kClockJumpTolerancePpm).
+    ClockAnchor a, b;
+    tight_sample(a, 2'000);
+    const timespec pause{0, 20'000'000};
     ::nanosleep(&pause, nullptr);
-    const ClockAnchor b = sample(true, 5);
+    tight_sample(b, 2'000);
     return b.raw_ns > a.raw_ns && b.tsc > a.tsc ? double(b.tsc - a.tsc) / double(b.raw_ns - a.raw_ns) : 1.0;
   }();
   return rate;
@@ -95,7 +111,10 @@ void ClockConverter::refresh() noexcept {
     mono_to_unix_ = std::int64_t(a.unix_ns - a.mono_ns);
     return;
   }
-  add_anchor(sample(true, 3));
+  // A sample the thread was preempted in the middle of would look like a jump: skip it (the
+  // anchors already held keep converting; the next pass tries again).
+  ClockAnchor a;
+  if (tight_sample(a, kClockAnchorMaxWidthNs)) add_anchor(a);
 }
 
 double ClockConverter::since_last(const Epoch& e, std::uint64_t tick) noexcept {

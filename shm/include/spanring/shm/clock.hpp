@@ -11,7 +11,8 @@
 //                                                (REALTIME - MONOTONIC)
 //
 // A "sample" brackets the other reads between two MONOTONIC_RAW reads and is kept when that
-// bracket is the tightest, so a preemption in the middle does not skew the anchor.
+// bracket is the tightest, so a preemption in the middle does not skew the anchor; the reader
+// drops an anchor whose bracket stays wide (kClockAnchorMaxWidthNs).
 //
 // WHY THE AGENT KEEPS ANCHORS. The engine records raw rdtsc wherever the CPU calls its TSC
 // invariant, whatever clocksource the kernel chose: reading the TSC costs ~10 ns where a
@@ -64,7 +65,7 @@ ClockAnchor sample_clock_anchor(int tries) noexcept;
 // is raw timestamp units of `source`: rdtsc ticks for kClockTsc, CLOCK_MONOTONIC ns otherwise.
 void take_clock_anchor(SegmentHeader& h, ClockSource source) noexcept;
 
-// TSC ticks per ns on this host, measured once per process (two anchors 10 ms apart, the
+// TSC ticks per ns on this host, measured once per process (two anchors 20 ms apart, the
 // first call sleeps): the rate against which a new epoch's first anchors are checked.
 double measured_tsc_ticks_per_ns() noexcept;
 
@@ -74,6 +75,9 @@ double measured_tsc_ticks_per_ns() noexcept;
 // ~1 µs); smaller jumps are absorbed as if the TSC had not jumped (an error of that size).
 inline constexpr std::uint64_t kClockJumpToleranceNs = 50'000;
 inline constexpr std::uint64_t kClockJumpTolerancePpm = 1000;
+// refresh() keeps an anchor only if its MONOTONIC_RAW bracket is at most this wide (else the
+// reader was preempted while sampling and the anchor could be off by more than the tolerance).
+inline constexpr std::uint64_t kClockAnchorMaxWidthNs = 10'000;
 // Epochs kept; the oldest is forgotten first (its ticks then convert with the next one).
 inline constexpr std::size_t kClockMaxEpochs = 16;
 
