@@ -290,10 +290,16 @@ void Agent::stop(Clock::time_point deadline, std::function<void()> done) {
   poll_timer_.cancel();
   discovery_.stop();
   // Final drain: everything the rings hold now (bounded: rings are bounded and engines may
-  // still write, so stop after a few passes).
+  // still write, so stop after a few passes). A pass in which a shard had to yield (its
+  // closed batches went to the exporter mid-pass) is not a whole pass: it does not count
+  // towards the few, within a hard bound.
   for (auto& [name, s] : discovery_.sources()) discovery_.check_liveness(*s);
   phase_ = Phase::kFinalDrain;
-  for (int i = 0; i < 8 && phase_ == Phase::kFinalDrain && drain_now() > 0; ++i) {
+  for (int pass = 0, whole = 0; pass < 256 && whole < 8 && phase_ == Phase::kFinalDrain; ++pass) {
+    const std::uint64_t read = drain_now();
+    if (more_to_read_) continue;
+    ++whole;
+    if (read == 0) break;
   }
   flush_batch();
   phase_ = Phase::kFlushing;
