@@ -133,8 +133,8 @@ struct StateConfig {
 
 // The `agent` section: how the agent itself runs.
 // Drain threads beyond 4 buy nothing at the design point (8 engines × 16 threads, 1 M spans/s:
-// one drain thread handles ~2 M spans/s) and take cores from the engines on the same host; the
-// shared export stage (one io_context thread) bounds the total anyway.
+// one drain thread decodes and encodes ~4 M spans/s) and take cores from the engines on the
+// same host; the shared export stage (one io_context thread) bounds the total anyway.
 inline constexpr std::uint32_t kMaxDrainThreads = 4;
 struct AgentSectionConfig {
   // Threads that drain, decode, sample and encode; segments are sharded between them
