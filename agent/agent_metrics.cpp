@@ -47,6 +47,7 @@ void AgentMetrics::refresh() {
     registry_.gauge("spanring_ring_fill_ratio", "Fullest ring of the service: unread records / capacity.", svc).set(s.ring_fill);
     registry_.gauge("spanring_segments", "Attached shared-memory segments.", svc).set(s.segments);
     registry_.counter("spanring_rings_quarantined", "Rings that kept failing validation and are no longer read.", svc).mirror(s.rings_quarantined);
+    registry_.counter("spanring_clock_discontinuity_spans", "Spans whose start and end straddle a TSC jump (exported, marked spanring.clock.discontinuity).", svc).mirror(s.clock_discontinuity_spans);
     for (std::uint32_t r = 0; r < shm::kRejectRingIndex; ++r)
       registry_
           .counter("spanring_records_rejected", "Records the reader rejected (counted in dropped{invalid}), by reason.",

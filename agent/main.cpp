@@ -43,6 +43,7 @@ namespace {
 // The core takes its sections of the config as they are: no copy field by field, no conversion.
 sa::CoreOptions core_options(const sa::AgentConfig& c) {
   sa::CoreOptions o;
+  o.agent = c.agent;
   o.discovery = c.discovery;
   o.drain = c.drain;
   o.batch = c.batch;

@@ -69,6 +69,12 @@ void report(benchmark::State& state, std::uint64_t allocs_before, const spanring
   state.counters["drops/span"] =
       double((after.spans_dropped_full - before.spans_dropped_full) + (after.spans_dropped_no_ring - before.spans_dropped_no_ring)) / n;
   state.SetItemsProcessed(state.iterations());
+  // The clock the spans recorded (1 = rdtsc, 0 = CLOCK_MONOTONIC) and, beside it, the kernel's
+  // clocksource, which no longer decides it (shm/clock.hpp): compare runs on different hosts.
+  state.counters["tsc"] = spanring::detail::using_tsc() ? 1 : 0;
+  const std::string kernel = spanring::detail::kernel_clocksource();
+  state.SetLabel(std::string("clock=") + (spanring::detail::using_tsc() ? "tsc" : "monotonic") +
+                 " kernel_clocksource=" + (kernel.empty() ? "unknown" : kernel));
 }
 
 void BM_SpanThreeAttributes(benchmark::State& state) {

@@ -95,6 +95,7 @@ class FileLoader {
   void load(const YAML::Node& root, AgentConfig& cfg) {
     const Item item{root, "", root.Mark()};
     section(item, {
+        {"agent", [&](const Item& i) { section(i, {{"drain_threads", u32(cfg.agent.drain_threads)}}); }},
         {"discovery", [&](const Item& i) {
            section(i, {{"scan_interval", duration(cfg.discovery.scan_interval)},
                        {"segment_prefix", string(cfg.discovery.segment_prefix)},
@@ -646,6 +647,7 @@ class Validator {
 
   void run() {
     const AgentConfig& c = cfg_;
+    c.agent.validate(section_report("agent."));
     c.discovery.validate(section_report("discovery."));
     c.drain.validate(section_report("drain."));
     // The exporter's own rules; its keys are relative to exporter.otlp, except the queue's,
@@ -741,6 +743,12 @@ void DiscoveryConfig::validate(const SectionReport& report) const {
   if (segment_prefix.rfind("spanring.", 0) != 0 || segment_prefix.find('/') != std::string::npos) {
     report({"segment_prefix"}, "must start with \"spanring.\" and contain no '/', got " + quote(segment_prefix));
   }
+}
+
+void AgentSectionConfig::validate(const SectionReport& report) const {
+  if (drain_threads > kMaxDrainThreads)
+    report({"drain_threads"}, "must be at most " + std::to_string(kMaxDrainThreads) + " (0 = one per core, at most " +
+                                  std::to_string(kMaxDrainThreads) + "), got " + std::to_string(drain_threads));
 }
 
 void DrainConfig::validate(const SectionReport& report) const {

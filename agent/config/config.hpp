@@ -131,7 +131,23 @@ struct StateConfig {
   bool operator==(const StateConfig&) const = default;
 };
 
+// The `agent` section: how the agent itself runs.
+// Drain threads beyond 4 buy nothing at the design point (8 engines × 16 threads, 1 M spans/s:
+// one drain thread decodes and encodes ~4 M spans/s) and take cores from the engines on the
+// same host; the shared export stage (one io_context thread) bounds the total anyway.
+inline constexpr std::uint32_t kMaxDrainThreads = 4;
+struct AgentSectionConfig {
+  // Threads that drain, decode, sample and encode; segments are sharded between them
+  // (agent/core/drain_workers.hpp). 0: one per core, at most kMaxDrainThreads.
+  std::uint32_t drain_threads = 0;
+
+  void validate(const SectionReport& report) const;  // 0..kMaxDrainThreads
+
+  bool operator==(const AgentSectionConfig&) const = default;
+};
+
 struct AgentConfig {
+  AgentSectionConfig agent;
   DiscoveryConfig discovery;
   DrainConfig drain;
   ExporterConfig exporter;

@@ -63,6 +63,7 @@ void Accounting::counters(std::size_t service, const shm::SegmentReader& reader,
   seen.read = c.spans_read;
   seen.rejected = c.spans_rejected();
   for (std::uint32_t r = 0; r < shm::kRejectRingIndex; ++r) advance(st.invalid_by[r], seen.rejected_by[r], c.rejected[r]);
+  advance(st.clock_discontinuity_spans, seen.clock_discontinuity, c.clock_discontinuity_spans);
   st.written += read + rejected;
   st.created += read + rejected;
   if (rejected > 0) {
@@ -77,6 +78,19 @@ void Accounting::counters(std::size_t service, const shm::SegmentReader& reader,
                         "segment %s (service %s, pid %u): %llu ring(s) kept failing validation and are no longer read",
                         segment.c_str(), service_name.c_str(), pid,
                         static_cast<unsigned long long>(c.rings_quarantined));
+  }
+}
+
+void Accounting::spans(SpanTally& tally) noexcept {
+  for (std::size_t svc = 0; svc < tally.counts_.size() && svc < services_.size(); ++svc) {
+    SpanTally::Counts& c = tally.counts_[svc];
+    ServiceStats& st = services_[svc];
+    st.received += c.received;
+    for (std::size_t r = 0; r < kSampleReasonCount; ++r) {
+      st.sampled_out += c.sampled_out_by[r];
+      st.sampled_out_by[r] += c.sampled_out_by[r];
+    }
+    c = SpanTally::Counts{};
   }
 }
 

@@ -56,6 +56,8 @@ struct ServiceStats {
   std::uint32_t segments = 0;  // live segments
   std::uint64_t rings_quarantined = 0;  // rings that kept failing validation, no longer read
   std::uint64_t segment_faults = 0;     // segments truncated under the agent's mapping
+  // Spans whose start and end straddle a TSC jump (shm/clock.hpp): exported, marked; not a drop.
+  std::uint64_t clock_discontinuity_spans = 0;
   // dropped{invalid} by the reader's reason (shm::RejectReason below kRejectRingIndex).
   std::uint64_t invalid_by[shm::kRejectRingIndex] = {};
   // Engine counters that are not span drops: traceparent headers the engine refused to parse,
@@ -75,8 +77,29 @@ struct Admission {
 struct CounterCursor {
   std::uint64_t dropped_full = 0, dropped_no_ring = 0;
   std::uint64_t traceparent_invalid = 0, strings_interned_failed = 0;
-  std::uint64_t read = 0, rejected = 0, quarantined = 0;
+  std::uint64_t read = 0, rejected = 0, quarantined = 0, clock_discontinuity = 0;
   std::uint64_t rejected_by[shm::kRejectRingIndex] = {};
+};
+
+// Spans received and sampled out, by service, counted where they are decoded (a drain thread)
+// and added to the accounting afterwards (Accounting::spans).
+class SpanTally {
+ public:
+  // One decoded span, kept or sampled out (hot: inline; allocates only for a new service).
+  void span(std::size_t service, const Admission& a) {
+    if (service >= counts_.size()) counts_.resize(service + 1);
+    Counts& c = counts_[service];
+    ++c.received;
+    if (!a.kept) ++c.sampled_out_by[static_cast<std::size_t>(a.reason)];
+  }
+
+ private:
+  friend class Accounting;
+  struct Counts {
+    std::uint64_t received = 0;
+    std::uint64_t sampled_out_by[kSampleReasonCount] = {};
+  };
+  std::vector<Counts> counts_;
 };
 
 class Accounting {
@@ -85,15 +108,8 @@ class Accounting {
   std::size_t service(const std::string& name);
   void on_new_service(std::function<void(const std::string&)> fn) { on_new_service_ = std::move(fn); }
 
-  // One decoded span, kept or sampled out (hot: inline).
-  void span(std::size_t service, const Admission& a) noexcept {
-    ServiceStats& st = services_[service];
-    ++st.received;
-    if (!a.kept) {
-      ++st.sampled_out;
-      ++st.sampled_out_by[static_cast<std::size_t>(a.reason)];
-    }
-  }
+  // Decoded spans, kept or sampled out, as a drain thread tallied them; clears `tally`.
+  void spans(SpanTally& tally) noexcept;
   // The engine's drop counters and what the reader took from the rings since `seen`.
   // `segment` names the segment in log lines.
   void counters(std::size_t service, const shm::SegmentReader& reader, CounterCursor& seen, const std::string& segment,

@@ -9,10 +9,27 @@
 
 namespace spanring::agent {
 
+namespace {
+
+std::size_t drain_threads(const CoreOptions& o) {
+  return o.agent.drain_threads == 0 ? default_drain_threads()
+                                    : std::min<std::size_t>(o.agent.drain_threads, kMaxDrainThreads);
+}
+
+std::vector<std::unique_ptr<DrainShard>> make_shards(const CoreOptions& o) {
+  const std::size_t n = drain_threads(o);
+  std::vector<std::unique_ptr<DrainShard>> shards;
+  for (std::size_t k = 0; k < n; ++k) shards.push_back(std::make_unique<DrainShard>(o.batch.max_spans, k + 1, n));
+  return shards;
+}
+
+}  // namespace
+
 Agent::Agent(boost::asio::io_context& io, CoreOptions options)
     : options_(std::move(options)),
       discovery_(io, options_, [this](Source& s) { attached(s); }),
-      builder_(options_.batch.max_spans),
+      shards_(make_shards(options_)),
+      pool_(shards_.size()),
       ledger_([this](SourceId id, const std::vector<std::uint64_t>& positions) { commit(id, positions); }),
       io_(io),
       scan_timer_(io),
@@ -27,7 +44,7 @@ void Agent::set_sampler(std::unique_ptr<Sampler> sampler) {
   if (sampler_)
     for (auto& [name, s] : discovery_.sources()) sampler_->release_slot(s->batch.sampling_slot);
   sampler_ = std::move(sampler);
-  builder_.set_sampler(sampler_.get());
+  for (auto& shard : shards_) shard->builder.set_sampler(sampler_.get(), shards_.size() > 1 ? &sampler_mu_ : nullptr);
   if (sampler_)
     for (auto& [name, s] : discovery_.sources()) s->batch.sampling_slot = sampler_->service_slot(s->identity.service_name);
 }
@@ -62,7 +79,7 @@ void Agent::schedule_poll(Duration delay) {
   poll_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || phase_ != Phase::kRunning) return;
     drain_now();
-    if (builder_.spans() > 0 && Clock::now() - builder_.opened() >= options_.batch.timeout) flush_batch();
+    if (open_spans() > 0 && Clock::now() - oldest_open() >= options_.batch.timeout) flush_batch();
     // Adaptive polling: poll just often enough that the fullest ring stays below 1/8 of its
     // capacity between passes. A pass that found a ring more than 1/8 full halves the interval
     // (down to the minimum); one that found every ring under 1/32 full, or nothing at all,
@@ -71,86 +88,137 @@ void Agent::schedule_poll(Duration delay) {
     if (last_max_fill_ > 1.0 / 8) poll_interval_ = std::max(options_.drain.min_poll_interval, poll_interval_ / 2);
     else if (last_max_fill_ < 1.0 / 32)
       poll_interval_ = std::min(options_.drain.max_poll_interval, std::max<Duration>(poll_interval_ * 2, std::chrono::milliseconds(1)));
-    auto delay_next = poll_interval_;
-    if (builder_.spans() > 0) {
-      const auto due =
-          std::chrono::duration_cast<Duration>(builder_.opened() + options_.batch.timeout - Clock::now());
+    auto delay_next = more_to_read_ ? Duration::zero() : poll_interval_;  // a shard yielded: go on at once
+    if (open_spans() > 0) {
+      const auto due = std::chrono::duration_cast<Duration>(oldest_open() + options_.batch.timeout - Clock::now());
       if (due < delay_next) delay_next = std::max(due, Duration::zero());
     }
     schedule_poll(delay_next);
   });
 }
 
+void Agent::assign_sources() {
+  for (auto& shard : shards_) shard->sources.clear();
+  for (auto& [name, s] : discovery_.sources()) shards_[s->id % shards_.size()]->sources.push_back(s.get());
+}
+
+std::uint64_t Agent::open_spans() const noexcept {
+  std::uint64_t n = 0;
+  for (const auto& shard : shards_) n += shard->builder.spans();
+  return n;
+}
+
+Agent::Clock::time_point Agent::oldest_open() const noexcept {
+  Clock::time_point t = Clock::time_point::max();
+  for (const auto& shard : shards_)
+    if (shard->builder.spans() > 0) t = std::min(t, shard->builder.opened());
+  return t;
+}
+
+bool Agent::holds(const Source& s) const noexcept { return shards_[s.id % shards_.size()]->builder.holds(s.batch); }
+
+void Agent::drain_shard(DrainShard& shard) {
+  for (Source* s : shard.sources)
+    if (!s->faulted && !shard.must_yield()) drain(shard, *s);
+}
+
 // One source's rings, each up to max_spans_per_pass records: ring → batch builder → batch.
-void Agent::drain(Source& s, std::uint64_t& total) {
+// Runs on the shard's drain thread: touches only the shard and the source.
+void Agent::drain(DrainShard& shard, Source& s) {
   s.reader.clock().refresh();
+  BatchBuilder& builder = shard.builder;
   const double capacity = s.reader.header().ring_capacity;
   for (std::uint32_t r = 0; r < s.reader.ring_count(); ++r) {
     if (s.reader.quarantined(r)) continue;
     const std::uint64_t head = s.reader.head(r);
-    if (head >= s.read_pos[r]) last_max_fill_ = std::max(last_max_fill_, std::min(1.0, double(head - s.read_pos[r]) / capacity));
+    if (head >= s.read_pos[r]) shard.max_fill = std::max(shard.max_fill, std::min(1.0, double(head - s.read_pos[r]) / capacity));
     std::uint64_t budget = options_.drain.max_spans_per_pass;  // records; bounds one pass
-    while (budget > 0) {
+    while (budget > 0 && !shard.must_yield()) {
       // Never read more records than the open batch has room for spans (a span takes at
       // least one record), so a batch fills exactly at the end of a read and the position
       // recorded with it covers precisely its spans.
       const std::uint64_t before = s.reader.counters().spans_read;
-      const std::uint64_t pos = s.reader.read(r, s.read_pos[r], std::min(budget, builder_.room()), [&](const shm::SpanView& v) {
-        accounting_.span(s.batch.service, builder_.add(s.batch, v));
+      const std::uint64_t pos = s.reader.read(r, s.read_pos[r], std::min(budget, builder.room()), [&](const shm::SpanView& v) {
+        shard.tally.span(s.batch.service, builder.add(s.batch, v));
       });
       const std::uint64_t moved = pos - s.read_pos[r];
-      total += s.reader.counters().spans_read - before;
+      shard.spans_read += s.reader.counters().spans_read - before;
       if (moved == 0) break;
       s.read_pos[r] = pos;
       s.dirty = true;
       budget -= std::min(budget, moved);
-      if (builder_.full()) flush_batch();
+      if (builder.full()) shard.close();
     }
   }
-  accounting_.counters(s.batch.service, s.reader, s.counters, s.name, s.identity.service_name, s.identity.pid);
-  // The producer shrank its segment under us (SIGBUS, caught by the reader): nothing in it can
-  // be trusted any more. What was read so far is exported; the rest is lost and the segment is
-  // left alone. A segment fault, not span drops: no span is known lost.
-  if (discovery_.newly_faulted(s)) accounting_.segment_fault(s.batch.service);
 }
 
 std::uint64_t Agent::drain_now() {
+  assign_sources();
+  std::vector<bool> work(shards_.size());
+  for (std::size_t k = 0; k < shards_.size(); ++k) {
+    DrainShard& shard = *shards_[k];
+    shard.max_fill = 0;
+    shard.spans_read = 0;
+    work[k] = !shard.sources.empty();
+  }
+  pool_.run(work, [this](std::size_t k) { drain_shard(*shards_[k]); });
+  // Joined: everything below is on the io_context thread again.
   std::uint64_t total = 0;
   last_max_fill_ = 0;
-  for (auto& [name, s] : discovery_.sources())
-    if (!s->faulted) drain(*s, total);
+  more_to_read_ = false;
+  for (auto& shard : shards_) {
+    total += shard->spans_read;
+    last_max_fill_ = std::max(last_max_fill_, shard->max_fill);
+    more_to_read_ = more_to_read_ || shard->must_yield();
+    accounting_.spans(shard->tally);
+    for (auto& c : shard->closed) hand_off(c);
+    shard->closed.clear();
+  }
+  for (auto& [name, s] : discovery_.sources()) {
+    if (s->faulted) continue;
+    accounting_.counters(s->batch.service, s->reader, s->counters, s->name, s->identity.service_name, s->identity.pid);
+    // The producer shrank its segment under us (SIGBUS, caught by the reader): nothing in it
+    // can be trusted any more. What was read so far is exported; the rest is lost and the
+    // segment is left alone. A segment fault, not span drops: no span is known lost.
+    if (discovery_.newly_faulted(*s)) accounting_.segment_fault(s->batch.service);
+  }
   mark_progress();
   retire_resolved();
   return total;
 }
 
-// Positions that moved with no span in the open batch (all rejected, or sampled out) need no
-// export: the ledger carries them through its FIFO so they commit in order.
+// Positions that moved with no span in their shard's open batch (all rejected, or sampled
+// out) need no export: the ledger carries them through its FIFO so they commit in order.
 void Agent::mark_progress() {
-  if (builder_.spans() != 0) return;  // they ride with the open batch
-  for (auto& [name, s] : discovery_.sources()) {
-    if (!s->dirty) continue;
-    s->dirty = false;
-    ledger_.add_mark(s->id, s->read_pos);
+  for (auto& shard : shards_) {
+    if (shard->builder.spans() != 0) continue;  // they ride with the shard's open batch
+    for (Source* s : shard->sources) {
+      if (!s->dirty) continue;
+      s->dirty = false;
+      ledger_.add_mark(s->id, s->read_pos);
+    }
   }
 }
 
 void Agent::flush_batch() {
-  if (builder_.spans() == 0) return;
-  // The positions read so far cover every span in this batch (and only spans already in it
-  // or resolved otherwise): reading is sequential per ring.
-  std::vector<Mark> marks;
-  for (auto& [name, s] : discovery_.sources())
-    if (s->dirty || builder_.holds(s->batch)) {
-      marks.push_back(Mark{s->id, s->read_pos});
-      s->dirty = false;
-    }
-  std::vector<ServiceSpans> services;
-  ExportBatch b = builder_.close(services);
-  const BatchId id = b.id;
-  const std::uint64_t spans = b.spans;
-  ledger_.add_batch(id, std::move(marks), std::move(services));
-  if (!exporter_ || !exporter_->enqueue(std::move(b))) {
+  if (open_spans() == 0) return;
+  assign_sources();
+  for (auto& shard : shards_) {
+    if (shard->builder.spans() == 0) continue;
+    // The positions read so far cover every span in this batch (and only spans already in it
+    // or resolved otherwise): reading is sequential per ring.
+    shard->close();
+    for (auto& c : shard->closed) hand_off(c);
+    shard->closed.clear();
+  }
+  retire_resolved();
+}
+
+void Agent::hand_off(DrainShard::Closed& c) {
+  const BatchId id = c.batch.id;
+  const std::uint64_t spans = c.batch.spans;
+  ledger_.add_batch(id, std::move(c.marks), std::move(c.services));
+  if (!exporter_ || !exporter_->enqueue(std::move(c.batch))) {
     if (phase_ != Phase::kRunning) {
       // Shutting down with a full queue: leave these spans in the rings (positions not
       // committed) for the next agent instead of dropping them, and read no more.
@@ -161,7 +229,6 @@ void Agent::flush_batch() {
       SPANRING_LOG_DEBUG("export queue full: dropped a batch of %llu spans", static_cast<unsigned long long>(spans));
     }
   }
-  retire_resolved();
 }
 
 void Agent::on_export_result(const ExportResult& r) {
@@ -197,7 +264,7 @@ void Agent::retire_resolved() {
   auto& sources = discovery_.sources();
   for (auto it = sources.begin(); it != sources.end();) {
     Source& s = *it->second;
-    const bool settled = ledger_.holds(s.id) == 0 && !s.dirty && !builder_.holds(s.batch);
+    const bool settled = ledger_.holds(s.id) == 0 && !s.dirty && !holds(s);
     const bool faulted = settled && s.faulted;
     const bool drained = settled && !faulted && s.producer_gone && Discovery::fully_committed(s);
     if (!faulted && !drained) {
@@ -223,10 +290,16 @@ void Agent::stop(Clock::time_point deadline, std::function<void()> done) {
   poll_timer_.cancel();
   discovery_.stop();
   // Final drain: everything the rings hold now (bounded: rings are bounded and engines may
-  // still write, so stop after a few passes).
+  // still write, so stop after a few passes). A pass in which a shard had to yield (its
+  // closed batches went to the exporter mid-pass) is not a whole pass: it does not count
+  // towards the few, within a hard bound.
   for (auto& [name, s] : discovery_.sources()) discovery_.check_liveness(*s);
   phase_ = Phase::kFinalDrain;
-  for (int i = 0; i < 8 && phase_ == Phase::kFinalDrain && drain_now() > 0; ++i) {
+  for (int pass = 0, whole = 0; pass < 256 && whole < 8 && phase_ == Phase::kFinalDrain; ++pass) {
+    const std::uint64_t read = drain_now();
+    if (more_to_read_) continue;
+    ++whole;
+    if (read == 0) break;
   }
   flush_batch();
   phase_ = Phase::kFlushing;

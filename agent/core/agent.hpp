@@ -1,7 +1,8 @@
 // The agent's core loop, on one io_context thread, wiring the stages:
 //
 //   discovery ──▶ drain rings ──▶ batch builder ──▶ Exporter
-//   (discovery.hpp)    │         (decode → sample → convert, batch_builder.hpp)
+//   (discovery.hpp)    │         (decode → sample → encode, batch_builder.hpp; one per drain
+//                      │          thread, segments sharded between them: drain_workers.hpp)
 //                      │                                          │ answer
 //                      └── positions ──▶ commit ledger ◀──────────┘
 //                                        (ledger.hpp) ──▶ commit ring tails, in FIFO order
@@ -32,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,7 @@
 #include "agent/core/accounting.hpp"
 #include "agent/core/batch_builder.hpp"
 #include "agent/core/discovery.hpp"
+#include "agent/core/drain_workers.hpp"
 #include "agent/export/exporter.hpp"
 #include "agent/core/ledger.hpp"
 #include "agent/core/options.hpp"
@@ -102,7 +105,16 @@ class Agent {
   void schedule_scan();
   void schedule_poll(Duration delay);
   void attached(Source& s);
-  void drain(Source& s, std::uint64_t& total);
+  // Each shard's sources for this pass (or flush): shard = SourceId mod shard count.
+  void assign_sources();
+  // On drain thread `shard`: its sources' rings into its batch builder.
+  void drain_shard(DrainShard& shard);
+  void drain(DrainShard& shard, Source& s);
+  // On the io_context thread: a batch a shard closed, to the ledger and the exporter.
+  void hand_off(DrainShard::Closed& c);
+  std::uint64_t open_spans() const noexcept;
+  Clock::time_point oldest_open() const noexcept;  // of the shards' open batches
+  bool holds(const Source& s) const noexcept;
   void mark_progress();
   void on_export_result(const ExportResult& r);
   void commit(SourceId id, const std::vector<std::uint64_t>& positions);
@@ -114,7 +126,10 @@ class Agent {
   std::unique_ptr<Sampler> sampler_;
   Accounting accounting_;
   Discovery discovery_;
-  BatchBuilder builder_;
+  std::vector<std::unique_ptr<DrainShard>> shards_;
+  DrainPool pool_;
+  std::mutex sampler_mu_;  // decisions from several drain threads (BatchBuilder::set_sampler)
+  bool more_to_read_ = false;  // the last pass stopped early (a shard had to yield)
   CommitLedger ledger_;
   boost::asio::io_context& io_;
   boost::asio::steady_timer scan_timer_;

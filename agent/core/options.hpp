@@ -11,6 +11,7 @@
 namespace spanring::agent {
 
 struct CoreOptions {
+  AgentSectionConfig agent;   // drain_threads
   DiscoveryConfig discovery;  // segment_prefix, scan_interval, producers
   DrainConfig drain;          // poll intervals, max_spans_per_pass
   BatchConfig batch;          // max_spans, timeout

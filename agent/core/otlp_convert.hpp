@@ -1,5 +1,5 @@
-// Shared-memory spans → OTLP protobuf messages. One place encodes attributes for spans,
-// events and links alike, and the Resource of an engine process.
+// The OTLP Resource of an engine process, and the names the agent reports itself by. (Spans are
+// written straight to wire format: otlp_encode.hpp.)
 #pragma once
 
 #include <string>
@@ -7,21 +7,13 @@
 #include <vector>
 
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
-#include "agent/sampling/sampler.hpp"
-#include "opentelemetry/proto/trace/v1/trace.pb.h"
-#include "spanring/shm/reader.hpp"
 
 namespace spanring::agent {
 
 inline constexpr char kSdkName[] = "spanring";
 inline constexpr char kSdkVersion[] = "0.1.0";
-
-// Fills `out` (which may be a reused message: every field is overwritten or cleared).
-// `sampling`, for a span the agent's sampler kept (null without a sampler), adds what the
-// decision changes: the tracestate (`sampled_trace_state`, when trace_state_changed) and the
-// sampler.type / sampler.param attributes Jaeger's adaptive sampling reads (SPEC §7.d).
-void to_otlp(const shm::SpanView& span, opentelemetry::proto::trace::v1::Span& out,
-             const SamplingAnnotation* sampling = nullptr, std::string_view sampled_trace_state = {});
+// Boolean attribute, true on a span whose start and end straddle a TSC jump (shm/clock.hpp).
+inline constexpr char kClockDiscontinuityKey[] = "spanring.clock.discontinuity";
 
 struct ProcessIdentity {
   std::string service_name;

@@ -4,30 +4,14 @@
 
 namespace spanring::agent {
 
-ExportBatch::ExportBatch() : ExportBatch(std::make_unique<google::protobuf::Arena>()) {}
+ExportBatch::ExportBatch(const ExportTraceServiceRequest& request, std::uint64_t span_count)
+    : body(request.SerializeAsString()), spans(span_count) {}
 
-ExportBatch::ExportBatch(std::unique_ptr<google::protobuf::Arena> arena)
-    : arena_(std::move(arena)),
-      request_(google::protobuf::Arena::CreateMessage<ExportTraceServiceRequest>(arena_.get())) {}
-
-ExportBatch::ExportBatch(ExportBatch&& other) noexcept
-    : spans(other.spans),
-      id(other.id),
-      arena_(std::move(other.arena_)),
-      request_(std::exchange(other.request_, nullptr)) {}
-
-ExportBatch& ExportBatch::operator=(ExportBatch&& other) noexcept {
-  if (this != &other) {
-    spans = other.spans;
-    id = other.id;
-    // The request dies with its arena: take both, in this order, before the old arena goes.
-    request_ = std::exchange(other.request_, nullptr);
-    arena_ = std::move(other.arena_);
-  }
-  return *this;
+ExportTraceServiceRequest ExportBatch::request() const {
+  ExportTraceServiceRequest r;
+  if (!r.ParseFromString(body)) r.Clear();
+  return r;
 }
-
-ExportBatch::~ExportBatch() = default;
 
 const char* to_string(ExportOutcome outcome) {
   switch (outcome) {

@@ -1,8 +1,9 @@
 // The one shape every exporter has (OTLP/HTTP, console, file, none) and the types it speaks.
 //
-// An exporter takes a batch as the batch builder made it: an ExportTraceServiceRequest in the
-// protobuf arena the batch owns. Bytes exist only where they are needed: the OTLP/HTTP exporter
-// serializes (and enforces its byte bounds there); the console and file sinks read the message.
+// An exporter takes a batch as the batch builder made it: a serialized ExportTraceServiceRequest
+// (agent/core/otlp_encode.hpp writes it straight from the decoded spans). The OTLP/HTTP exporter
+// sends those bytes as they are (and enforces its byte bounds on them); the console and file
+// sinks, off the hot path, parse them back into the message with ExportBatch::request().
 //
 // Contract, for every implementation: enqueue() never blocks; every batch it accepts gets exactly
 // one result, and results come in enqueue (FIFO) order. The drain loop relies on that order to
@@ -17,39 +18,25 @@
 #include <memory>
 #include <string>
 
-#include <google/protobuf/arena.h>
-
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace spanring::agent {
 
 using ExportTraceServiceRequest = opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
 
-// One OTLP request, owning the arena its messages live in. Moving the batch moves the arena, so
-// the request stays valid for as long as whoever holds the batch keeps it (a queue, a retry);
-// destroying the batch frees every message at once.
-class ExportBatch {
- public:
-  // An empty request in a new arena with protobuf's default block sizes (tests, small batches).
-  ExportBatch();
-  // An empty request in `arena` (not null), which the batch now owns.
-  explicit ExportBatch(std::unique_ptr<google::protobuf::Arena> arena);
-  ExportBatch(ExportBatch&& other) noexcept;
-  ExportBatch& operator=(ExportBatch&& other) noexcept;
-  ExportBatch(const ExportBatch&) = delete;
-  ExportBatch& operator=(const ExportBatch&) = delete;
-  ~ExportBatch();
+// One OTLP request: its serialized bytes, how many spans they hold, and the caller's id.
+struct ExportBatch {
+  ExportBatch() = default;
+  // `request` serialized (tests, and anything that has a message rather than spans).
+  explicit ExportBatch(const ExportTraceServiceRequest& request, std::uint64_t spans = 0);
 
-  // Not valid on a moved-from batch.
-  ExportTraceServiceRequest& request() noexcept { return *request_; }
-  const ExportTraceServiceRequest& request() const noexcept { return *request_; }
+  // The message the bytes encode (parsed: the slow path of the console and file sinks). Bytes
+  // that do not parse (never the batch builder's) give an empty request.
+  ExportTraceServiceRequest request() const;
 
-  std::uint64_t spans = 0;  // spans inside request(), for queue bounds and results
+  std::string body;         // a serialized ExportTraceServiceRequest
+  std::uint64_t spans = 0;  // spans inside `body`, for queue bounds and results
   std::uint64_t id = 0;     // caller's id, handed back in the result
-
- private:
-  std::unique_ptr<google::protobuf::Arena> arena_;
-  ExportTraceServiceRequest* request_ = nullptr;  // allocated in arena_
 };
 
 // Final fate of one accepted batch. What the caller should do is the same for every failure: the

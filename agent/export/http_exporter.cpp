@@ -11,7 +11,6 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
-#include <climits>
 #include <stdexcept>
 #include <utility>
 
@@ -44,17 +43,13 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     item.spans = batch.spans;
     item.id = batch.id;
     item.enqueued_at = steady_clock::now();
-    // Sized first (this also caches every sub-message's size for the serialization below), so a
-    // batch the queue refuses or that is too large is never serialized. Protobuf's cached sizes
-    // are ints: a request past INT_MAX cannot be serialized and is too large whatever the limit.
-    const std::size_t size = batch.request().ByteSizeLong();
+    // The body is the batch's serialized request: its size is exact, and a batch the queue
+    // refuses or that is too large is never copied.
+    const std::size_t size = batch.body.size();
     item.original_bytes = size;
-    item.too_large = size > config_.max_request_bytes || size > static_cast<std::size_t>(INT_MAX);
+    item.too_large = size > config_.max_request_bytes;
     if (!queue_.fits(item.spans, item.too_large ? 0 : size)) return false;
-    if (!item.too_large) {
-      item.body.resize(size);
-      batch.request().SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(item.body.data()));
-    }
+    if (!item.too_large) item.body = std::move(batch.body);
     queue_.try_push(std::move(item));  // cannot refuse: fits() said so and nothing ran since
     schedule_pump();
     return true;

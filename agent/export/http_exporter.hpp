@@ -1,8 +1,8 @@
 // spanring agent — OTLP/HTTP trace export (SPEC §2, §4).
 //
-// The only exporter that serializes: enqueue() turns the batch's request into the bytes it will
-// send (once; retries resend them) and releases the batch's arena, so the queue holds exactly the
-// bytes it counts against queue.max_bytes and max_request_bytes.
+// enqueue() takes the batch's serialized request as the body it will send (once; retries resend
+// it), without a copy, so the queue holds exactly the bytes it counts against queue.max_bytes
+// and max_request_bytes.
 //
 // The pipeline copies the OpenTelemetry Collector's exporterhelper: three layers, each in its own
 // file, each wrapping the next, all with one `send` shape (sender.hpp):

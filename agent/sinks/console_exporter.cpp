@@ -422,7 +422,8 @@ class ConsoleCore : public std::enable_shared_from_this<ConsoleCore> {
     r.id = batch.id;
     r.spans = batch.spans;
     r.attempts = 1;
-    for (const auto& rs : batch.request().resource_spans()) {
+    const ExportTraceServiceRequest request = batch.request();  // parsed: the console is not a hot path
+    for (const auto& rs : request.resource_spans()) {
       const std::string service = service_name(rs);
       for (const auto& ss : rs.scope_spans()) {
         for (const auto& span : ss.spans()) add_span(span, service, now);

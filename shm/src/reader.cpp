@@ -99,6 +99,7 @@ SegmentError SegmentReader::open(std::string_view name, std::string& message) {
   }
   strings_.reset(reinterpret_cast<const StringTable*>(map_.data() + h.string_table_offset));
   clock_.reset(h);
+  clock_.refresh();
   counters_ = {};
   faulted_ = false;
   last_ = LastSeen{};

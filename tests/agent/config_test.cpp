@@ -71,6 +71,7 @@ std::string only_error(std::string_view file) {
 }
 
 void expect_same_settings(const AgentConfig& a, const AgentConfig& b) {
+  EXPECT_EQ(a.agent, b.agent);
   EXPECT_EQ(a.discovery, b.discovery);
   EXPECT_EQ(a.drain, b.drain);
   EXPECT_EQ(a.exporter, b.exporter);
@@ -145,6 +146,7 @@ TEST(LoadConfig, FileSetsEveryKey) {
   const Loaded loaded = load(testdata("full.yaml"));
   ASSERT_TRUE(loaded.ok) << (loaded.errors.empty() ? "" : loaded.errors.front());
   const AgentConfig& c = loaded.config;
+  EXPECT_EQ(c.agent.drain_threads, 3u);
   EXPECT_EQ(c.discovery.scan_interval, 250ms);
   EXPECT_EQ(c.drain.min_poll_interval, 2ms);
   EXPECT_EQ(c.drain.max_poll_interval, 2s);
@@ -203,6 +205,12 @@ TEST(LoadConfigErrors, ListWhereIntegerExpectedIsAWrongType) {
             testdata("wrong_type.yaml") +
                 ":2:23: drain.max_spans_per_pass: expected an integer from 0 to 4294967295, got "
                 "a list");
+}
+
+TEST(LoadConfigErrors, DrainThreadsAboveTheCapNameTheKeyAndTheCap) {
+  EXPECT_EQ(only_error("drain_threads_too_many.yaml"),
+            testdata("drain_threads_too_many.yaml") +
+                ":2:18: agent.drain_threads: must be at most 4 (0 = one per core, at most 4), got 64");
 }
 
 TEST(LoadConfigErrors, NegativeIntegerIsRejected) {

@@ -134,4 +134,26 @@ TEST_F(AgentCore, ShutdownLeavesWhatTheQueueRefusedInTheRings) {
   EXPECT_EQ(agent.services().at(0).dropped[sa::kDropShutdown], 15u);
 }
 
+// A drain thread hands its batches on every DrainShard::kMaxClosedPerPass batches; such a
+// pass is not a whole one, so the final drain at shutdown still takes everything the rings
+// hold (here 2000 spans = 12 yields of 160), not 8 yielded passes' worth.
+TEST_F(AgentCore, ShutdownDrainsEverythingEvenWhenPassesYield) {
+  sa::Agent agent(io_, options());
+  auto exporter = std::make_unique<ManualExporter>();
+  ManualExporter* manual = exporter.get();
+  exporter->callback = agent.make_result_callback();
+  agent.set_exporter(std::move(exporter));
+  agent.scan_now();
+  write(2000);
+  bool done = false;
+  agent.stop(std::chrono::steady_clock::now() + std::chrono::seconds(5), [&] { done = true; });
+  std::uint64_t spans = 0;
+  for (const auto& b : manual->batches) spans += b.spans;
+  EXPECT_EQ(spans, 2000u);
+  for (std::size_t i = 0; i < manual->batches.size(); ++i) manual->answer(i, sa::ExportOutcome::kAccepted);
+  io_.run();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(agent.services().at(0).exported, 2000u);
+}
+
 }  // namespace

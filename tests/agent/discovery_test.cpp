@@ -14,6 +14,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -439,6 +440,61 @@ TEST_F(AgentDiscovery, AttachDuringFlatOutWritingKeepsTheBalance) {
     balanced(second);
     EXPECT_GT(created.load(), 0u);
   }
+}
+
+// agent.drain_threads = 2 over four segments: each shard reads its own, batch ids stay unique,
+// nothing commits before its batch is answered, and every ring ends committed at its head.
+TEST_F(AgentDiscovery, TwoDrainThreadsShareTheSegmentsAndCommitOnlyAnsweredSpans) {
+  const std::string service = prefix_.substr(std::string(shm::kSegmentPrefix).size());
+  std::uint64_t written = 0;
+  for (int k = 0; k < 4; ++k) {
+    spanring::Options so;
+    so.service_name = service;
+    so.rings = 2;
+    so.shm_size = 1u << 20;
+    const spanring::InitStatus st = spanring::init(so);
+    ASSERT_TRUE(st.ok()) << st.message;
+    strays_.push_back(fs::path("/dev/shm") / st.segment);
+    write(300 + 100 * k);
+    written += 300 + 100 * k;
+    spanring::shutdown();  // the segment stays, with its spans
+  }
+  sa::CoreOptions o = options();
+  o.agent.drain_threads = 2;
+  o.state.remove_drained_segments = false;
+  sa::Agent agent(io_, o);
+  attach_exporter(agent);
+  agent.scan_now();
+  for (int i = 0; i < 4; ++i) agent.drain_now();
+  agent.flush_batch();
+  std::set<std::uint64_t> ids;
+  std::uint64_t spans = 0;
+  for (const auto& b : exporter_->batches) {
+    EXPECT_TRUE(ids.insert(b.id).second) << "batch id " << b.id << " used twice";
+    spans += b.spans;
+    int in_body = 0;
+    const auto request = b.request();
+    for (const auto& rs : request.resource_spans()) in_body += rs.scope_spans(0).spans_size();
+    EXPECT_EQ(static_cast<std::uint64_t>(in_body), b.spans);
+  }
+  EXPECT_EQ(spans, written);
+  auto tails = [&](bool at_head) {
+    for (const auto& p : strays_) {
+      shm::SegmentReader r;
+      std::string message;
+      ASSERT_EQ(r.open(p.filename().string(), message), shm::SegmentError::kOk) << message;
+      for (std::uint32_t ring = 0; ring < r.ring_count(); ++ring)
+        EXPECT_EQ(r.tail(ring), at_head ? r.head(ring) : 0u) << p << " ring " << ring;
+    }
+  };
+  tails(false);  // nothing answered yet
+  exporter_->answer_all();
+  agent.drain_now();  // retires the answered prefix
+  tails(true);
+  ASSERT_EQ(agent.services().size(), 1u);
+  EXPECT_EQ(agent.services()[0].exported, written);
+  EXPECT_EQ(agent.services()[0].received, written);
+  EXPECT_EQ(agent.services()[0].dropped_total(), 0u);
 }
 
 }  // namespace

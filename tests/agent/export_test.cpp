@@ -64,7 +64,7 @@ ExportTraceServiceRequest make_request(int spans, std::uint64_t seed, int attrib
 
 ExportBatch make_batch(std::uint64_t id, int spans, int attribute_bytes = 8) {
   ExportBatch batch;
-  batch.request() = make_request(spans, id, attribute_bytes);
+  batch.body = make_request(spans, id, attribute_bytes).SerializeAsString();
   batch.spans = static_cast<std::uint64_t>(spans);
   batch.id = id;
   return batch;

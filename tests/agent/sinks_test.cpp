@@ -284,7 +284,7 @@ std::string read_file(const std::string& path) {
 
 ExportBatch batch_of(const ExportTraceServiceRequest& req, std::uint64_t id) {
   ExportBatch b;
-  b.request() = req;
+  b.body = req.SerializeAsString();
   for (const auto& rs : req.resource_spans()) {
     for (const auto& ss : rs.scope_spans()) b.spans += static_cast<std::uint64_t>(ss.spans_size());
   }

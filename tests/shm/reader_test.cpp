@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <string>
@@ -662,4 +663,34 @@ TEST(SpanEncoding, LocalRootWithAnInlineNameNamesOnlyItself) {
 }
 
 }  // namespace
+// A span whose end tick lies past a TSC jump the reader's anchors saw (a snapshot restore
+// between start and end): marked, counted, and it never ends before it starts nor lasts the
+// jump's billion ticks.
+TEST(RingReader, ASpanStraddlingATscJumpIsMarkedCountedAndKeepsASaneDuration) {
+  if (!cpu_has_invariant_tsc()) GTEST_SKIP() << "no invariant TSC on this CPU: spans record CLOCK_MONOTONIC, which does not jump";
+  TracerSession session(1, 64);
+  ASSERT_TRUE(session.ok());
+  ASSERT_EQ(session.reader().header().clock_source, kClockTsc);
+  { Span s("straddles"); }
+  constexpr std::uint64_t kJump = 1'000'000'000'000ull;  // ticks: minutes at any TSC rate
+  SpanFixed f;
+  std::memcpy(&f, session.record(0, 0).payload, sizeof f);
+  f.end_time = f.start_time + kJump + 1000;  // ended 1000 ticks after it started, past the jump
+  std::memcpy(session.record(0, 0).payload, &f, sizeof f);
+  // The reader's next anchor sees the TSC ahead of MONOTONIC_RAW by the jump.
+  ClockAnchor after = sample_clock_anchor(3);
+  after.tsc += kJump;
+  session.reader().clock().add_anchor(after);
+  ASSERT_EQ(session.reader().clock().discontinuities(), 1u);
+  int spans = 0;
+  session.reader().read(0, 0, 64, [&](const SpanView& v) {
+    ++spans;
+    EXPECT_TRUE(v.clock_discontinuity);
+    EXPECT_GE(v.end_unix_ns, v.start_unix_ns);
+    EXPECT_LT(v.end_unix_ns - v.start_unix_ns, 1'000'000'000u) << "a duration of the jump's size";
+  });
+  EXPECT_EQ(spans, 1);
+  EXPECT_EQ(session.reader().counters().clock_discontinuity_spans, 1u);
+}
+
 }  // namespace spanring::shm

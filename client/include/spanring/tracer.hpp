@@ -73,10 +73,10 @@ struct Options {
   std::string group;
   // Resource attributes; merged over OTEL_RESOURCE_ATTRIBUTES (these win).
   std::vector<std::pair<std::string, std::string>> resource_attributes;
-  // Clock: true uses the TSC when the CPU calls it invariant and the kernel trusts it (current
-  // clocksource "tsc"); false forces CLOCK_MONOTONIC. Unset → SPANRING_CLOCK (tsc | monotonic),
-  // then true. The TSC still falls back to CLOCK_MONOTONIC on a CPU or kernel that does not
-  // trust it (a VM on kvm-clock, a kernel booted with tsc=unstable), whoever asked for it.
+  // Clock: true uses the TSC when the CPU calls it invariant, whatever the kernel's clocksource
+  // (the agent handles the jumps a VM's TSC can make: shm/clock.hpp); false forces
+  // CLOCK_MONOTONIC. Unset → SPANRING_CLOCK (tsc | monotonic), then true. The TSC still falls
+  // back to CLOCK_MONOTONIC on a CPU without an invariant TSC, whoever asked for it.
   std::optional<bool> prefer_tsc;
 };
 
@@ -202,11 +202,18 @@ namespace detail {
 // The innermost Scope of this thread (null: none). Read on span start without a parent.
 inline thread_local Span* t_current [[gnu::tls_model(SPANRING_TLS_MODEL)]] = nullptr;  // see ring_writer.hpp
 [[gnu::cold]] void note_traceparent_invalid() noexcept;
-// CPUID.80000007H:EDX[8], the CPU's half of the TSC decision (the kernel's is its clocksource).
+// CPUID.80000007H:EDX[8]: what decides whether spans record rdtsc (unless SPANRING_CLOCK /
+// Options::prefer_tsc say monotonic).
 bool cpu_has_invariant_tsc() noexcept;
-// For tests only: the file init() reads for the kernel's clocksource verdict ("tsc" = trusted)
-// instead of /sys/devices/system/clocksource/clocksource0/current_clocksource; nullptr restores
-// it. Lets a test play a kernel that trusts or distrusts the TSC on any machine.
+// Whether this process's spans record rdtsc (true) or CLOCK_MONOTONIC (false), as chosen by the
+// last init (benchmarks report it).
+bool using_tsc() noexcept;
+// The kernel's current clocksource ("tsc", "kvm-clock", …; empty when unreadable). Reported
+// next to using_tsc(); it does not decide the clock any more (shm/clock.hpp says why).
+std::string kernel_clocksource();
+// For tests only: the file kernel_clocksource() reads instead of
+// /sys/devices/system/clocksource/clocksource0/current_clocksource; nullptr restores it. Lets a
+// test play a kernel that distrusts the TSC on any machine.
 void set_clocksource_path_for_testing(const char* path);
 }  // namespace detail
 

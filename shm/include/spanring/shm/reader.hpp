@@ -51,6 +51,8 @@ struct ReaderCounters {
   std::uint64_t records_read = 0;
   std::uint64_t rejected[kRejectReasonCount] = {};
   std::uint64_t rings_quarantined = 0;
+  // Spans whose start and end straddle a TSC discontinuity (clock.hpp); still delivered.
+  std::uint64_t clock_discontinuity_spans = 0;
   std::uint64_t rejected_total() const noexcept;
   // Records and spans rejected while reading (the reasons before kRejectRingIndex): each stands
   // for at least one span the producer wrote and the reader could not decode.
@@ -112,8 +114,8 @@ class SegmentReader {
 
   ClockConverter& clock() noexcept { return clock_; }
   // A stored time in Unix ns: an explicit time as it is, a raw one converted (abi.hpp, Clock).
-  std::uint64_t to_unix_ns(std::uint64_t stored) const noexcept {
-    return is_explicit_time(stored) ? stored & ~kTimeUnixNs : clock_.to_unix_ns(stored);
+  ClockConverter::Converted convert(std::uint64_t stored) const noexcept {
+    return is_explicit_time(stored) ? ClockConverter::Converted{stored & ~kTimeUnixNs, 0} : clock_.convert(stored);
   }
   const ReaderCounters& counters() const noexcept { return counters_; }
 
@@ -201,12 +203,19 @@ std::uint64_t SegmentReader::read(std::uint32_t ring, std::uint64_t from, std::u
       continue;
     }
     health.rejects_in_a_row = 0;
-    view_.start_unix_ns = to_unix_ns(view_.start_raw);
-    view_.end_unix_ns = to_unix_ns(view_.end_raw);
-    // A span given an explicit start and ended on the clock (or the reverse) is ordered only
-    // now; an end before the start (a caller's clock mistake) becomes a zero-length span.
+    const ClockConverter::Converted started = convert(view_.start_raw), ended = convert(view_.end_raw);
+    view_.start_unix_ns = started.unix_ns;
+    view_.end_unix_ns = ended.unix_ns;
+    // Start and end on either side of a TSC jump (clock.hpp): each is converted with its own
+    // epoch's anchors, so the times are right but the jump's instant is only known to within
+    // the anchors around it; the span is marked and counted. Explicit times have no epoch.
+    view_.clock_discontinuity = !is_explicit_time(view_.start_raw) && !is_explicit_time(view_.end_raw) &&
+                                started.epoch != ended.epoch;
+    if (view_.clock_discontinuity) ++counters_.clock_discontinuity_spans;
+    // An end before the start (a jump, or a span given an explicit start and ended on the clock
+    // by a caller whose clocks disagree) becomes a zero-length span, never a negative one.
     if (view_.end_unix_ns < view_.start_unix_ns) view_.end_unix_ns = view_.start_unix_ns;
-    for (EventView& e : view_.events) e.time_unix_ns = to_unix_ns(e.time_unix_ns);
+    for (EventView& e : view_.events) e.time_unix_ns = convert(e.time_unix_ns).unix_ns;
     ++counters_.spans_read;
     fn(static_cast<const SpanView&>(view_));
   }

@@ -393,6 +393,9 @@ struct SpanView {
   std::uint8_t span_flags = 0;  // kSpanFlag*
   std::uint64_t start_raw = 0, end_raw = 0;  // as stored: producer clock units, or explicit_time()
   std::uint64_t start_unix_ns = 0, end_unix_ns = 0;
+  // Set by the reader: start and end fall on either side of a TSC jump (shm/clock.hpp).
+  // Exported as the attribute spanring.clock.discontinuity = true.
+  bool clock_discontinuity = false;
   std::string_view name;
   std::int32_t name_id = -1;
   std::int32_t root_name_id = -1;  // interned name of the local root span, -1 when unknown
