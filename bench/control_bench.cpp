@@ -33,8 +33,8 @@ class DiscardExporter final : public sa::Exporter {
 };
 
 sa::ExportBatch make_batch() {
-  sa::ExportBatch b;
-  auto* ss = b.request().add_resource_spans()->add_scope_spans();
+  sa::ExportTraceServiceRequest req;
+  auto* ss = req.add_resource_spans()->add_scope_spans();
   for (int i = 0; i < 512; ++i) {
     auto* s = ss->add_spans();
     s->set_trace_id(std::string(16, static_cast<char>(i)));
@@ -43,8 +43,7 @@ sa::ExportBatch make_batch() {
     s->set_start_time_unix_nano(1700000000000000000ull + static_cast<std::uint64_t>(i));
     s->set_end_time_unix_nano(1700000000000001000ull + static_cast<std::uint64_t>(i));
   }
-  b.spans = 512;
-  return b;
+  return sa::ExportBatch(req, 512);
 }
 
 enum class Mode { kDirect, kTapIdle, kTapped };

@@ -4,7 +4,7 @@
 
 namespace spanring::agent::control {
 
-std::string tap_bytes(const ExportBatch& batch) { return batch.request().SerializeAsString(); }
+std::string tap_bytes(const ExportBatch& batch) { return batch.body; }
 
 namespace {
 

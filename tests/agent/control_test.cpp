@@ -240,10 +240,9 @@ class FakeExporter final : public Exporter {
 };
 
 ExportBatch one_span_batch(const std::string& name) {
-  ExportBatch b;
-  b.request().add_resource_spans()->add_scope_spans()->add_spans()->set_name(name);
-  b.spans = 1;
-  return b;
+  ExportTraceServiceRequest req;
+  req.add_resource_spans()->add_scope_spans()->add_spans()->set_name(name);
+  return ExportBatch(req, 1);
 }
 
 TEST_F(ControlServerTest, TapExporterCopiesOnlyAcceptedBatchesAndOnlyWhileTapped) {
@@ -262,9 +261,9 @@ TEST_F(ControlServerTest, TapExporterCopiesOnlyAcceptedBatchesAndOnlyWhileTapped
   EXPECT_EQ(fake->accepted_, 2) << "the export still gets the batch";
   const std::string header = read_client(fd, kFrameHeaderBytes);
   ASSERT_EQ(header.size(), kFrameHeaderBytes);
-  ExportBatch got;
-  ASSERT_TRUE(got.request().ParseFromString(read_client(fd, frame_length(header.data()))));
-  EXPECT_EQ(got.request().resource_spans(0).scope_spans(0).spans(0).name(), "tapped");
+  ExportTraceServiceRequest got;
+  ASSERT_TRUE(got.ParseFromString(read_client(fd, frame_length(header.data()))));
+  EXPECT_EQ(got.resource_spans(0).scope_spans(0).spans(0).name(), "tapped");
 
   auto refusing = make_tap_exporter(std::make_unique<FakeExporter>(false), *server_);
   EXPECT_FALSE(refusing->enqueue(one_span_batch("refused")));
@@ -295,15 +294,15 @@ TEST(ConsoleKeep, FilterSeesWholeTracesAndDropsOnlyThose) {
   o.hold = 0ms;
   o.keep = [](const TraceFacts& t) { return t.has_error && t.duration_ns >= 1000; };
   auto console = make_console_exporter(io, nullptr, o);
-  ExportBatch b;
-  auto* ss = b.request().add_resource_spans()->add_scope_spans();
+  ExportTraceServiceRequest req;
+  auto* ss = req.add_resource_spans()->add_scope_spans();
   const std::string t1(16, '\x01'), t2(16, '\x02'), t3(16, '\x03');
   // t1: slow, error in a child → kept; t2: slow, no error; t3: error, too short.
   *ss->add_spans() = span(t1, "a0000001", "", 0, 5000);
   *ss->add_spans() = span(t1, "a0000002", "a0000001", 100, 200, true);
   *ss->add_spans() = span(t2, "b0000001", "", 0, 5000);
   *ss->add_spans() = span(t3, "c0000001", "", 0, 10, true);
-  ASSERT_TRUE(console->enqueue(std::move(b)));
+  ASSERT_TRUE(console->enqueue(ExportBatch(req, 4)));
   bool done = false;
   io.run_for(100ms);
   console->shutdown(std::chrono::steady_clock::now(), [&] { done = true; });
@@ -323,8 +322,8 @@ TEST(ConsoleKeep, FilterSeesWholeTracesAndDropsOnlyThose) {
 // ---- Chrome trace-event JSON (spanringctl dump --format chrome-json) ------------------------
 
 TEST(ChromeTrace, SpansBecomeNestedCompleteEventsPerProcess) {
-  ExportBatch b;
-  auto* rs = b.request().add_resource_spans();
+  ExportTraceServiceRequest req;
+  auto* rs = req.add_resource_spans();
   auto* attr = rs->mutable_resource()->add_attributes();
   attr->set_key("service.name");
   attr->mutable_value()->set_string_value("llm \"server\"");
@@ -339,7 +338,7 @@ TEST(ChromeTrace, SpansBecomeNestedCompleteEventsPerProcess) {
   *ss->add_spans() = span(t, "c1c1c1c1", "r1r1r1r1", base + 1'000, base + 2'500, true);
   *ss->add_spans() = span(t, "r2r2r2r2", "", base + 5'000, base + 20'000);
   ChromeTraceBuilder builder;
-  builder.add(b.request());
+  builder.add(req);
   const std::string json = builder.json();
 
   simdjson::dom::parser parser;
@@ -372,11 +371,11 @@ TEST(ChromeTrace, SpansBecomeNestedCompleteEventsPerProcess) {
 }
 
 TEST(ChromeTrace, KeepsAtMostMaxSpansAndCountsTheRest) {
-  ExportBatch b;
-  auto* ss = b.request().add_resource_spans()->add_scope_spans();
+  ExportTraceServiceRequest req;
+  auto* ss = req.add_resource_spans()->add_scope_spans();
   for (int i = 0; i < 5; ++i) *ss->add_spans() = span(std::string(16, 'x'), std::to_string(10000000 + i), "", i, i + 1);
   ChromeTraceBuilder builder(3);
-  builder.add(b.request());
+  builder.add(req);
   EXPECT_EQ(builder.spans(), 3u);
   EXPECT_EQ(builder.over_limit(), 2u);
 }

@@ -250,7 +250,7 @@ int run_status(const Args& a) {
 // until the agent goes away or stop() is called.
 class TapReader {
  public:
-  using OnBatch = std::function<void(sa::ExportBatch&)>;
+  using OnBatch = std::function<void(sa::ExportTraceServiceRequest&)>;
   using OnLost = std::function<void(std::uint64_t)>;
 
   TapReader(boost::asio::io_context& io, int fd, OnBatch on_batch, OnLost on_lost, std::function<void()> on_end)
@@ -276,9 +276,9 @@ class TapReader {
       boost::asio::async_read(socket_, boost::asio::buffer(payload_), [this](const boost::system::error_code& ec2, std::size_t) {
         if (ec2) return end(ec2);
         if (header_[0] == ctl::kFrameBatch) {
-          sa::ExportBatch batch;
-          if (batch.request().ParseFromString(payload_)) {
-            on_batch_(batch);
+          sa::ExportTraceServiceRequest request;
+          if (request.ParseFromString(payload_)) {
+            on_batch_(request);
           } else {
             std::fprintf(stderr, "spanringctl: a batch from the agent did not parse as OTLP: skipped\n");
           }
@@ -351,17 +351,20 @@ int run_tail(const Args& a) {
   };
   reader = std::make_unique<TapReader>(
       io, fd,
-      [&](sa::ExportBatch& batch) {
+      [&](sa::ExportTraceServiceRequest& request) {
         if (!trace_bytes.empty()) {
           // Only that trace's spans (a cheap pre-filter: other traces are never buffered).
-          for (auto& rs : *batch.request().mutable_resource_spans())
+          for (auto& rs : *request.mutable_resource_spans())
             for (auto& ss : *rs.mutable_scope_spans()) {
               auto* spans = ss.mutable_spans();
               for (int i = spans->size() - 1; i >= 0; --i)
                 if (spans->Get(i).trace_id() != trace_bytes) spans->DeleteSubrange(i, 1);
             }
         }
-        console->enqueue(std::move(batch));
+        std::uint64_t spans = 0;
+        for (const auto& rs : request.resource_spans())
+          for (const auto& ss : rs.scope_spans()) spans += static_cast<std::uint64_t>(ss.spans_size());
+        console->enqueue(sa::ExportBatch(request, spans));
       },
       report_lost, finish);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
@@ -398,22 +401,22 @@ int run_dump(const Args& a) {
   };
   reader = std::make_unique<TapReader>(
       io, fd,
-      [&](sa::ExportBatch& batch) {
+      [&](sa::ExportTraceServiceRequest& request) {
         ++batches;
-        for (const auto& rs : batch.request().resource_spans())
+        for (const auto& rs : request.resource_spans())
           for (const auto& ss : rs.scope_spans()) spans += static_cast<std::uint64_t>(ss.spans_size());
         if (a.format == "otlp-json") {
           std::string line;
-          sa::append_otlp_json(batch.request(), line);
+          sa::append_otlp_json(request, line);
           line += '\n';
           write_error = write_error || std::fwrite(line.data(), 1, line.size(), out) != line.size();
         } else if (a.format == "otlp-proto") {
           // Serialized messages of one type concatenate into one message whose repeated fields
           // hold them all: the file is a single ExportTraceServiceRequest.
-          const std::string bytes = batch.request().SerializeAsString();
+          const std::string bytes = request.SerializeAsString();
           write_error = write_error || std::fwrite(bytes.data(), 1, bytes.size(), out) != bytes.size();
         } else {
-          chrome.add(batch.request());
+          chrome.add(request);
         }
       },
       [&](std::uint64_t n) {
