@@ -38,6 +38,8 @@ void AgentMetrics::refresh() {
     registry_.counter("spanring_spans_written", "Spans the agent took from the rings (decoded or rejected).", svc).mirror(s.written);
     registry_.counter("spanring_spans_received", "Spans the agent read and decoded from rings.", svc).mirror(s.received);
     registry_.counter("spanring_spans_exported", "Spans the backend accepted.", svc).mirror(s.exported);
+    registry_.counter("spanring_spans_resumed", "Spans taken from a disk queue an earlier run left (read by that run).", svc)
+        .mirror(s.resumed);
     for (std::size_t r = 0; r < kSampleReasonCount; ++r)
       registry_.counter("spanring_spans_sampled_out", "Spans not exported because sampling dropped their trace, by reason.",
                                {{"service", s.name}, {"reason", to_string(static_cast<SampleReason>(r))}}).mirror(s.sampled_out_by[r]);

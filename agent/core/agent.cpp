@@ -21,7 +21,11 @@ Agent::Agent(boost::asio::io_context& io, CoreOptions options)
 
 Agent::~Agent() = default;
 
-void Agent::set_exporter(std::unique_ptr<Exporter> exporter) { exporter_ = std::move(exporter); }
+void Agent::set_exporter(std::unique_ptr<Exporter> exporter) {
+  exporter_ = std::move(exporter);
+  if (exporter_)
+    for (const ServiceCount& s : exporter_->resumed()) accounting_.resumed(s.service, s.spans);
+}
 
 void Agent::set_sampler(std::unique_ptr<Sampler> sampler) {
   if (sampler_)
@@ -149,8 +153,12 @@ void Agent::flush_batch() {
   ExportBatch b = builder_.close(services);
   const BatchId id = b.id;
   const std::uint64_t spans = b.spans;
+  for (const ServiceSpans& s : services) b.services.push_back(ServiceCount{accounting_.services()[s.service].name, s.spans});
   ledger_.add_batch(id, std::move(marks), std::move(services));
-  if (!exporter_ || !exporter_->enqueue(std::move(b))) {
+  if (exporter_ && exporter_->enqueue(std::move(b))) {
+    // Safe in the exporter's queue (memory, or synced to disk): the positions may move now.
+    if (exporter_->holds_batches()) ledger_.resolve(id, CommitLedger::Fate::kCommit);
+  } else {
     if (phase_ != Phase::kRunning) {
       // Shutting down with a full queue: leave these spans in the rings (positions not
       // committed) for the next agent instead of dropping them, and read no more.
@@ -165,17 +173,20 @@ void Agent::flush_batch() {
 }
 
 void Agent::on_export_result(const ExportResult& r) {
-  // Not sent before the shutdown deadline: the spans stay in the rings for the next agent.
-  const auto fate = r.outcome == ExportOutcome::kDroppedShutdown ? CommitLedger::Fate::kKeepInRings
-                                                                 : CommitLedger::Fate::kCommit;
-  const std::vector<ServiceSpans>* batch = ledger_.resolve(r.id, fate);
-  if (!batch) {
-    SPANRING_LOG_ERROR("export result for unknown batch %llu ignored", static_cast<unsigned long long>(r.id));
-    return;
+  // Where the rings are the buffer, the answer releases the positions (over the answered prefix:
+  // the ledger retires in FIFO order). Not sent before the shutdown deadline: the spans stay in
+  // the rings for the next agent.
+  if (!r.resumed && !exporter_->holds_batches()) {
+    const auto fate = r.outcome == ExportOutcome::kDroppedShutdown ? CommitLedger::Fate::kKeepInRings
+                                                                   : CommitLedger::Fate::kCommit;
+    if (!ledger_.resolve(r.id, fate)) {
+      SPANRING_LOG_ERROR("export result for unknown batch %llu ignored", static_cast<unsigned long long>(r.id));
+      return;
+    }
   }
   if (latency_observer_) latency_observer_(std::chrono::duration<double>(r.latency).count());
-  accounting_.batch_answered(*batch, r);
-  if (r.outcome != ExportOutcome::kAccepted) {
+  accounting_.batch_answered(r);
+  if (r.outcome != ExportOutcome::kAccepted && r.outcome != ExportOutcome::kKeptInQueue) {
     last_export_error_ = std::string(to_string(r.outcome)) + ": " + r.message;
     SPANRING_LOG_WARN("export of %llu spans: %s (HTTP %d, %u attempt(s)) %s", static_cast<unsigned long long>(r.spans),
                       to_string(r.outcome), r.http_status, r.attempts, r.message.c_str());

@@ -7,10 +7,12 @@
 //                                        (ledger.hpp) ──▶ commit ring tails, in FIFO order
 //   accounting (accounting.hpp): every ServiceStats update, from each stage's outcome
 //
-// Delivery: a ring's read position (tail, in shared memory) moves only after the backend has
-// answered for every span below it (the ledger). A SIGKILLed agent therefore loses nothing:
-// its successor re-reads from the tails. What it can duplicate is the batch whose 200 arrived
-// but whose commit did not happen yet — a window of microseconds in on_export_result().
+// Delivery: a ring's read position (tail, in shared memory) moves only once every span below it
+// is safe (the ledger): in the exporter's queue when it holds batches (queue.storage disk: synced
+// to LMDB; memory: queued), else answered by the backend (queue.storage rings, and the sinks).
+// A SIGKILLed agent with a disk queue or the rings therefore loses nothing: its successor
+// resumes the disk queue first, then re-reads from the tails. What it can duplicate is the
+// batches in flight whose answer arrived but was not processed yet (at most max_in_flight).
 //
 // Shutdown is one state machine (Phase):
 //

@@ -36,16 +36,42 @@ struct RetryConfig {
   bool operator==(const RetryConfig&) const = default;
 };
 
-// Bounds of the batches waiting for export, not counting the one in flight. A batch is refused
+// Where batches wait between the rings and the backend, and so what a crash or an outage costs.
+// The ring read positions (in shared memory) are what tells a restarted agent where to resume;
+// the storage decides when they may move past a batch:
+enum class QueueStorage : std::uint8_t {
+  // LMDB under `directory`: positions move once the batch is committed with fsync; the entry is
+  // deleted once the backend answered. A SIGKILL or a power cut loses nothing; an outage fills
+  // the disk queue instead of the engines' rings. The default.
+  kDisk,
+  // Positions move once the batch is queued in memory: an outage fills the agent's queue, but a
+  // SIGKILL loses what was queued.
+  kMemory,
+  // The rings are the buffer (the agent's first rule): positions move only once the backend
+  // answered for every batch read before. A crash loses nothing and needs no disk, but an
+  // outage longer than a ring's capacity makes the engines drop (ring_full).
+  kRings,
+};
+
+// Bounds of every batch the exporter holds and has not resolved yet: waiting, waiting for a
+// retry, and in flight. A batch is refused (queue_full: the newest is dropped, see the README)
 // when any bound would be exceeded; reaching a bound exactly is allowed. Consumed by
-// BoundedQueue.
+// BoundedQueue (counts) and DiskQueue (directory, bytes).
 struct QueueConfig {
   std::uint32_t max_batches = 64;
   std::uint64_t max_spans = 65536;
   std::uint64_t max_bytes = std::uint64_t{64} << 20;  // uncompressed body bytes
+  QueueStorage storage = QueueStorage::kDisk;
+  // kDisk only. Empty = default_queue_directory(). Created (0700) when missing.
+  std::string directory;
 
   bool operator==(const QueueConfig&) const = default;
 };
+
+// $STATE_DIRECTORY/queue (systemd's StateDirectory=spanring-agent: /var/lib/spanring-agent;
+// the first entry when the variable lists several), else $XDG_STATE_HOME/spanring-agent/queue,
+// else $HOME/.local/state/spanring-agent/queue, else /var/lib/spanring-agent/queue.
+std::string default_queue_directory();
 
 struct HttpExportConfig {
   // Full URL of the traces endpoint, http:// only (no TLS in the agent; put a local collector in
@@ -60,6 +86,10 @@ struct HttpExportConfig {
   // duration here: the consumers are asio timers, so "500us" stays 500 microseconds.
   std::chrono::nanoseconds timeout = std::chrono::seconds{10};
   Compression compression = Compression::kNone;
+  // Export requests outstanding at once, each on its own connection, in [1, 64]. Throughput to
+  // a distant backend is max_in_flight x batch.max_spans per round trip: 16 x 512 spans per
+  // 50 ms is 164k spans/s in theory; BM_AgentExportRemote measures it (README).
+  std::uint32_t max_in_flight = 16;
   RetryConfig retry;
   QueueConfig queue;
   // Bodies larger than this (measured before compression, SPEC §2.1) are never sent: they end

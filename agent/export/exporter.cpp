@@ -13,6 +13,7 @@ ExportBatch::ExportBatch(std::unique_ptr<google::protobuf::Arena> arena)
 ExportBatch::ExportBatch(ExportBatch&& other) noexcept
     : spans(other.spans),
       id(other.id),
+      services(std::move(other.services)),
       arena_(std::move(other.arena_)),
       request_(std::exchange(other.request_, nullptr)) {}
 
@@ -20,6 +21,7 @@ ExportBatch& ExportBatch::operator=(ExportBatch&& other) noexcept {
   if (this != &other) {
     spans = other.spans;
     id = other.id;
+    services = std::move(other.services);
     // The request dies with its arena: take both, in this order, before the old arena goes.
     request_ = std::exchange(other.request_, nullptr);
     arena_ = std::move(other.arena_);
@@ -38,6 +40,7 @@ const char* to_string(ExportOutcome outcome) {
     case ExportOutcome::kDroppedQueueFull: return "dropped_queue_full";
     case ExportOutcome::kDroppedTooLarge: return "dropped_too_large";
     case ExportOutcome::kDroppedShutdown: return "dropped_shutdown";
+    case ExportOutcome::kKeptInQueue: return "kept_in_queue";
   }
   return "unknown";
 }

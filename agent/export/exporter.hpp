@@ -4,9 +4,10 @@
 // protobuf arena the batch owns. Bytes exist only where they are needed: the OTLP/HTTP exporter
 // serializes (and enforces its byte bounds there); the console and file sinks read the message.
 //
-// Contract, for every implementation: enqueue() never blocks; every batch it accepts gets exactly
-// one result, and results come in enqueue (FIFO) order. The drain loop relies on that order to
-// advance ring read positions only after a batch is resolved.
+// Contract, for every implementation: enqueue() never blocks on the network; every batch it
+// accepts gets exactly one result. Results may come in any order (several requests are in
+// flight, a batch waiting for a retry lets later ones pass): where ring positions wait for the
+// answer, the commit ledger releases them over the answered prefix only (agent/core/ledger.hpp).
 //
 // Threading: every method, and every callback, runs on the agent's io_context thread.
 #pragma once
@@ -16,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <google/protobuf/arena.h>
 
@@ -24,6 +26,14 @@
 namespace spanring::agent {
 
 using ExportTraceServiceRequest = opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
+
+// How many spans of one service a batch holds, by name: a batch kept on disk outlives the
+// process whose service indices made it, so the accounting finds its services by name.
+struct ServiceCount {
+  std::string service;
+  std::uint64_t spans = 0;
+  bool operator==(const ServiceCount&) const = default;
+};
 
 // One OTLP request, owning the arena its messages live in. Moving the batch moves the arena, so
 // the request stays valid for as long as whoever holds the batch keeps it (a queue, a retry);
@@ -46,6 +56,7 @@ class ExportBatch {
 
   std::uint64_t spans = 0;  // spans inside request(), for queue bounds and results
   std::uint64_t id = 0;     // caller's id, handed back in the result
+  std::vector<ServiceCount> services;  // whose spans these are; handed back in the result
 
  private:
   std::unique_ptr<google::protobuf::Arena> arena_;
@@ -62,6 +73,7 @@ enum class ExportOutcome {
   kDroppedQueueFull,       // never reported: enqueue() returns false instead
   kDroppedTooLarge,        // serialized request > max_request_bytes; never sent
   kDroppedShutdown,        // not delivered before shutdown's deadline / not retried during shutdown
+  kKeptInQueue,            // shutdown: not delivered, left in the disk queue for the next start
 };
 
 const char* to_string(ExportOutcome outcome);
@@ -70,6 +82,10 @@ struct ExportResult {
   ExportOutcome outcome = ExportOutcome::kAccepted;
   std::uint64_t id = 0;
   std::uint64_t spans = 0;
+  // The batch's services as enqueued. A batch resumed from a disk queue left by an earlier run
+  // has id 0 and `resumed` set: its spans were read (and counted as written) by that run.
+  std::vector<ServiceCount> services;
+  bool resumed = false;
   // Partial success: how many the backend rejected (the rest were accepted). Any failure: == spans.
   std::uint64_t rejected_spans = 0;
   int http_status = 0;             // status of the last attempt; 0 = no answer (connection error, never sent)
@@ -95,6 +111,13 @@ class Exporter {
   // What the exporter holds and has not resolved yet (for the agent's gauges).
   virtual std::uint64_t queued_spans() const = 0;
   virtual std::uint64_t queued_bytes() const = 0;
+  // True when a batch is safe once enqueue() accepted it (a memory or disk queue holds it until
+  // its answer): the caller may then release its ring positions at once. False: the rings stay
+  // the buffer until the result arrives.
+  virtual bool holds_batches() const { return false; }
+  // Spans, by service, of a disk queue left by an earlier run, resumed when this exporter was
+  // made; they come back as results with `resumed` set.
+  virtual std::vector<ServiceCount> resumed() const { return {}; }
 };
 
 }  // namespace spanring::agent
