@@ -28,8 +28,9 @@ struct RetryConfig {
   bool enabled = true;
   std::chrono::nanoseconds initial_interval = std::chrono::seconds{1};  // first wait, > 0
   std::chrono::nanoseconds max_interval = std::chrono::seconds{30};     // >= initial_interval
-  // > 0: a batch is never retried without end (the queue behind it would stall).
-  std::chrono::nanoseconds max_elapsed_time = std::chrono::seconds{60};
+  // > 0: a batch is never retried without end. 5 min, the Collector's default: the queue
+  // (on disk by default) rides out an outage of that long without dropping (README).
+  std::chrono::nanoseconds max_elapsed_time = std::chrono::minutes{5};
   double multiplier = 1.5;  // not configurable: the Collector's value
   double jitter = 0.5;      // each wait is drawn uniformly from interval × [1 - jitter, 1 + jitter]
 
@@ -57,10 +58,15 @@ enum class QueueStorage : std::uint8_t {
 // retry, and in flight. A batch is refused (queue_full: the newest is dropped, see the README)
 // when any bound would be exceeded; reaching a bound exactly is allowed. Consumed by
 // BoundedQueue (counts) and DiskQueue (directory, bytes).
+//
+// Defaults sized for the default storage, disk: 1 GiB holds the 60 s outage at 5k
+// spans/s (300k spans of ~150 bytes) many times over, and costs no memory (a disk queue keeps
+// only the requests in flight in memory, plus ~100 bytes per batch). With storage memory or
+// rings these bounds are memory: lower max_bytes below the unit's MemoryMax=.
 struct QueueConfig {
-  std::uint32_t max_batches = 64;
-  std::uint64_t max_spans = 65536;
-  std::uint64_t max_bytes = std::uint64_t{64} << 20;  // uncompressed body bytes
+  std::uint32_t max_batches = 16384;
+  std::uint64_t max_spans = std::uint64_t{4} << 20;
+  std::uint64_t max_bytes = std::uint64_t{1} << 30;  // uncompressed body bytes
   QueueStorage storage = QueueStorage::kDisk;
   // kDisk only. Empty = default_queue_directory(). Created (0700) when missing.
   std::string directory;

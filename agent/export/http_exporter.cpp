@@ -85,7 +85,13 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     }
     next_seq_ = std::max(next_seq_, seq + 1);
     add(seq, std::move(e));
+    schedule_pump();
     return true;
+  }
+
+  // Sends what the disk queue resumed (the constructor cannot: handlers need shared_from_this).
+  void start() {
+    if (!ready_.empty()) schedule_pump();
   }
 
   const BoundedQueue& bounds() const { return bounds_; }
@@ -119,6 +125,11 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     for (auto& [seq, e] : entries_)
       if (e.wait) e.wait->cancel();
     for (Slot& s : slots_) s.sender->cancel();
+    // A Sender keeps its completion (which holds this core) until it runs: let go of the Senders
+    // so that no cycle outlives the io_context, and close the store now so that its lock is
+    // free for the next exporter (handlers still queued find abandoned_ set and touch neither).
+    slots_.clear();
+    disk_.reset();
   }
 
  private:
@@ -174,7 +185,6 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     bounds_.add(e.spans, e.bytes);
     entries_.emplace(seq, std::move(e));
     ready_.insert(seq);
-    schedule_pump();
   }
 
   ExportOutcome shutdown_outcome() const {
@@ -394,6 +404,7 @@ HttpExporter::HttpExporter(asio::io_context& io, HttpExportConfig config, Result
   HttpUrl url = checked_url(config);
   storage_ = config.queue.storage;
   core_ = std::make_shared<ExporterCore>(io, std::move(config), std::move(url), std::move(on_result));
+  core_->start();
 }
 
 HttpExporter::~HttpExporter() { core_->abandon(); }

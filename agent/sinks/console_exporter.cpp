@@ -405,6 +405,7 @@ class ConsoleCore : public std::enable_shared_from_this<ConsoleCore> {
     ExportResult r;
     r.id = batch.id;
     r.spans = batch.spans;
+    r.services = std::move(batch.services);
     r.attempts = 1;
     for (const auto& rs : batch.request().resource_spans()) {
       const std::string service = service_name(rs);

@@ -97,14 +97,17 @@ TEST(AgentConfig, DefaultsAreTheDocumentedValues) {
   EXPECT_TRUE(c.exporter.otlp.retry.enabled);
   EXPECT_EQ(c.exporter.otlp.retry.initial_interval, 1s);
   EXPECT_EQ(c.exporter.otlp.retry.max_interval, 30s);
-  EXPECT_EQ(c.exporter.otlp.retry.max_elapsed_time, 60s);
+  EXPECT_EQ(c.exporter.otlp.retry.max_elapsed_time, 5min);
   EXPECT_EQ(c.exporter.file.path, "spans.jsonl");
   EXPECT_EQ(c.exporter.console.max_traces, 5u);
   EXPECT_EQ(c.batch.max_spans, 512u);
   EXPECT_EQ(c.batch.timeout, 1s);
-  EXPECT_EQ(c.exporter.otlp.queue.max_batches, 64u);
-  EXPECT_EQ(c.exporter.otlp.queue.max_spans, 65536u);
-  EXPECT_EQ(c.exporter.otlp.queue.max_bytes, 67108864u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_batches, 16384u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_spans, 4194304u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_bytes, 1073741824u);
+  EXPECT_EQ(c.exporter.otlp.queue.storage, QueueStorage::kDisk);
+  EXPECT_EQ(c.exporter.otlp.queue.directory, "");
+  EXPECT_EQ(c.exporter.otlp.max_in_flight, 16u);
   EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
   EXPECT_EQ(c.shutdown.deadline, 5s);
   EXPECT_EQ(c.log.level, LogLevel::kInfo);
@@ -167,6 +170,9 @@ TEST(LoadConfig, FileSetsEveryKey) {
   EXPECT_EQ(c.exporter.otlp.queue.max_batches, 8u);
   EXPECT_EQ(c.exporter.otlp.queue.max_spans, 8192u);
   EXPECT_EQ(c.exporter.otlp.queue.max_bytes, 1000000000u);
+  EXPECT_EQ(c.exporter.otlp.queue.storage, QueueStorage::kMemory);
+  EXPECT_EQ(c.exporter.otlp.queue.directory, "/srv/spanring/queue");
+  EXPECT_EQ(c.exporter.otlp.max_in_flight, 4u);
   EXPECT_EQ(c.metrics.listen, "[::1]:0");
   EXPECT_EQ(c.shutdown.deadline, 30s);
   EXPECT_EQ(c.log.level, LogLevel::kDebug);
@@ -195,7 +201,7 @@ TEST(LoadConfigErrors, UnknownKeyNamesPositionPathAndTheKnownKeys) {
   EXPECT_EQ(only_error("unknown_key.yaml"),
             testdata("unknown_key.yaml") +
                 ":4:5: exporter.otlp.timout: unknown key; expected one of endpoint, headers, "
-                "timeout, compression, retry");
+                "timeout, compression, max_in_flight, retry");
 }
 
 TEST(LoadConfigErrors, ListWhereIntegerExpectedIsAWrongType) {
@@ -249,7 +255,7 @@ TEST(LoadConfigErrors, MinPollIntervalAboveMaxIsReportedAtTheMinimum) {
 TEST(LoadConfigErrors, QueueSmallerThanBatchIsReportedWhereTheFileSetTheBatch) {
   EXPECT_EQ(only_error("queue_smaller_than_batch.yaml"),
             testdata("queue_smaller_than_batch.yaml") +
-                ":3:14: queue.max_spans: must be >= batch.max_spans (100000), got 65536");
+                ":3:14: queue.max_spans: must be >= batch.max_spans (5000000), got 4194304");
 }
 
 TEST(LoadConfigErrors, ListenWithoutHostIsRejected) {

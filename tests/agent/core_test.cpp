@@ -34,6 +34,7 @@ class ManualExporter final : public sa::Exporter {
     r.outcome = outcome;
     r.id = batches[i].id;
     r.spans = batches[i].spans;
+    r.services = batches[i].services;
     r.rejected_spans = outcome == sa::ExportOutcome::kAccepted ? 0 : r.spans;
     callback(r);
   }

@@ -1,5 +1,6 @@
 // OTLP/HTTP export layer: end-to-end against the test receiver, plus the pure pieces (env rules,
 // URL, Retry-After, response classification).
+#include "agent/export/disk_queue.hpp"
 #include "agent/export/http_exporter.hpp"
 #include "agent/export/response.hpp"
 #include "agent/export/url.hpp"
@@ -12,6 +13,12 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+
+#include <lmdb.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <chrono>
 #include <cstdint>
@@ -773,6 +780,246 @@ TEST(ClassifyResponse, SuccessBodyCarriesPartialSuccess) {
   EXPECT_EQ(r.rejected_spans, 4u);
   EXPECT_EQ(r.message, "dup");
   EXPECT_EQ(classify_response(200, "application/x-protobuf", "", "", now).rejected_spans, 0u);
+}
+
+}  // namespace
+}  // namespace spanring::agent
+
+// ---- disk queue (queue.storage: disk) ----------------------------------------------------------
+
+namespace spanring::agent {
+namespace {
+
+// A fresh directory per test under the build's temp dir, removed at the end.
+struct TempDir {
+  TempDir() {
+    static int n = 0;
+    path = std::filesystem::temp_directory_path() /
+           ("spanring-diskq-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
+    std::filesystem::remove_all(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::filesystem::path path;
+};
+
+DiskRecord record_of(std::uint64_t spans, const std::string& body) {
+  return DiskRecord{spans, {ServiceCount{"llm", spans - 1}, ServiceCount{"kv", 1}}, body};
+}
+
+TEST(DiskRecord, RoundTripsAndRejectsEveryTruncationAndFlippedByte) {
+  const std::string bytes = encode_record(record_of(3, "body-bytes"));
+  const auto back = decode_record(bytes);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->spans, 3u);
+  EXPECT_EQ(back->services, (std::vector<ServiceCount>{{"llm", 2}, {"kv", 1}}));
+  EXPECT_EQ(back->body, "body-bytes");
+  for (std::size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(decode_record(bytes.substr(0, n))) << n;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    std::string bad = bytes;
+    bad[i] = static_cast<char>(bad[i] ^ 0x40);
+    EXPECT_FALSE(decode_record(bad)) << "byte " << i;
+  }
+}
+
+TEST(DiskQueue, PutGetRemoveAndResumeAfterReopenOldestFirst) {
+  TempDir dir;
+  std::string error;
+  {
+    auto q = DiskQueue::open(dir.path, 1 << 20, error);
+    ASSERT_TRUE(q) << error;
+    EXPECT_TRUE(q->take_resumed().empty());
+    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(q->put(record_of(2, "b" + std::to_string(i)), error)) << error;
+    auto second = q->get(2, error);
+    ASSERT_TRUE(second) << error;
+    EXPECT_EQ(second->body, "b2");
+    q->remove(2);
+    EXPECT_FALSE(q->get(2, error));
+  }  // closed as a SIGKILL would leave it: no shutdown step exists
+  auto q = DiskQueue::open(dir.path, 1 << 20, error);
+  ASSERT_TRUE(q) << error;
+  const auto resumed = q->take_resumed();
+  ASSERT_EQ(resumed.size(), 2u);
+  EXPECT_EQ(resumed[0].seq, 1u);
+  EXPECT_EQ(resumed[1].seq, 3u);
+  EXPECT_EQ(resumed[1].spans, 2u);
+  EXPECT_EQ(resumed[1].bytes, 2u);
+  EXPECT_EQ(resumed[1].services, (std::vector<ServiceCount>{{"llm", 1}, {"kv", 1}}));
+  EXPECT_EQ(q->next_seq(), 4u);
+  EXPECT_EQ(q->corrupt_records(), 0u);
+}
+
+TEST(DiskQueue, ASecondOpenOfTheSameDirectoryIsRefusedNamingIt) {
+  TempDir dir;
+  std::string error;
+  auto first = DiskQueue::open(dir.path, 1 << 20, error);
+  ASSERT_TRUE(first) << error;
+  EXPECT_FALSE(DiskQueue::open(dir.path, 1 << 20, error));
+  EXPECT_NE(error.find(dir.path.string() + " is in use by another spanring-agent"), std::string::npos) << error;
+  first.reset();
+  EXPECT_TRUE(DiskQueue::open(dir.path, 1 << 20, error)) << error;
+}
+
+TEST(DiskQueue, RecordThatDoesNotParseIsDeletedAndCountedAtOpen) {
+  TempDir dir;
+  std::string error;
+  {
+    auto q = DiskQueue::open(dir.path, 1 << 20, error);
+    ASSERT_TRUE(q) << error;
+    ASSERT_TRUE(q->put(record_of(2, "good-1"), error));
+    ASSERT_TRUE(q->put(record_of(2, "to-be-broken"), error));
+    ASSERT_TRUE(q->put(record_of(2, "good-3"), error));
+  }
+  {
+    // Overwrite record 2's value in place with LMDB itself: a store that is intact for LMDB but
+    // holds bytes our parser refuses.
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_open(env, dir.path.c_str(), 0, 0600), 0);
+    MDB_txn* txn = nullptr;
+    MDB_dbi dbi = 0;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, nullptr, 0, &dbi), 0);
+    unsigned char key[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+    std::string junk = "SRQ1 but not really a record";
+    MDB_val k{8, key}, v{junk.size(), junk.data()};
+    ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+  }
+  auto q = DiskQueue::open(dir.path, 1 << 20, error);
+  ASSERT_TRUE(q) << error;
+  const auto resumed = q->take_resumed();
+  ASSERT_EQ(resumed.size(), 2u);
+  EXPECT_EQ(resumed[0].seq, 1u);
+  EXPECT_EQ(resumed[1].seq, 3u);
+  EXPECT_EQ(q->corrupt_records(), 1u);
+  EXPECT_FALSE(q->get(2, error));  // deleted
+}
+
+TEST(DiskQueue, StoreLmdbCannotReadIsMovedAsideCountedAndReplaced) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path);
+  {
+    std::ofstream junk(dir.path / "data.mdb", std::ios::binary);
+    junk << std::string(64 << 10, '\x5a');
+  }
+  std::string error;
+  auto q = DiskQueue::open(dir.path, 1 << 20, error);
+  ASSERT_TRUE(q) << error;
+  EXPECT_EQ(q->store_resets(), 1u);
+  EXPECT_TRUE(q->take_resumed().empty());
+  ASSERT_TRUE(q->put(record_of(2, "after"), error)) << error;
+  bool kept_aside = false;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path))
+    kept_aside |= e.path().filename().string().rfind("data.mdb.corrupt-", 0) == 0;
+  EXPECT_TRUE(kept_aside);
+}
+
+TEST(DiskQueue, UnusableDirectoryIsAnErrorNamingIt) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path);
+  { std::ofstream(dir.path / "file") << "x"; }
+  std::string error;
+  EXPECT_FALSE(DiskQueue::open((dir.path / "file" / "queue").string(), 1 << 20, error));
+  EXPECT_NE(error.find((dir.path / "file" / "queue").string()), std::string::npos) << error;
+}
+
+TEST(DiskQueue, FullStoreRefusesThePutAndKeepsWhatItHas) {
+  TempDir dir;
+  std::string error;
+  auto q = DiskQueue::open(dir.path, 0, error);  // map: the 16 MiB floor only
+  ASSERT_TRUE(q) << error;
+  const std::string body(1 << 20, 'x');
+  int stored = 0;
+  while (q->put(record_of(2, body), error)) ++stored;
+  EXPECT_NE(error.find("the store is full"), std::string::npos) << error;
+  EXPECT_GT(stored, 5);
+  EXPECT_TRUE(q->get(1, error));
+}
+
+HttpExportConfig disk_config(const std::string& endpoint, const std::filesystem::path& dir) {
+  HttpExportConfig config = fast_config(endpoint);
+  config.queue.storage = QueueStorage::kDisk;
+  config.queue.directory = dir.string();
+  return config;
+}
+
+ExportBatch batch_of(std::uint64_t id, int spans, const std::string& service) {
+  ExportBatch b = make_batch(id, spans);
+  b.services = {ServiceCount{service, static_cast<std::uint64_t>(spans)}};
+  return b;
+}
+
+TEST(HttpExporterDisk, BatchesOfAnAbandonedExporterAreResumedFirstAndReportedAsResumed) {
+  TempDir dir;
+  OtlpReceiver receiver;
+  receiver.stop();  // nothing gets through before the "crash"
+  {
+    Harness h(disk_config(receiver.endpoint(), dir.path));
+    ASSERT_TRUE(h.exporter.enqueue(batch_of(1, 2, "llm")));
+    ASSERT_TRUE(h.exporter.enqueue(batch_of(2, 3, "kv")));
+    h.io.run_for(50ms);
+    EXPECT_TRUE(h.results.empty());
+  }  // destroyed without shutdown: what a SIGKILL leaves
+  receiver.start();
+  Harness h(disk_config(receiver.endpoint(), dir.path));
+  EXPECT_EQ(h.exporter.resumed(), (std::vector<ServiceCount>{{"kv", 3}, {"llm", 2}}));
+  EXPECT_EQ(h.exporter.queued_spans(), 5u);
+  ASSERT_TRUE(h.exporter.enqueue(batch_of(7, 1, "llm")));
+  ASSERT_TRUE(h.run_until_results(3));
+  EXPECT_TRUE(h.results[0].resumed);
+  EXPECT_EQ(h.results[0].id, 0u);
+  EXPECT_EQ(h.results[0].services, (std::vector<ServiceCount>{{"llm", 2}}));
+  EXPECT_EQ(h.results[0].outcome, ExportOutcome::kAccepted);
+  EXPECT_EQ(h.result(7).services, (std::vector<ServiceCount>{{"llm", 1}}));
+  EXPECT_FALSE(h.result(7).resumed);
+  EXPECT_EQ(receiver.span_count(), 6u);
+  const auto requests = receiver.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_TRUE(same_message(requests[0].message, make_request(2, 1)));  // the oldest first
+}
+
+TEST(HttpExporterDisk, AnsweredBatchesAreDeletedSoARestartResendsNothing) {
+  TempDir dir;
+  OtlpReceiver receiver;
+  {
+    Harness h(disk_config(receiver.endpoint(), dir.path));
+    for (std::uint64_t id = 1; id <= 4; ++id) ASSERT_TRUE(h.exporter.enqueue(batch_of(id, 1, "llm")));
+    ASSERT_TRUE(h.run_until_results(4));
+  }
+  Harness h(disk_config(receiver.endpoint(), dir.path));
+  EXPECT_TRUE(h.exporter.resumed().empty());
+  EXPECT_EQ(h.exporter.queued_batches(), 0u);
+}
+
+TEST(HttpExporterDisk, ShutdownWithTheBackendDownKeepsEveryBatchForTheNextStart) {
+  TempDir dir;
+  OtlpReceiver receiver;
+  receiver.stop();
+  {
+    Harness h(disk_config(receiver.endpoint(), dir.path));
+    for (std::uint64_t id = 1; id <= 3; ++id) ASSERT_TRUE(h.exporter.enqueue(batch_of(id, 2, "llm")));
+    bool done = false;
+    h.exporter.shutdown(std::chrono::steady_clock::now() + 2s, [&] { done = true; });
+    ASSERT_TRUE(h.run_until([&] { return done; }));
+    ASSERT_EQ(h.results.size(), 3u);
+    for (const auto& r : h.results) EXPECT_EQ(r.outcome, ExportOutcome::kKeptInQueue) << r.message;
+  }
+  Harness h(disk_config(receiver.endpoint(), dir.path));
+  EXPECT_EQ(h.exporter.resumed(), (std::vector<ServiceCount>{{"llm", 6}}));
+}
+
+TEST(HttpExporterDisk, SecondExporterOnTheSameDirectoryThrowsNamingIt) {
+  TempDir dir;
+  OtlpReceiver receiver;
+  Harness first(disk_config(receiver.endpoint(), dir.path));
+  boost::asio::io_context io;
+  try {
+    HttpExporter second(io, disk_config(receiver.endpoint(), dir.path), [](const ExportResult&) {});
+    ADD_FAILURE() << "a second exporter opened a locked queue";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("in use by another spanring-agent"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
