@@ -108,7 +108,7 @@ void Agent::drain(Source& s, std::uint64_t& total) {
       s.read_pos[r] = pos;
       s.dirty = true;
       budget -= std::min(budget, moved);
-      if (builder_.full()) flush_batch();
+      if (builder_.full()) close_batch();
     }
   }
   accounting_.counters(s.batch.service, s.reader, s.counters, s.name, s.identity.service_name, s.identity.pid);
@@ -124,6 +124,7 @@ std::uint64_t Agent::drain_now() {
   for (auto& [name, s] : discovery_.sources())
     if (!s->faulted) drain(*s, total);
   mark_progress();
+  settle();
   retire_resolved();
   return total;
 }
@@ -140,6 +141,21 @@ void Agent::mark_progress() {
 }
 
 void Agent::flush_batch() {
+  close_batch();
+  settle();
+  retire_resolved();
+}
+
+// Batches the exporter holds become safe together, once per drain pass (a disk queue syncs
+// them in one transaction): their positions may move from then on.
+void Agent::settle() {
+  if (unsynced_.empty()) return;
+  exporter_->sync();
+  for (BatchId id : unsynced_) ledger_.resolve(id, CommitLedger::Fate::kCommit);
+  unsynced_.clear();
+}
+
+void Agent::close_batch() {
   if (builder_.spans() == 0) return;
   // The positions read so far cover every span in this batch (and only spans already in it
   // or resolved otherwise): reading is sequential per ring.
@@ -156,8 +172,8 @@ void Agent::flush_batch() {
   for (const ServiceSpans& s : services) b.services.push_back(ServiceCount{accounting_.services()[s.service].name, s.spans});
   ledger_.add_batch(id, std::move(marks), std::move(services));
   if (exporter_ && exporter_->enqueue(std::move(b))) {
-    // Safe in the exporter's queue (memory, or synced to disk): the positions may move now.
-    if (exporter_->holds_batches()) ledger_.resolve(id, CommitLedger::Fate::kCommit);
+    // Safe in the exporter's queue once settle() synced it: the positions may move then.
+    if (exporter_->holds_batches()) unsynced_.push_back(id);
   } else {
     if (phase_ != Phase::kRunning) {
       // Shutting down with a full queue: leave these spans in the rings (positions not
@@ -169,7 +185,6 @@ void Agent::flush_batch() {
       SPANRING_LOG_DEBUG("export queue full: dropped a batch of %llu spans", static_cast<unsigned long long>(spans));
     }
   }
-  retire_resolved();
 }
 
 void Agent::on_export_result(const ExportResult& r) {

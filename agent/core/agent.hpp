@@ -104,6 +104,8 @@ class Agent {
   void attached(Source& s);
   void drain(Source& s, std::uint64_t& total);
   void mark_progress();
+  void close_batch();
+  void settle();
   void on_export_result(const ExportResult& r);
   void commit(SourceId id, const std::vector<std::uint64_t>& positions);
   void retire_resolved();
@@ -123,6 +125,7 @@ class Agent {
   double last_max_fill_ = 0;  // fullest ring seen by the last pass (unread / capacity)
   std::function<void(double)> latency_observer_;
   std::string last_export_error_;
+  std::vector<BatchId> unsynced_;  // handed to an exporter that holds batches, not synced yet
 };
 
 }  // namespace spanring::agent

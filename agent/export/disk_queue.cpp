@@ -227,14 +227,22 @@ DiskQueue::~DiskQueue() {
 
 std::vector<DiskQueue::Resumed> DiskQueue::take_resumed() { return std::exchange(resumed_, {}); }
 
-bool DiskQueue::put(const DiskRecord& record, std::string& error) {
-  std::string value = encode_record(record);
-  Key key(next_seq_);
-  MDB_val k = key.val();
-  MDB_val v{value.size(), value.data()};
+bool DiskQueue::put(const std::vector<std::pair<std::uint64_t, const DiskRecord*>>& records, std::string& error) {
+  if (records.empty()) return true;
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(db_->env, nullptr, 0, &txn);
-  if (rc == 0) rc = mdb_put(txn, db_->dbi, &k, &v, MDB_APPEND);
+  for (const auto& [seq, record] : records) {
+    if (rc != 0) break;
+    if (seq < next_seq_) {
+      rc = MDB_KEYEXIST;
+      break;
+    }
+    std::string value = encode_record(*record);
+    Key key(seq);
+    MDB_val k = key.val();
+    MDB_val v{value.size(), value.data()};
+    rc = mdb_put(txn, db_->dbi, &k, &v, MDB_APPEND);
+  }
   if (rc == 0) {
     rc = mdb_txn_commit(txn);  // frees txn whatever the outcome; syncs data and meta page
   } else if (txn) {
@@ -245,7 +253,7 @@ bool DiskQueue::put(const DiskRecord& record, std::string& error) {
                                : lmdb_error("queue.directory " + directory_ + ": write failed", rc);
     return false;
   }
-  ++next_seq_;
+  next_seq_ = records.back().first + 1;
   return true;
 }
 
@@ -266,29 +274,34 @@ std::optional<DiskRecord> DiskQueue::get(std::uint64_t seq, std::string& error) 
   if (!record) {
     ++corrupt_records_;
     error = "queue.directory " + directory_ + ": record " + std::to_string(seq) + " does not parse (corrupt)";
-    remove(seq);
+    remove({seq});
   }
   return record;
 }
 
-void DiskQueue::remove(std::uint64_t seq) {
-  Key key(seq);
-  MDB_val k = key.val();
+void DiskQueue::remove(const std::vector<std::uint64_t>& seqs) {
+  if (seqs.empty()) return;
   // A removal need not survive a power cut (that only re-sends the batch), so the meta page is
   // not synced; the data pages are, which keeps the store consistent (LMDB's MDB_NOMETASYNC).
   mdb_env_set_flags(db_->env, MDB_NOMETASYNC, 1);
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(db_->env, nullptr, 0, &txn);
-  if (rc == 0) rc = mdb_del(txn, db_->dbi, &k, nullptr);
+  for (std::uint64_t seq : seqs) {
+    if (rc != 0) break;
+    Key key(seq);
+    MDB_val k = key.val();
+    rc = mdb_del(txn, db_->dbi, &k, nullptr);
+    if (rc == MDB_NOTFOUND) rc = 0;
+  }
   if (rc == 0) {
     rc = mdb_txn_commit(txn);
   } else if (txn) {
     mdb_txn_abort(txn);
   }
   mdb_env_set_flags(db_->env, MDB_NOMETASYNC, 0);
-  if (rc != 0 && rc != MDB_NOTFOUND) {
-    SPANRING_LOG_ERROR("queue.directory %s: cannot delete record %llu (%s): it will be sent again by the next start",
-                       directory_.c_str(), static_cast<unsigned long long>(seq), mdb_strerror(rc));
+  if (rc != 0) {
+    SPANRING_LOG_ERROR("queue.directory %s: cannot delete %zu answered record(s) (%s): the next start sends them again",
+                       directory_.c_str(), seqs.size(), mdb_strerror(rc));
   }
 }
 

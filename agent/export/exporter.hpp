@@ -70,7 +70,7 @@ enum class ExportOutcome {
   kPartiallyRejected,      // 2xx with partial_success.rejected_spans > 0; never retried
   kFailedPermanent,        // non-retryable answer (400, 401, 404, 413, 500, oversized reply, ...)
   kFailedRetriesExhausted, // transient failures until retry.max_elapsed_time (or retry disabled)
-  kDroppedQueueFull,       // never reported: enqueue() returns false instead
+  kDroppedQueueFull,       // accepted but sync() could not store it (enqueue() refusals return false)
   kDroppedTooLarge,        // serialized request > max_request_bytes; never sent
   kDroppedShutdown,        // not delivered before shutdown's deadline / not retried during shutdown
   kKeptInQueue,            // shutdown: not delivered, left in the disk queue for the next start
@@ -111,10 +111,13 @@ class Exporter {
   // What the exporter holds and has not resolved yet (for the agent's gauges).
   virtual std::uint64_t queued_spans() const = 0;
   virtual std::uint64_t queued_bytes() const = 0;
-  // True when a batch is safe once enqueue() accepted it (a memory or disk queue holds it until
-  // its answer): the caller may then release its ring positions at once. False: the rings stay
-  // the buffer until the result arrives.
+  // True when a batch is safe once enqueue() accepted it and sync() returned (a memory or disk
+  // queue holds it until its answer): the caller may then release its ring positions. False:
+  // the rings stay the buffer until the result arrives.
   virtual bool holds_batches() const { return false; }
+  // Makes every batch accepted so far safe (a disk queue commits them together, with fsync).
+  // One that could not be kept comes back as a kDroppedQueueFull result (posted).
+  virtual void sync() {}
   // Spans, by service, of a disk queue left by an earlier run, resumed when this exporter was
   // made; they come back as results with `resumed` set.
   virtual std::vector<ServiceCount> resumed() const { return {}; }

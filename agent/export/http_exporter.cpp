@@ -72,21 +72,59 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
       e.body.resize(size);
       batch.request().SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(e.body.data()));
     }
-    std::uint64_t seq = next_seq_;
-    if (disk_ && !e.too_large) {
-      std::string error;
-      seq = disk_->next_seq();
-      if (!disk_->put(DiskRecord{e.spans, e.services, e.body}, error)) {
-        disk_log_.log(LogLevel::kError, "%s: a batch of %llu spans is dropped (queue_full)", error.c_str(),
-                      static_cast<unsigned long long>(e.spans));
-        return false;
+    const std::uint64_t seq = next_seq_++;
+    const bool stage = disk_ && !e.too_large;
+    add(seq, std::move(e), /*ready=*/!stage);
+    if (stage) {
+      // Stored with the rest of this drain pass in one synced transaction: by sync(), or by the
+      // posted fallback when the caller does not call it.
+      staged_.push_back(seq);
+      if (!sync_scheduled_) {
+        sync_scheduled_ = true;
+        asio::post(io_, [self = shared_from_this()] {
+          self->sync_scheduled_ = false;
+          if (!self->abandoned_) self->sync();
+        });
       }
-      std::string().swap(e.body);  // read back for each attempt: memory holds only what is in flight
+    } else {
+      schedule_pump();
     }
-    next_seq_ = std::max(next_seq_, seq + 1);
-    add(seq, std::move(e));
-    schedule_pump();
     return true;
+  }
+
+  void sync() {
+    if (staged_.empty()) return;
+    std::vector<std::uint64_t> staged = std::exchange(staged_, {});
+    std::vector<DiskRecord> records;
+    records.reserve(staged.size());
+    std::vector<std::pair<std::uint64_t, const DiskRecord*>> refs;
+    for (std::uint64_t seq : staged) {
+      Entry& e = entries_.at(seq);
+      records.push_back(DiskRecord{e.spans, e.services, std::move(e.body)});
+    }
+    for (std::size_t i = 0; i < staged.size(); ++i) refs.emplace_back(staged[i], &records[i]);
+    std::string error;
+    if (disk_->put(refs, error)) {
+      // Read back for each attempt: memory holds only what is in flight.
+      for (std::uint64_t seq : staged) ready_.insert(seq);
+      schedule_pump();
+      return;
+    }
+    std::uint64_t spans = 0;
+    for (const DiskRecord& r : records) spans += r.spans;
+    disk_log_.log(LogLevel::kError, "%s: %zu batch(es) of %llu spans dropped (queue_full)", error.c_str(), staged.size(),
+                  static_cast<unsigned long long>(spans));
+    // Never inside sync(): the caller may be in the middle of its own bookkeeping.
+    for (std::uint64_t seq : staged) {
+      unstored_.push_back(seq);
+    }
+    asio::post(io_, [self = shared_from_this()] {
+      for (std::uint64_t seq : std::exchange(self->unstored_, {})) {
+        if (self->abandoned_) return;
+        self->complete(seq, ExportOutcome::kDroppedQueueFull, "not stored in the disk queue");
+      }
+      self->maybe_finish_shutdown();
+    });
   }
 
   // Sends what the disk queue resumed (the constructor cannot: handlers need shared_from_this).
@@ -105,6 +143,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     if (abandoned_ || shutdown_started_) return;
     shutdown_started_ = true;
     shutdown_done_ = std::move(done);
+    sync();
     // Retries stop first so the queue can flush in the time left instead of waiting on one batch:
     // each wait ends now, and on_wait_over() completes its batch (never inside shutdown()).
     for (auto& [seq, e] : entries_)
@@ -129,6 +168,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     // so that no cycle outlives the io_context, and close the store now so that its lock is
     // free for the next exporter (handlers still queued find abandoned_ set and touch neither).
     slots_.clear();
+    if (disk_) disk_->remove(std::exchange(removals_, {}));
     disk_.reset();
   }
 
@@ -181,10 +221,10 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
                         entries_.size(), static_cast<unsigned long long>(bounds_.spans()));
   }
 
-  void add(std::uint64_t seq, Entry e) {
+  void add(std::uint64_t seq, Entry e, bool ready = true) {
     bounds_.add(e.spans, e.bytes);
     entries_.emplace(seq, std::move(e));
-    ready_.insert(seq);
+    if (ready) ready_.insert(seq);
   }
 
   ExportOutcome shutdown_outcome() const {
@@ -329,7 +369,8 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     ready_.erase(seq);
     if (e.wait) e.wait->cancel();
     bounds_.remove(e.spans, e.bytes);
-    if (disk_ && outcome != ExportOutcome::kKeptInQueue && !e.too_large) disk_->remove(seq);
+    if (disk_ && outcome != ExportOutcome::kKeptInQueue && outcome != ExportOutcome::kDroppedQueueFull && !e.too_large)
+      remove_from_disk(seq);
     ExportResult result;
     result.outcome = outcome;
     result.id = e.id;
@@ -346,6 +387,19 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     if (auto on_result = on_result_) on_result(result);
   }
 
+  // Deleted with every other batch answered in this turn of the event loop, in one transaction:
+  // the window in which a SIGKILL can leave an answered batch on disk (to be sent again) holds
+  // only batches that were in flight.
+  void remove_from_disk(std::uint64_t seq) {
+    removals_.push_back(seq);
+    if (removals_scheduled_) return;
+    removals_scheduled_ = true;
+    asio::post(io_, [self = shared_from_this()] {
+      self->removals_scheduled_ = false;
+      if (self->disk_) self->disk_->remove(std::exchange(self->removals_, {}));
+    });
+  }
+
   void on_deadline() {
     deadline_passed_ = true;
     // Their results come back through on_sent (shutting down: not retried); pump() ends the rest.
@@ -357,6 +411,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
   void maybe_finish_shutdown() {
     if (!shutdown_started_ || shutdown_finished_ || abandoned_ || !entries_.empty()) return;
     shutdown_finished_ = true;
+    if (disk_) disk_->remove(std::exchange(removals_, {}));
     deadline_timer_.cancel();
     for (Slot& s : slots_) s.sender->cancel();
     if (shutdown_done_) asio::post(io_, std::move(shutdown_done_));
@@ -374,6 +429,11 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
   std::map<std::uint64_t, Entry> entries_;  // every batch not answered yet, by sequence number
   std::set<std::uint64_t> ready_;           // those waiting for a Sender, oldest first
   std::uint64_t next_seq_ = 1;
+  std::vector<std::uint64_t> staged_;    // disk: accepted, not stored yet (no ready_ entry)
+  std::vector<std::uint64_t> unstored_;  // disk: a failed sync(), to be reported
+  std::vector<std::uint64_t> removals_;  // disk: answered, not deleted yet
+  bool sync_scheduled_ = false;
+  bool removals_scheduled_ = false;
   std::vector<ServiceCount> resumed_;
   LogLimiter disk_log_{10, std::chrono::minutes(1)};
   asio::steady_timer deadline_timer_;
@@ -418,6 +478,8 @@ bool HttpExporter::holds_batches() const { return storage_ != QueueStorage::kRin
 std::vector<ServiceCount> HttpExporter::resumed() const { return core_->resumed(); }
 std::uint64_t HttpExporter::corrupt_records() const { return core_->disk() ? core_->disk()->corrupt_records() : 0; }
 std::uint64_t HttpExporter::store_resets() const { return core_->disk() ? core_->disk()->store_resets() : 0; }
+
+void HttpExporter::sync() { core_->sync(); }
 
 void HttpExporter::shutdown(steady_clock::time_point deadline, std::function<void()> done) {
   core_->shutdown(deadline, std::move(done));

@@ -69,14 +69,18 @@ class HttpExporter final : public Exporter {
   HttpExporter(const HttpExporter&) = delete;
   HttpExporter& operator=(const HttpExporter&) = delete;
 
-  // Never blocks on the network. Serializes the request (its size is known first, from
-  // ByteSizeLong(), so a refused or oversized batch is never serialized) and, with a disk queue,
-  // commits it with fsync. Returns false, and calls nothing, when a queue bound would be
-  // exceeded, the disk write failed (logged) or shutdown() was called: the batch is discarded and
-  // the caller counts its spans as queue_full (kDroppedQueueFull is never reported). A request
+  // Never blocks. Serializes the request (its size is known first, from ByteSizeLong(), so a
+  // refused or oversized batch is never serialized); with a disk queue it is stored by the next
+  // sync(). Returns false, and calls nothing, when a queue bound would be exceeded or shutdown()
+  // was called: the batch is discarded and the caller counts its spans as queue_full. A request
   // whose serialized size is over max_request_bytes is accepted here (not stored) and completes
   // with kDroppedTooLarge in its turn (it occupies a batch slot and its spans, not its bytes).
   bool enqueue(ExportBatch batch) override;
+  // Disk: stores every batch accepted since the last sync() in one transaction and syncs it
+  // (also done by a posted handler after enqueue(), for callers that do not call this).
+  // Batches that could not be stored (store full, I/O error; logged) are reported as
+  // kDroppedQueueFull results, posted. Memory and rings: nothing to do.
+  void sync() override;
 
   // Everything held and not answered yet, in flight and waiting for a retry included.
   std::size_t queued_batches() const;

@@ -806,6 +806,9 @@ DiskRecord record_of(std::uint64_t spans, const std::string& body) {
   return DiskRecord{spans, {ServiceCount{"llm", spans - 1}, ServiceCount{"kv", 1}}, body};
 }
 
+// One record, as the next sequence number.
+bool put(DiskQueue& q, const DiskRecord& record, std::string& error) { return q.put({{q.next_seq(), &record}}, error); }
+
 TEST(DiskRecord, RoundTripsAndRejectsEveryTruncationAndFlippedByte) {
   const std::string bytes = encode_record(record_of(3, "body-bytes"));
   const auto back = decode_record(bytes);
@@ -828,11 +831,11 @@ TEST(DiskQueue, PutGetRemoveAndResumeAfterReopenOldestFirst) {
     auto q = DiskQueue::open(dir.path, 1 << 20, error);
     ASSERT_TRUE(q) << error;
     EXPECT_TRUE(q->take_resumed().empty());
-    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(q->put(record_of(2, "b" + std::to_string(i)), error)) << error;
+    for (int i = 1; i <= 3; ++i) ASSERT_TRUE(put(*q, record_of(2, "b" + std::to_string(i)), error)) << error;
     auto second = q->get(2, error);
     ASSERT_TRUE(second) << error;
     EXPECT_EQ(second->body, "b2");
-    q->remove(2);
+    q->remove({2});
     EXPECT_FALSE(q->get(2, error));
   }  // closed as a SIGKILL would leave it: no shutdown step exists
   auto q = DiskQueue::open(dir.path, 1 << 20, error);
@@ -865,9 +868,9 @@ TEST(DiskQueue, RecordThatDoesNotParseIsDeletedAndCountedAtOpen) {
   {
     auto q = DiskQueue::open(dir.path, 1 << 20, error);
     ASSERT_TRUE(q) << error;
-    ASSERT_TRUE(q->put(record_of(2, "good-1"), error));
-    ASSERT_TRUE(q->put(record_of(2, "to-be-broken"), error));
-    ASSERT_TRUE(q->put(record_of(2, "good-3"), error));
+    // Three records in one transaction, as the exporter stores a drain pass.
+    const DiskRecord a = record_of(2, "good-1"), b = record_of(2, "to-be-broken"), c = record_of(2, "good-3");
+    ASSERT_TRUE(q->put({{1, &a}, {2, &b}, {3, &c}}, error)) << error;
   }
   {
     // Overwrite record 2's value in place with LMDB itself: a store that is intact for LMDB but
@@ -908,7 +911,7 @@ TEST(DiskQueue, StoreLmdbCannotReadIsMovedAsideCountedAndReplaced) {
   ASSERT_TRUE(q) << error;
   EXPECT_EQ(q->store_resets(), 1u);
   EXPECT_TRUE(q->take_resumed().empty());
-  ASSERT_TRUE(q->put(record_of(2, "after"), error)) << error;
+  ASSERT_TRUE(put(*q, record_of(2, "after"), error)) << error;
   bool kept_aside = false;
   for (const auto& e : std::filesystem::directory_iterator(dir.path))
     kept_aside |= e.path().filename().string().rfind("data.mdb.corrupt-", 0) == 0;
@@ -931,7 +934,7 @@ TEST(DiskQueue, FullStoreRefusesThePutAndKeepsWhatItHas) {
   ASSERT_TRUE(q) << error;
   const std::string body(1 << 20, 'x');
   int stored = 0;
-  while (q->put(record_of(2, body), error)) ++stored;
+  while (put(*q, record_of(2, body), error)) ++stored;
   EXPECT_NE(error.find("the store is full"), std::string::npos) << error;
   EXPECT_GT(stored, 5);
   EXPECT_TRUE(q->get(1, error));
