@@ -79,7 +79,11 @@ void AgentMetrics::refresh() {
   registry_.gauge("spanring_export_queue_spans", "Spans waiting in the export queue.").set(double(agent_.queued_spans()));
   registry_.gauge("spanring_export_queue_bytes", "Bytes waiting in the export queue.").set(double(agent_.queued_bytes()));
   registry_.gauge("spanring_batches_unresolved", "Batches handed to the exporter without a final answer yet.")
-      .set(double(agent_.batches_in_flight()));
+      .set(double(agent_.batches_unresolved()));
+  registry_.gauge("spanring_export_in_flight", "Export requests on the wire now (<= exporter.otlp.max_in_flight).")
+      .set(double(agent_.export_in_flight()));
+  registry_.counter("spanring_export_queue_corrupt", "Disk queue records lost to corruption (deleted or moved aside).")
+      .mirror(agent_.queue_corrupt_records());
 }
 
 Status AgentMetrics::listen(const MetricsConfig& config) {

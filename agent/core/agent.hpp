@@ -86,7 +86,12 @@ class Agent {
   void flush_batch();
 
   const std::vector<ServiceStats>& services() noexcept;  // refreshes ring_fill and segments
-  std::uint64_t batches_in_flight() const noexcept { return ledger_.size(); }
+  // Batches without a final answer: held by the exporter, or (rings) waiting in the ledger.
+  std::uint64_t batches_unresolved() const noexcept {
+    return exporter_ && exporter_->holds_batches() ? exporter_->queued_batches() : ledger_.size();
+  }
+  std::uint64_t export_in_flight() const noexcept { return exporter_ ? exporter_->in_flight() : 0; }
+  std::uint64_t queue_corrupt_records() const noexcept { return exporter_ ? exporter_->corrupt_records() : 0; }
   std::uint64_t queued_spans() const noexcept { return exporter_ ? exporter_->queued_spans() : 0; }
   std::uint64_t queued_bytes() const noexcept { return exporter_ ? exporter_->queued_bytes() : 0; }
   // Export latency observer (seconds), for the metrics histogram.

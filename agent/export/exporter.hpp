@@ -13,6 +13,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -111,6 +112,13 @@ class Exporter {
   // What the exporter holds and has not resolved yet (for the agent's gauges).
   virtual std::uint64_t queued_spans() const = 0;
   virtual std::uint64_t queued_bytes() const = 0;
+  // Batches accepted and not answered yet, and those of them on the wire now (for the gauges and
+  // the control socket). 0 for exporters that answer at once.
+  virtual std::size_t queued_batches() const { return 0; }
+  virtual std::size_t in_flight() const { return 0; }
+  // Disk queue records lost to corruption: records that did not parse, plus stores that could
+  // not be opened and were moved aside (each logged with its name).
+  virtual std::uint64_t corrupt_records() const { return 0; }
   // True when a batch is safe once enqueue() accepted it and sync() returned (a memory or disk
   // queue holds it until its answer): the caller may then release its ring positions. False:
   // the rings stay the buffer until the result arrives.

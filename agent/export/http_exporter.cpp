@@ -476,7 +476,9 @@ std::uint64_t HttpExporter::queued_bytes() const { return core_->bounds().bytes(
 std::size_t HttpExporter::in_flight() const { return core_->in_flight(); }
 bool HttpExporter::holds_batches() const { return storage_ != QueueStorage::kRings; }
 std::vector<ServiceCount> HttpExporter::resumed() const { return core_->resumed(); }
-std::uint64_t HttpExporter::corrupt_records() const { return core_->disk() ? core_->disk()->corrupt_records() : 0; }
+std::uint64_t HttpExporter::corrupt_records() const {
+  return core_->disk() ? core_->disk()->corrupt_records() + core_->disk()->store_resets() : 0;
+}
 std::uint64_t HttpExporter::store_resets() const { return core_->disk() ? core_->disk()->store_resets() : 0; }
 
 void HttpExporter::sync() { core_->sync(); }

@@ -83,16 +83,17 @@ class HttpExporter final : public Exporter {
   void sync() override;
 
   // Everything held and not answered yet, in flight and waiting for a retry included.
-  std::size_t queued_batches() const;
+  std::size_t queued_batches() const override;
   std::uint64_t queued_spans() const override;
   std::uint64_t queued_bytes() const override;  // serialized, uncompressed
   // Requests on the wire now (<= max_in_flight).
-  std::size_t in_flight() const;
+  std::size_t in_flight() const override;
   bool holds_batches() const override;
   std::vector<ServiceCount> resumed() const override;
-  // Disk queue: records that did not parse (deleted), and stores LMDB could not open (moved
-  // aside). Both lose spans no service can be charged with; both are logged.
-  std::uint64_t corrupt_records() const;
+  // Disk queue: records that did not parse (deleted), plus stores LMDB could not open (moved
+  // aside, also in store_resets()). Both lose spans no service can be charged with; both are
+  // logged.
+  std::uint64_t corrupt_records() const override;
   std::uint64_t store_resets() const;
 
   // Graceful stop. No new backoff waits start and running ones end; queued batches are then tried
