@@ -1039,3 +1039,49 @@ TEST(YamlWalker, EmptySectionIsAnEmptyMapAndANullValueIsReportedAtItsKey) {
 
 }  // namespace
 }  // namespace spanring::agent
+
+namespace spanring::agent {
+namespace {
+
+TEST(LoadConfigQueue, StorageOutsideTheThreeModesListsThem) {
+  const auto dir = scratch_dir("storage");
+  const Loaded loaded = load(write_text(dir / "agent.yaml", "queue:\n  storage: tape\n"));
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_NE(loaded.errors[0].find(":2:12: queue.storage: expected one of disk, memory, rings"), std::string::npos)
+      << loaded.errors[0];
+}
+
+TEST(LoadConfigQueue, RelativeDirectoryAndInFlightOutOfRangeAreErrorsNamingTheKeys) {
+  const auto dir = scratch_dir("queue-keys");
+  const Loaded loaded = load(write_text(dir / "agent.yaml",
+                                        "exporter:\n  otlp:\n    max_in_flight: 0\nqueue:\n  directory: var/queue\n"));
+  ASSERT_EQ(loaded.errors.size(), 2u);
+  EXPECT_NE(loaded.errors[0].find(":3:20: exporter.otlp.max_in_flight: must be in [1, 64], got 0"), std::string::npos)
+      << loaded.errors[0];
+  EXPECT_NE(loaded.errors[1].find(":5:14: queue.directory: must be an absolute path, got \"var/queue\""),
+            std::string::npos)
+      << loaded.errors[1];
+}
+
+TEST(DefaultQueueDirectory, StateDirectoryFirstThenXdgStateHomeThenHome) {
+  const auto keep = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::optional<std::string>(v ? std::optional<std::string>(v) : std::nullopt);
+  };
+  const auto state = keep("STATE_DIRECTORY"), xdg = keep("XDG_STATE_HOME"), home = keep("HOME");
+  ::setenv("STATE_DIRECTORY", "/var/lib/spanring-agent:/var/lib/other", 1);
+  ::setenv("XDG_STATE_HOME", "/x", 1);
+  ::setenv("HOME", "/h", 1);
+  EXPECT_EQ(default_queue_directory(), "/var/lib/spanring-agent/queue");
+  ::unsetenv("STATE_DIRECTORY");
+  EXPECT_EQ(default_queue_directory(), "/x/spanring-agent/queue");
+  ::unsetenv("XDG_STATE_HOME");
+  EXPECT_EQ(default_queue_directory(), "/h/.local/state/spanring-agent/queue");
+  for (const auto& [name, value] : {std::pair{"STATE_DIRECTORY", state}, {"XDG_STATE_HOME", xdg}, {"HOME", home}}) {
+    if (value) ::setenv(name, value->c_str(), 1);
+    else ::unsetenv(name);
+  }
+}
+
+}  // namespace
+}  // namespace spanring::agent
