@@ -23,7 +23,7 @@ enum class Compression { kNone, kGzip };
 
 // Retry of transient failures (429/502/503/504, connection errors, timeouts): exponential
 // backoff with jitter, wait = max(Retry-After, backoff); gives up when the next attempt would
-// start later than max_elapsed_time after the first one. Consumed by RetrySender.
+// start later than max_elapsed_time after the first one. Consumed by RetryPolicy.
 struct RetryConfig {
   bool enabled = true;
   std::chrono::nanoseconds initial_interval = std::chrono::seconds{1};  // first wait, > 0
