@@ -106,7 +106,11 @@ struct QueueDir {
 // Tunes the exporter's config beyond the rig's defaults (storage, in-flight, protocol).
 using Configure = std::function<void(sa::HttpExportConfig&)>;
 
-void memory_queue(sa::HttpExportConfig& h) { h.queue.storage = sa::QueueStorage::kMemory; }
+void memory_queue(sa::HttpExportConfig& h) {
+  static const QueueDir tally;  // the memory queue's tally file, removed at exit
+  h.queue.storage = sa::QueueStorage::kMemory;
+  h.queue.directory = tally.path.string();
+}
 
 struct AgentRig {
   boost::asio::io_context io;

@@ -13,6 +13,7 @@ const char* to_string(DropReason r) noexcept {
     case kDropExportFailed: return "export_failed";
     case kDropRejected: return "rejected";
     case kDropShutdown: return "shutdown";
+    case kDropAgentCrash: return "agent_crash";
     case kDropReasonCount: break;
   }
   return "unknown";

@@ -9,7 +9,8 @@
 // so that created + resumed = exported + sampled_out + dropped + kept (+ in flight).
 // `resumed` are spans of a disk queue left by an earlier run: that run read them (its `written`
 // and `created` counted them), so this one counts them apart, once, when it opens the queue; they
-// then end as exported or dropped here. `kept` are spans still in the disk queue at exit: the
+// then end as exported or dropped here. A memory queue a killed run lost is resumed and dropped
+// (agent_crash) at once. `kept` are spans still in the disk queue at exit: the
 // next run resumes them. Summing a service over successive runs therefore counts every span
 // once: what one run keeps, the next resumes.
 // `written` counts spans by their position in the rings, as the agent reads them, not from the
@@ -45,6 +46,7 @@ enum DropReason : std::uint32_t {
   kDropExportFailed,   // backend: permanent error, retries exhausted, or too large
   kDropRejected,       // backend: partial success, these spans refused
   kDropShutdown,       // agent: still queued (memory) at the shutdown deadline
+  kDropAgentCrash,     // agent: queued in memory by an earlier run that was killed
   kDropReasonCount,
 };
 const char* to_string(DropReason r) noexcept;
@@ -112,6 +114,13 @@ class Accounting {
   void batch_answered(const ExportResult& r);
   // Spans of `service` resumed from a disk queue left by an earlier run.
   void resumed(const std::string& service, std::uint64_t spans) { services_[this->service(service)].resumed += spans; }
+  // Spans of `service` an earlier run held in a memory queue when it was killed: handed to this
+  // run (resumed) and lost (dropped{agent_crash}), so that the balance closes.
+  void lost_by_earlier_run(const std::string& service, std::uint64_t spans) {
+    ServiceStats& st = services_[this->service(service)];
+    st.resumed += spans;
+    st.dropped[kDropAgentCrash] += spans;
+  }
   void segment_fault(std::size_t service) noexcept { ++services_[service].segment_faults; }
 
   // Live gauges: reset_gauges(), then observe() once per attached segment.

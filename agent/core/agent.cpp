@@ -23,8 +23,10 @@ Agent::~Agent() = default;
 
 void Agent::set_exporter(std::unique_ptr<Exporter> exporter) {
   exporter_ = std::move(exporter);
-  if (exporter_)
+  if (exporter_) {
     for (const ServiceCount& s : exporter_->resumed()) accounting_.resumed(s.service, s.spans);
+    for (const ServiceCount& s : exporter_->lost_by_earlier_run()) accounting_.lost_by_earlier_run(s.service, s.spans);
+  }
 }
 
 void Agent::set_sampler(std::unique_ptr<Sampler> sampler) {

@@ -129,6 +129,9 @@ class Exporter {
   // Spans, by service, of a disk queue left by an earlier run, resumed when this exporter was
   // made; they come back as results with `resumed` set.
   virtual std::vector<ServiceCount> resumed() const { return {}; }
+  // Spans, by service, that an earlier run held in a memory queue when it was killed: lost, and
+  // counted by this run (as resumed, and dropped{agent_crash}).
+  virtual std::vector<ServiceCount> lost_by_earlier_run() const { return {}; }
 };
 
 }  // namespace spanring::agent

@@ -5,6 +5,7 @@
 #include "agent/export/gzip.hpp"
 #include "agent/export/http_exporter.hpp"
 #include "agent/export/http_sender.hpp"
+#include "agent/export/memory_tally.hpp"
 #include "agent/export/retry_sender.hpp"
 #include "agent/export/url.hpp"
 
@@ -51,6 +52,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     for (std::uint32_t i = 0; i < config_.max_in_flight; ++i)
       slots_.push_back(Slot{make_attempt_sender(io.get_executor(), config_, url_), 0, false});
     if (config_.queue.storage == QueueStorage::kDisk) open_disk();
+    if (config_.queue.storage == QueueStorage::kMemory) open_tally();
   }
 
   bool enqueue(ExportBatch batch) {
@@ -73,6 +75,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
       batch.request().SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(e.body.data()));
     }
     const std::uint64_t seq = next_seq_++;
+    if (tally_) tally_->add(e.services);
     const bool stage = disk_ && !e.too_large;
     add(seq, std::move(e), /*ready=*/!stage);
     if (stage) {
@@ -137,6 +140,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     return static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy; }));
   }
   const std::vector<ServiceCount>& resumed() const { return resumed_; }
+  const std::vector<ServiceCount>& lost() const { return lost_; }
   const DiskQueue* disk() const { return disk_.get(); }
 
   void shutdown(steady_clock::time_point deadline, std::function<void()> done) {
@@ -219,6 +223,24 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     if (!entries_.empty())
       SPANRING_LOG_INFO("queue.directory %s: resuming %zu batch(es) of %llu spans left by an earlier run", dir.c_str(),
                         entries_.size(), static_cast<unsigned long long>(bounds_.spans()));
+  }
+
+  // Memory: what a SIGKILL would lose is counted where the next start finds it. Without a
+  // usable directory the queue works uncounted (one warning).
+  void open_tally() {
+    const std::string dir = config_.queue.directory.empty() ? default_queue_directory() : config_.queue.directory;
+    std::string error;
+    tally_ = MemoryTally::open(dir, error);
+    if (!tally_) {
+      SPANRING_LOG_WARN("queue.storage memory: %s; spans a crash loses will not be counted at the next start",
+                        error.c_str());
+      return;
+    }
+    lost_ = tally_->take_lost();
+    for (const ServiceCount& s : lost_)
+      SPANRING_LOG_WARN("queue.storage memory: the previous run was killed with %llu spans of service %s queued: "
+                        "lost (counted as dropped{agent_crash})",
+                        static_cast<unsigned long long>(s.spans), s.service.c_str());
   }
 
   void add(std::uint64_t seq, Entry e, bool ready = true) {
@@ -369,6 +391,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     ready_.erase(seq);
     if (e.wait) e.wait->cancel();
     bounds_.remove(e.spans, e.bytes);
+    if (tally_) tally_->remove(e.services);
     if (disk_ && outcome != ExportOutcome::kKeptInQueue && outcome != ExportOutcome::kDroppedQueueFull && !e.too_large)
       remove_from_disk(seq);
     ExportResult result;
@@ -425,6 +448,8 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
   BoundedQueue bounds_;
   RetryPolicy retry_;
   std::unique_ptr<DiskQueue> disk_;
+  std::unique_ptr<MemoryTally> tally_;
+  std::vector<ServiceCount> lost_;
   std::vector<Slot> slots_;
   std::map<std::uint64_t, Entry> entries_;  // every batch not answered yet, by sequence number
   std::set<std::uint64_t> ready_;           // those waiting for a Sender, oldest first
@@ -476,6 +501,7 @@ std::uint64_t HttpExporter::queued_bytes() const { return core_->bounds().bytes(
 std::size_t HttpExporter::in_flight() const { return core_->in_flight(); }
 bool HttpExporter::holds_batches() const { return storage_ != QueueStorage::kRings; }
 std::vector<ServiceCount> HttpExporter::resumed() const { return core_->resumed(); }
+std::vector<ServiceCount> HttpExporter::lost_by_earlier_run() const { return core_->lost(); }
 std::uint64_t HttpExporter::corrupt_records() const {
   return core_->disk() ? core_->disk()->corrupt_records() + core_->disk()->store_resets() : 0;
 }

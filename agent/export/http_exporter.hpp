@@ -21,7 +21,9 @@
 //           deleted when the batch gets its final answer. Memory holds only the requests in
 //           flight (a body is read back from the store for each attempt).
 //   memory  enqueue() returns once the batch is queued; the body stays in memory until its
-//           answer (in flight included: the bounds count every batch not answered yet).
+//           answer (in flight included: the bounds count every batch not answered yet). What
+//           is queued is tallied per service in queue.directory (memory_tally.hpp), so the
+//           start after a SIGKILL counts what it lost.
 //   rings   as memory, but the batch is not safe before its answer (holds_batches() false).
 // Each batch is released (its record deleted, its bounds freed) as soon as its own answer
 // arrives, so after a SIGKILL at most the batches in flight can be sent twice.
@@ -90,6 +92,7 @@ class HttpExporter final : public Exporter {
   std::size_t in_flight() const override;
   bool holds_batches() const override;
   std::vector<ServiceCount> resumed() const override;
+  std::vector<ServiceCount> lost_by_earlier_run() const override;
   // Disk queue: records that did not parse (deleted), plus stores LMDB could not open (moved
   // aside, also in store_resets()). Both lose spans no service can be charged with; both are
   // logged.

@@ -511,6 +511,29 @@ TEST_F(EndToEnd, AgentKilledDuringFailuresAndDuringAnOutageLosesNothingAndDuplic
   EXPECT_FALSE(segments_left());
 }
 
+// queue.storage memory: a SIGKILL loses what was queued, and the next start says how much.
+TEST_F(EndToEnd, MemoryQueueLostToASigkillIsCountedByTheNextStartExactly) {
+  spanring::test::OtlpReceiver receiver;
+  receiver.stop();
+  const fs::path config = write_config(receiver.endpoint(), {}, "  storage: memory\n");
+  auto agent1 = start_agent(config, "agent1");
+  const auto created = run_loadgen({"--service", service("llm"), "--rate", "100", "--duration", "1", "--quiet"});
+  const std::uint64_t written = total(parse_loadgen(read_file(dir_ / "loadgen.out"), true));
+  ASSERT_EQ(written, total(created));
+  std::this_thread::sleep_for(500ms);  // every span read and queued (batch.timeout 100ms)
+  agent1->signal_group(SIGKILL);
+  EXPECT_EQ(agent1->wait(5s), 128 + SIGKILL);
+  receiver.start();
+  auto agent2 = start_agent(config, "agent2");
+  std::this_thread::sleep_for(500ms);
+  const auto summary = stop_agent(*agent2, "agent2");
+  ServiceCounts c = summary.at(service("llm"));
+  EXPECT_EQ(c.dropped_by_reason["agent_crash"] + receiver.span_count(), written)
+      << "every span is either delivered or counted as lost";
+  EXPECT_GT(c.dropped_by_reason["agent_crash"], 0u);
+  EXPECT_EQ(c.created + c.resumed, c.exported + c.sampled_out + c.dropped + c.kept);
+}
+
 TEST_F(EndToEnd, EngineKilledMidRunLeavesItsCompletedSpansToTheAgent) {
   spanring::test::OtlpReceiver receiver;
   auto agent = start_agent(write_config(receiver.endpoint()));

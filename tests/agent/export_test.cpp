@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -91,6 +92,13 @@ HttpExportConfig fast_config(const std::string& endpoint) {
   config.retry.max_interval = 40ms;
   config.retry.max_elapsed_time = 5s;
   config.queue.storage = QueueStorage::kMemory;  // the disk queue has its own tests below
+  // The memory queue's tally file: one directory per test process, removed at exit.
+  static const struct ScratchDir {
+    std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                 ("spanring-export-test-" + std::to_string(::getpid()));
+    ~ScratchDir() { std::filesystem::remove_all(path); }
+  } scratch;
+  config.queue.directory = scratch.path.string();
   return config;
 }
 
@@ -1023,6 +1031,47 @@ TEST(HttpExporterDisk, SecondExporterOnTheSameDirectoryThrowsNamingIt) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("in use by another spanring-agent"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace spanring::agent
+
+namespace spanring::agent {
+namespace {
+
+TEST(HttpExporterMemory, WhatAKilledRunHeldIsCountedByTheNextStart) {
+  TempDir dir;
+  OtlpReceiver receiver;
+  receiver.stop();
+  auto config = fast_config(receiver.endpoint());
+  config.queue.directory = dir.path.string();
+  {
+    Harness h(config);
+    EXPECT_TRUE(h.exporter.lost_by_earlier_run().empty());
+    ASSERT_TRUE(h.exporter.enqueue(batch_of(1, 2, "llm")));
+    ASSERT_TRUE(h.exporter.enqueue(batch_of(2, 3, "kv")));
+    ASSERT_TRUE(h.exporter.enqueue(batch_of(3, 4, "llm")));
+    h.io.run_for(50ms);
+  }  // destroyed without shutdown: what a SIGKILL leaves (the tally file keeps its counts)
+  Harness h(config);
+  auto lost = h.exporter.lost_by_earlier_run();
+  std::sort(lost.begin(), lost.end(), [](const ServiceCount& a, const ServiceCount& b) { return a.service < b.service; });
+  EXPECT_EQ(lost, (std::vector<ServiceCount>{{"kv", 3}, {"llm", 6}}));
+  EXPECT_TRUE(h.exporter.resumed().empty()) << "nothing of it can be sent: memory died with the process";
+}
+
+TEST(HttpExporterMemory, AnsweredBatchesLeaveNothingToCount) {
+  TempDir dir;
+  OtlpReceiver receiver;
+  auto config = fast_config(receiver.endpoint());
+  config.queue.directory = dir.path.string();
+  {
+    Harness h(config);
+    for (std::uint64_t id = 1; id <= 3; ++id) ASSERT_TRUE(h.exporter.enqueue(batch_of(id, 2, "llm")));
+    ASSERT_TRUE(h.run_until_results(3));
+  }
+  Harness h(config);
+  EXPECT_TRUE(h.exporter.lost_by_earlier_run().empty());
 }
 
 }  // namespace
