@@ -38,6 +38,8 @@ void AgentMetrics::refresh() {
     registry_.counter("spanring_spans_written", "Spans the agent took from the rings (decoded or rejected).", svc).mirror(s.written);
     registry_.counter("spanring_spans_received", "Spans the agent read and decoded from rings.", svc).mirror(s.received);
     registry_.counter("spanring_spans_exported", "Spans the backend accepted.", svc).mirror(s.exported);
+    registry_.counter("spanring_spans_resumed", "Spans taken from a disk queue an earlier run left (read by that run).", svc)
+        .mirror(s.resumed);
     for (std::size_t r = 0; r < kSampleReasonCount; ++r)
       registry_.counter("spanring_spans_sampled_out", "Spans not exported because sampling dropped their trace, by reason.",
                                {{"service", s.name}, {"reason", to_string(static_cast<SampleReason>(r))}}).mirror(s.sampled_out_by[r]);
@@ -78,7 +80,11 @@ void AgentMetrics::refresh() {
   registry_.gauge("spanring_export_queue_spans", "Spans waiting in the export queue.").set(double(agent_.queued_spans()));
   registry_.gauge("spanring_export_queue_bytes", "Bytes waiting in the export queue.").set(double(agent_.queued_bytes()));
   registry_.gauge("spanring_batches_unresolved", "Batches handed to the exporter without a final answer yet.")
-      .set(double(agent_.batches_in_flight()));
+      .set(double(agent_.batches_unresolved()));
+  registry_.gauge("spanring_export_in_flight", "Export requests on the wire now (<= exporter.otlp.max_in_flight).")
+      .set(double(agent_.export_in_flight()));
+  registry_.counter("spanring_export_queue_corrupt", "Disk queue records lost to corruption (deleted or moved aside).")
+      .mirror(agent_.queue_corrupt_records());
 }
 
 Status AgentMetrics::listen(const MetricsConfig& config) {

@@ -100,10 +100,12 @@ void print_summary(sa::Agent& agent) {
     for (std::uint32_t r = 0; r < sa::kDropReasonCount; ++r)
       if (s.dropped[r]) drops += " dropped_" + std::string(sa::to_string(static_cast<sa::DropReason>(r))) + "=" + std::to_string(s.dropped[r]);
     std::fprintf(stderr,
-                 "spanring-agent: service=%s created=%llu received=%llu exported=%llu sampled_out=%llu dropped=%llu%s\n",
-                 s.name.c_str(), static_cast<unsigned long long>(s.created), static_cast<unsigned long long>(s.received),
+                 "spanring-agent: service=%s created=%llu resumed=%llu received=%llu exported=%llu sampled_out=%llu "
+                 "dropped=%llu kept=%llu%s\n",
+                 s.name.c_str(), static_cast<unsigned long long>(s.created), static_cast<unsigned long long>(s.resumed),
+                 static_cast<unsigned long long>(s.received),
                  static_cast<unsigned long long>(s.exported), static_cast<unsigned long long>(s.sampled_out),
-                 static_cast<unsigned long long>(s.dropped_total()), drops.c_str());
+                 static_cast<unsigned long long>(s.dropped_total()), static_cast<unsigned long long>(s.kept), drops.c_str());
   }
 }
 

@@ -11,6 +11,16 @@
 // BM_AgentDrainEncode/threads:N: the same without HTTP (bytes discarded in process), with N
 // drain threads over two engines' segments: threads:2 / threads:1 is the drain threads' gain.
 //
+// BM_AgentDrainExportDiskQueue: the same through the default disk queue (queue.storage: disk):
+// every batch is committed to LMDB with fsync before its ring positions move, read back to be
+// sent, and deleted once answered. Counter disk_bytes_per_span: what the store grows by per
+// span while the backend is away (data.mdb's allocated blocks over 100k queued spans).
+//
+// BM_AgentExportRemote/<protocol>: a distant backend — a local receiver that answers every
+// request after 50 ms — with the default config (disk queue, max_in_flight 16, batches of 512);
+// .../max_in_flight:1 beside it is the one-request-at-a-time figure, :4, :8 and :32 the
+// neighbours of the default. Protocols are rows of kRemoteProtocols.
+//
 // BM_AgentSteadyState10k: an engine thread makes 10k spans/s for 2 s while the agent runs its
 // normal timers; reports the agent thread's CPU use (cpu_percent) and span-end → receiver
 // latency (latency_p50_ms, latency_p99_ms) measured at the receiver.
@@ -20,8 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
+#include <filesystem>
+#include <functional>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <memory>
@@ -89,6 +103,22 @@ void write_traces(std::int64_t n) {
   }
 }
 
+// A queue directory of its own, removed afterwards (under /var/tmp: a disk, not a tmpfs).
+struct QueueDir {
+  std::filesystem::path path = std::filesystem::path("/var/tmp") / ("spanring-bench-queue-" + std::to_string(::getpid()));
+  QueueDir() { std::filesystem::remove_all(path); }
+  ~QueueDir() { std::filesystem::remove_all(path); }
+};
+
+// Tunes the exporter's config beyond the rig's defaults (storage, in-flight, protocol).
+using Configure = std::function<void(sa::HttpExportConfig&)>;
+
+void memory_queue(sa::HttpExportConfig& h) {
+  static const QueueDir tally;  // the memory queue's tally file, removed at exit
+  h.queue.storage = sa::QueueStorage::kMemory;
+  h.queue.directory = tally.path.string();
+}
+
 struct AgentRig {
   boost::asio::io_context io;
   // Keeps poll()/run_one_for() usable between iterations: an io_context that runs out of
@@ -96,7 +126,7 @@ struct AgentRig {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
   sa::Agent agent;
   std::uint64_t resolved_spans = 0;
-  AgentRig(const std::string& endpoint, std::chrono::milliseconds batch_timeout)
+  AgentRig(const std::string& endpoint, std::chrono::milliseconds batch_timeout, const Configure& configure = memory_queue)
       : agent(io, [&] {
           sa::CoreOptions o;
           o.discovery.segment_prefix = std::string(spanring::shm::kSegmentPrefix) + service_name() + ".";
@@ -110,6 +140,7 @@ struct AgentRig {
     h.queue.max_batches = 1024;
     h.queue.max_spans = 1u << 22;
     h.queue.max_bytes = 1u << 30;
+    configure(h);
     auto core_cb = agent.make_result_callback();
     agent.set_exporter(std::make_unique<sa::HttpExporter>(io, h, [this, core_cb](const sa::ExportResult& r) {
       resolved_spans += r.spans;
@@ -120,10 +151,12 @@ struct AgentRig {
 
 // Shared by the plain and the sampled drain benchmarks. The plain one drains children of one
 // live parent; with `sampling` < 1 the spans form traces of 10 (so 1% keeps ~1% of traces).
-void drain_export(benchmark::State& state, double sampling) {
+void drain_export(benchmark::State& state, double sampling, const Configure& configure = memory_queue,
+                  std::int64_t spans_per_iteration = 100'000,
+                  spanring::bench::DiscardReceiver::OnBody on_body = {}) {
   engine();
-  spanring::bench::DiscardReceiver receiver;
-  AgentRig rig(receiver.endpoint(), std::chrono::milliseconds(1000));
+  spanring::bench::DiscardReceiver receiver(std::move(on_body));
+  AgentRig rig(receiver.endpoint(), std::chrono::milliseconds(1000), configure);
   if (sampling < 1.0) {
     sa::SamplingConfig sc;
     sc.default_strategy.type = sa::StrategyType::kProbabilistic;
@@ -132,7 +165,7 @@ void drain_export(benchmark::State& state, double sampling) {
   }
   rig.agent.scan_now();
   spanring::Span parent(kName, spanring::Span::NewRoot{});
-  constexpr std::int64_t kSpans = 100'000;
+  const std::int64_t kSpans = spans_per_iteration;
   std::uint64_t total = 0;
   for (auto _ : state) {
     if (sampling < 1.0) write_traces(kSpans);
@@ -165,6 +198,90 @@ void drain_export(benchmark::State& state, double sampling) {
 
 void BM_AgentDrainExport(benchmark::State& state) { drain_export(state, 1.0); }
 BENCHMARK(BM_AgentDrainExport)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// What data.mdb grows by per span with the backend away: 100k spans queued, none answered.
+double disk_bytes_per_span(const std::filesystem::path& dir) {
+  engine();
+  const std::filesystem::path store = dir / "measure";
+  std::filesystem::remove_all(store);
+  double per_span = 0;
+  {
+    AgentRig rig("http://127.0.0.1:1/v1/traces", std::chrono::milliseconds(1000), [&](sa::HttpExportConfig& h) {
+      h.queue.storage = sa::QueueStorage::kDisk;
+      h.queue.directory = store.string();
+      h.retry.initial_interval = std::chrono::hours(1);  // nothing leaves the store meanwhile
+      h.retry.max_interval = std::chrono::hours(1);
+      h.retry.max_elapsed_time = std::chrono::hours(2);
+    });
+    rig.agent.scan_now();
+    auto allocated = [&] {
+      struct stat st {};
+      return ::stat((store / "data.mdb").c_str(), &st) == 0 ? double(st.st_blocks) * 512 : 0.0;
+    };
+    const double before = allocated();
+    spanring::Span parent(kName, spanring::Span::NewRoot{});
+    write_spans(parent, 100'000);
+    while (rig.agent.drain_now() > 0) rig.agent.flush_batch();
+    rig.agent.flush_batch();
+    per_span = (allocated() - before) / 100'000;
+  }
+  std::filesystem::remove_all(store);
+  return per_span;
+}
+
+void BM_AgentDrainExportDiskQueue(benchmark::State& state) {
+  QueueDir dir;
+  const double per_span = disk_bytes_per_span(dir.path);
+  drain_export(state, 1.0, [&](sa::HttpExportConfig& h) {
+    h.queue.storage = sa::QueueStorage::kDisk;
+    h.queue.directory = (dir.path / "queue").string();
+  });
+  state.counters["disk_bytes_per_span"] = per_span;
+}
+BENCHMARK(BM_AgentDrainExportDiskQueue)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// Protocols BM_AgentExportRemote runs over: one row each.
+struct RemoteProtocol {
+  const char* name;
+  Configure configure;
+};
+const RemoteProtocol kRemoteProtocols[] = {
+    {"http_protobuf", [](sa::HttpExportConfig&) {}},
+};
+
+// The default config (disk queue in a scratch directory) against a backend 50 ms away.
+void export_remote(benchmark::State& state, const RemoteProtocol& protocol, std::uint32_t max_in_flight) {
+  QueueDir dir;
+  drain_export(
+      state, 1.0,
+      [&](sa::HttpExportConfig& h) {
+        h = sa::HttpExportConfig{.endpoint = h.endpoint};
+        h.queue.directory = dir.path.string();
+        if (max_in_flight) h.max_in_flight = max_in_flight;
+        protocol.configure(h);
+      },
+      // ~1-2 s per iteration: a round trip carries at most max_in_flight x 512 spans.
+      max_in_flight == 0 ? 200'000 : std::max<std::int64_t>(20'000, std::int64_t{max_in_flight} * 12'500),
+      [](const std::string&) { std::this_thread::sleep_for(std::chrono::milliseconds(50)); });
+}
+
+[[maybe_unused]] const bool kRemoteRegistered = [] {
+  for (const RemoteProtocol& p : kRemoteProtocols) {
+    const std::string name = std::string("BM_AgentExportRemote/") + p.name;
+    benchmark::RegisterBenchmark(name.c_str(), [&p](benchmark::State& s) { export_remote(s, p, 0); })
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+    // Beside the default: one request at a time (the agent before max_in_flight), and the
+    // neighbours of the default that justify it.
+    for (const std::uint32_t n : {1u, 4u, 8u, 32u}) {
+      benchmark::RegisterBenchmark((name + "/max_in_flight:" + std::to_string(n)).c_str(),
+                                   [&p, n](benchmark::State& s) { export_remote(s, p, n); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+  return true;
+}();
 
 // The same at 1% probabilistic sampling: decode + decide for every span, export for 1%.
 void BM_AgentDrainSampled1pct(benchmark::State& state) { drain_export(state, 0.01); }

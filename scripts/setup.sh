@@ -8,6 +8,7 @@ packages=(
   libboost-dev                 # Asio, Beast, Interprocess (header-only)
   libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libsimdjson-dev zlib1g-dev
+  liblmdb-dev                  # the agent's disk queue (queue.storage: disk)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev     # libFuzzer and sanitizer runtimes (opt-in targets)
   procps curl                  # ps and curl used by the main job and tests

@@ -62,6 +62,9 @@ constexpr EnumName<ExporterType> kExporterTypes[] = {{"otlp", ExporterType::kOtl
                                                      {"none", ExporterType::kNone}};
 constexpr EnumName<Compression> kCompressions[] = {{"none", Compression::kNone},
                                                    {"gzip", Compression::kGzip}};
+constexpr EnumName<QueueStorage> kQueueStorages[] = {{"disk", QueueStorage::kDisk},
+                                                     {"memory", QueueStorage::kMemory},
+                                                     {"rings", QueueStorage::kRings}};
 constexpr EnumName<LogLevel> kLogLevels[] = {{"debug", LogLevel::kDebug},
                                              {"info", LogLevel::kInfo},
                                              {"warn", LogLevel::kWarn},
@@ -115,7 +118,9 @@ class FileLoader {
            QueueConfig& queue = cfg.exporter.otlp.queue;
            section(i, {{"max_batches", u32(queue.max_batches)},
                        {"max_spans", u64(queue.max_spans)},
-                       {"max_bytes", size(queue.max_bytes)}});
+                       {"max_bytes", size(queue.max_bytes)},
+                       {"storage", enumeration(queue.storage, kQueueStorages)},
+                       {"directory", string(queue.directory)}});
          }},
         {"metrics", [&](const Item& i) { section(i, {{"listen", string(cfg.metrics.listen)}}); }},
         {"shutdown",
@@ -147,6 +152,7 @@ class FileLoader {
                        {"headers", headers(cfg.otlp.headers)},
                        {"timeout", duration(cfg.otlp.timeout)},
                        {"compression", enumeration(cfg.otlp.compression, kCompressions)},
+                       {"max_in_flight", u32(cfg.otlp.max_in_flight)},
                        {"retry", [&](const Item& r) {
                           RetryConfig& retry = cfg.otlp.retry;
                           section(r, {{"enabled", boolean(retry.enabled)},

@@ -13,6 +13,7 @@ const char* to_string(DropReason r) noexcept {
     case kDropExportFailed: return "export_failed";
     case kDropRejected: return "rejected";
     case kDropShutdown: return "shutdown";
+    case kDropAgentCrash: return "agent_crash";
     case kDropReasonCount: break;
   }
   return "unknown";
@@ -98,10 +99,10 @@ void Accounting::batch_dropped(const std::vector<ServiceSpans>& batch, DropReaso
   for (const ServiceSpans& s : batch) services_[s.service].dropped[reason] += s.spans;
 }
 
-void Accounting::batch_answered(const std::vector<ServiceSpans>& batch, const ExportResult& r) noexcept {
+void Accounting::batch_answered(const ExportResult& r) {
   std::uint64_t rejected = r.outcome == ExportOutcome::kPartiallyRejected ? r.rejected_spans : 0;
-  for (const auto& [svc, n] : batch) {
-    ServiceStats& st = services_[svc];
+  for (const auto& [name, n] : r.services) {
+    ServiceStats& st = services_[service(name)];
     switch (r.outcome) {
       case ExportOutcome::kAccepted: st.exported += n; break;
       case ExportOutcome::kPartiallyRejected: {
@@ -112,7 +113,8 @@ void Accounting::batch_answered(const std::vector<ServiceSpans>& batch, const Ex
         rejected -= mine;
         break;
       }
-      case ExportOutcome::kDroppedShutdown: st.dropped[kDropShutdown] += n; break;  // left in the rings
+      case ExportOutcome::kDroppedShutdown: st.dropped[kDropShutdown] += n; break;
+      case ExportOutcome::kKeptInQueue: st.kept += n; break;  // the next run resumes them
       case ExportOutcome::kDroppedQueueFull: st.dropped[kDropQueueFull] += n; break;
       default: st.dropped[kDropExportFailed] += n; break;
     }

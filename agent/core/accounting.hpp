@@ -4,8 +4,15 @@
 // Per service (closes once the queue is flushed):
 //   created  = written + dropped{ring_full} + dropped{no_ring}          (engine counters)
 //   written  = received + dropped{invalid}         (what this agent took from the rings)
-//   received = exported + sampled_out + dropped{queue_full, export_failed, rejected,
-//              shutdown} + in flight
+//   received + resumed = exported + sampled_out + dropped{queue_full, export_failed, rejected,
+//              shutdown} + kept + in flight
+// so that created + resumed = exported + sampled_out + dropped + kept (+ in flight).
+// `resumed` are spans of a disk queue left by an earlier run: that run read them (its `written`
+// and `created` counted them), so this one counts them apart, once, when it opens the queue; they
+// then end as exported or dropped here. A memory queue a killed run lost is resumed and dropped
+// (agent_crash) at once. `kept` are spans still in the disk queue at exit: the
+// next run resumes them. Summing a service over successive runs therefore counts every span
+// once: what one run keeps, the next resumes.
 // `written` counts spans by their position in the rings, as the agent reads them, not from the
 // engine's own spans_written counter: that counter and a ring's head are two stores, so no
 // reading of both at attach can tell exactly which spans an earlier agent consumed while the
@@ -38,7 +45,8 @@ enum DropReason : std::uint32_t {
   kDropQueueFull,      // agent: export queue at its bound
   kDropExportFailed,   // backend: permanent error, retries exhausted, or too large
   kDropRejected,       // backend: partial success, these spans refused
-  kDropShutdown,       // agent: still queued at the shutdown deadline
+  kDropShutdown,       // agent: still queued (memory) at the shutdown deadline
+  kDropAgentCrash,     // agent: queued in memory by an earlier run that was killed
   kDropReasonCount,
 };
 const char* to_string(DropReason r) noexcept;
@@ -50,6 +58,8 @@ struct ServiceStats {
   std::uint64_t received = 0;  // spans the agent read and decoded
   std::uint64_t exported = 0;  // accepted by the backend
   std::uint64_t sampled_out = 0;
+  std::uint64_t resumed = 0;   // taken from a disk queue an earlier run left (see above)
+  std::uint64_t kept = 0;      // left in the disk queue at exit, for the next run
   std::uint64_t sampled_out_by[kSampleReasonCount] = {};  // by SampleReason
   std::uint64_t dropped[kDropReasonCount] = {};
   double ring_fill = 0;        // max over the service's rings of unread/capacity, 0..1
@@ -116,8 +126,17 @@ class Accounting {
                 const std::string& service_name, std::uint32_t pid);
   // A batch the queue refused: every span dropped for `reason`.
   void batch_dropped(const std::vector<ServiceSpans>& batch, DropReason reason) noexcept;
-  // A batch the exporter answered for.
-  void batch_answered(const std::vector<ServiceSpans>& batch, const ExportResult& r) noexcept;
+  // A batch the exporter answered for (its services by name, as the result carries them).
+  void batch_answered(const ExportResult& r);
+  // Spans of `service` resumed from a disk queue left by an earlier run.
+  void resumed(const std::string& service, std::uint64_t spans) { services_[this->service(service)].resumed += spans; }
+  // Spans of `service` an earlier run held in a memory queue when it was killed: handed to this
+  // run (resumed) and lost (dropped{agent_crash}), so that the balance closes.
+  void lost_by_earlier_run(const std::string& service, std::uint64_t spans) {
+    ServiceStats& st = services_[this->service(service)];
+    st.resumed += spans;
+    st.dropped[kDropAgentCrash] += spans;
+  }
   void segment_fault(std::size_t service) noexcept { ++services_[service].segment_faults; }
 
   // Live gauges: reset_gauges(), then observe() once per attached segment.

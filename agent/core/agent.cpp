@@ -38,7 +38,13 @@ Agent::Agent(boost::asio::io_context& io, CoreOptions options)
 
 Agent::~Agent() = default;
 
-void Agent::set_exporter(std::unique_ptr<Exporter> exporter) { exporter_ = std::move(exporter); }
+void Agent::set_exporter(std::unique_ptr<Exporter> exporter) {
+  exporter_ = std::move(exporter);
+  if (exporter_) {
+    for (const ServiceCount& s : exporter_->resumed()) accounting_.resumed(s.service, s.spans);
+    for (const ServiceCount& s : exporter_->lost_by_earlier_run()) accounting_.lost_by_earlier_run(s.service, s.spans);
+  }
+}
 
 void Agent::set_sampler(std::unique_ptr<Sampler> sampler) {
   if (sampler_)
@@ -183,6 +189,7 @@ std::uint64_t Agent::drain_now() {
     if (discovery_.newly_faulted(*s)) accounting_.segment_fault(s->batch.service);
   }
   mark_progress();
+  settle();
   retire_resolved();
   return total;
 }
@@ -211,14 +218,30 @@ void Agent::flush_batch() {
     for (auto& c : shard->closed) hand_off(c);
     shard->closed.clear();
   }
+  settle();
   retire_resolved();
+}
+
+// Batches the exporter holds become safe together, once per drain pass (a disk queue syncs
+// them in one transaction): their positions may move from then on.
+void Agent::settle() {
+  if (unsynced_.empty()) return;
+  exporter_->sync();
+  for (BatchId id : unsynced_) ledger_.resolve(id, CommitLedger::Fate::kCommit);
+  unsynced_.clear();
 }
 
 void Agent::hand_off(DrainShard::Closed& c) {
   const BatchId id = c.batch.id;
   const std::uint64_t spans = c.batch.spans;
+  // By name: a batch kept on disk outlives this process's service indices.
+  for (const ServiceSpans& s : c.services)
+    c.batch.services.push_back(ServiceCount{accounting_.services()[s.service].name, s.spans});
   ledger_.add_batch(id, std::move(c.marks), std::move(c.services));
-  if (!exporter_ || !exporter_->enqueue(std::move(c.batch))) {
+  if (exporter_ && exporter_->enqueue(std::move(c.batch))) {
+    // Safe in the exporter's queue once settle() synced it: the positions may move then.
+    if (exporter_->holds_batches()) unsynced_.push_back(id);
+  } else {
     if (phase_ != Phase::kRunning) {
       // Shutting down with a full queue: leave these spans in the rings (positions not
       // committed) for the next agent instead of dropping them, and read no more.
@@ -232,17 +255,20 @@ void Agent::hand_off(DrainShard::Closed& c) {
 }
 
 void Agent::on_export_result(const ExportResult& r) {
-  // Not sent before the shutdown deadline: the spans stay in the rings for the next agent.
-  const auto fate = r.outcome == ExportOutcome::kDroppedShutdown ? CommitLedger::Fate::kKeepInRings
-                                                                 : CommitLedger::Fate::kCommit;
-  const std::vector<ServiceSpans>* batch = ledger_.resolve(r.id, fate);
-  if (!batch) {
-    SPANRING_LOG_ERROR("export result for unknown batch %llu ignored", static_cast<unsigned long long>(r.id));
-    return;
+  // Where the rings are the buffer, the answer releases the positions (over the answered prefix:
+  // the ledger retires in FIFO order). Not sent before the shutdown deadline: the spans stay in
+  // the rings for the next agent.
+  if (!r.resumed && !exporter_->holds_batches()) {
+    const auto fate = r.outcome == ExportOutcome::kDroppedShutdown ? CommitLedger::Fate::kKeepInRings
+                                                                   : CommitLedger::Fate::kCommit;
+    if (!ledger_.resolve(r.id, fate)) {
+      SPANRING_LOG_ERROR("export result for unknown batch %llu ignored", static_cast<unsigned long long>(r.id));
+      return;
+    }
   }
   if (latency_observer_) latency_observer_(std::chrono::duration<double>(r.latency).count());
-  accounting_.batch_answered(*batch, r);
-  if (r.outcome != ExportOutcome::kAccepted) {
+  accounting_.batch_answered(r);
+  if (r.outcome != ExportOutcome::kAccepted && r.outcome != ExportOutcome::kKeptInQueue) {
     last_export_error_ = std::string(to_string(r.outcome)) + ": " + r.message;
     SPANRING_LOG_WARN("export of %llu spans: %s (HTTP %d, %u attempt(s)) %s", static_cast<unsigned long long>(r.spans),
                       to_string(r.outcome), r.http_status, r.attempts, r.message.c_str());

@@ -8,10 +8,12 @@
 //                                        (ledger.hpp) ──▶ commit ring tails, in FIFO order
 //   accounting (accounting.hpp): every ServiceStats update, from each stage's outcome
 //
-// Delivery: a ring's read position (tail, in shared memory) moves only after the backend has
-// answered for every span below it (the ledger). A SIGKILLed agent therefore loses nothing:
-// its successor re-reads from the tails. What it can duplicate is the batch whose 200 arrived
-// but whose commit did not happen yet — a window of microseconds in on_export_result().
+// Delivery: a ring's read position (tail, in shared memory) moves only once every span below it
+// is safe (the ledger): in the exporter's queue when it holds batches (queue.storage disk: synced
+// to LMDB; memory: queued), else answered by the backend (queue.storage rings, and the sinks).
+// A SIGKILLed agent with a disk queue or the rings therefore loses nothing: its successor
+// resumes the disk queue first, then re-reads from the tails. What it can duplicate is the
+// batches in flight whose answer arrived but was not processed yet (at most max_in_flight).
 //
 // Shutdown is one state machine (Phase):
 //
@@ -87,7 +89,12 @@ class Agent {
   void flush_batch();
 
   const std::vector<ServiceStats>& services() noexcept;  // refreshes ring_fill and segments
-  std::uint64_t batches_in_flight() const noexcept { return ledger_.size(); }
+  // Batches without a final answer: held by the exporter, or (rings) waiting in the ledger.
+  std::uint64_t batches_unresolved() const noexcept {
+    return exporter_ && exporter_->holds_batches() ? exporter_->queued_batches() : ledger_.size();
+  }
+  std::uint64_t export_in_flight() const noexcept { return exporter_ ? exporter_->in_flight() : 0; }
+  std::uint64_t queue_corrupt_records() const noexcept { return exporter_ ? exporter_->corrupt_records() : 0; }
   std::uint64_t queued_spans() const noexcept { return exporter_ ? exporter_->queued_spans() : 0; }
   std::uint64_t queued_bytes() const noexcept { return exporter_ ? exporter_->queued_bytes() : 0; }
   // Export latency observer (seconds), for the metrics histogram.
@@ -116,6 +123,7 @@ class Agent {
   Clock::time_point oldest_open() const noexcept;  // of the shards' open batches
   bool holds(const Source& s) const noexcept;
   void mark_progress();
+  void settle();
   void on_export_result(const ExportResult& r);
   void commit(SourceId id, const std::vector<std::uint64_t>& positions);
   void retire_resolved();
@@ -138,6 +146,7 @@ class Agent {
   double last_max_fill_ = 0;  // fullest ring seen by the last pass (unread / capacity)
   std::function<void(double)> latency_observer_;
   std::string last_export_error_;
+  std::vector<BatchId> unsynced_;  // handed to an exporter that holds batches, not synced yet
 };
 
 }  // namespace spanring::agent

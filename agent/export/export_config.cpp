@@ -1,5 +1,7 @@
 #include "agent/export/export_config.hpp"
 
+#include <cstdlib>
+
 #include <string>
 #include <variant>
 
@@ -97,8 +99,25 @@ void HttpExportConfig::validate(const Report& report) const {
   if (queue.max_batches < 1) report({"queue.max_batches"}, "must be at least 1, got 0");
   if (queue.max_spans < 1) report({"queue.max_spans"}, "must be at least 1, got 0");
   if (queue.max_bytes < 1) report({"queue.max_bytes"}, "must be at least 1, got 0");
+  if (max_in_flight < 1 || max_in_flight > 64)
+    report({"max_in_flight"}, "must be in [1, 64], got " + std::to_string(max_in_flight));
+  if (queue.storage == QueueStorage::kDisk && !queue.directory.empty() && queue.directory.front() != '/')
+    report({"queue.directory"}, "must be an absolute path, got \"" + queue.directory + "\"");
   if (max_request_bytes < 1) report({"max_request_bytes"}, "must be at least 1, got 0");
   if (header_value_problem(user_agent)) report({"user_agent"}, "must not contain CR, LF or NUL");
+}
+
+std::string default_queue_directory() {
+  auto env = [](const char* name) -> std::string {
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : std::string();
+  };
+  if (std::string state = env("STATE_DIRECTORY"); !state.empty()) {
+    return state.substr(0, state.find(':')) + "/queue";
+  }
+  if (std::string xdg = env("XDG_STATE_HOME"); !xdg.empty()) return xdg + "/spanring-agent/queue";
+  if (std::string home = env("HOME"); !home.empty()) return home + "/.local/state/spanring-agent/queue";
+  return "/var/lib/spanring-agent/queue";
 }
 
 std::vector<std::string> HttpExportConfig::validate() const {

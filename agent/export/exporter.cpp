@@ -22,6 +22,7 @@ const char* to_string(ExportOutcome outcome) {
     case ExportOutcome::kDroppedQueueFull: return "dropped_queue_full";
     case ExportOutcome::kDroppedTooLarge: return "dropped_too_large";
     case ExportOutcome::kDroppedShutdown: return "dropped_shutdown";
+    case ExportOutcome::kKeptInQueue: return "kept_in_queue";
   }
   return "unknown";
 }

@@ -5,24 +5,35 @@
 // sends those bytes as they are (and enforces its byte bounds on them); the console and file
 // sinks, off the hot path, parse them back into the message with ExportBatch::request().
 //
-// Contract, for every implementation: enqueue() never blocks; every batch it accepts gets exactly
-// one result, and results come in enqueue (FIFO) order. The drain loop relies on that order to
-// advance ring read positions only after a batch is resolved.
+// Contract, for every implementation: enqueue() never blocks on the network; every batch it
+// accepts gets exactly one result. Results may come in any order (several requests are in
+// flight, a batch waiting for a retry lets later ones pass): where ring positions wait for the
+// answer, the commit ledger releases them over the answered prefix only (agent/core/ledger.hpp).
 //
 // Threading: every method, and every callback, runs on the agent's io_context thread.
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace spanring::agent {
 
 using ExportTraceServiceRequest = opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
+
+// How many spans of one service a batch holds, by name: a batch kept on disk outlives the
+// process whose service indices made it, so the accounting finds its services by name.
+struct ServiceCount {
+  std::string service;
+  std::uint64_t spans = 0;
+  bool operator==(const ServiceCount&) const = default;
+};
 
 // One OTLP request: its serialized bytes, how many spans they hold, and the caller's id.
 struct ExportBatch {
@@ -37,6 +48,7 @@ struct ExportBatch {
   std::string body;         // a serialized ExportTraceServiceRequest
   std::uint64_t spans = 0;  // spans inside `body`, for queue bounds and results
   std::uint64_t id = 0;     // caller's id, handed back in the result
+  std::vector<ServiceCount> services;  // whose spans these are; handed back in the result
 };
 
 // Final fate of one accepted batch. What the caller should do is the same for every failure: the
@@ -46,9 +58,10 @@ enum class ExportOutcome {
   kPartiallyRejected,      // 2xx with partial_success.rejected_spans > 0; never retried
   kFailedPermanent,        // non-retryable answer (400, 401, 404, 413, 500, oversized reply, ...)
   kFailedRetriesExhausted, // transient failures until retry.max_elapsed_time (or retry disabled)
-  kDroppedQueueFull,       // never reported: enqueue() returns false instead
+  kDroppedQueueFull,       // accepted but sync() could not store it (enqueue() refusals return false)
   kDroppedTooLarge,        // serialized request > max_request_bytes; never sent
   kDroppedShutdown,        // not delivered before shutdown's deadline / not retried during shutdown
+  kKeptInQueue,            // shutdown: not delivered, left in the disk queue for the next start
 };
 
 const char* to_string(ExportOutcome outcome);
@@ -57,6 +70,10 @@ struct ExportResult {
   ExportOutcome outcome = ExportOutcome::kAccepted;
   std::uint64_t id = 0;
   std::uint64_t spans = 0;
+  // The batch's services as enqueued. A batch resumed from a disk queue left by an earlier run
+  // has id 0 and `resumed` set: its spans were read (and counted as written) by that run.
+  std::vector<ServiceCount> services;
+  bool resumed = false;
   // Partial success: how many the backend rejected (the rest were accepted). Any failure: == spans.
   std::uint64_t rejected_spans = 0;
   int http_status = 0;             // status of the last attempt; 0 = no answer (connection error, never sent)
@@ -82,6 +99,26 @@ class Exporter {
   // What the exporter holds and has not resolved yet (for the agent's gauges).
   virtual std::uint64_t queued_spans() const = 0;
   virtual std::uint64_t queued_bytes() const = 0;
+  // Batches accepted and not answered yet, and those of them on the wire now (for the gauges and
+  // the control socket). 0 for exporters that answer at once.
+  virtual std::size_t queued_batches() const { return 0; }
+  virtual std::size_t in_flight() const { return 0; }
+  // Disk queue records lost to corruption: records that did not parse, plus stores that could
+  // not be opened and were moved aside (each logged with its name).
+  virtual std::uint64_t corrupt_records() const { return 0; }
+  // True when a batch is safe once enqueue() accepted it and sync() returned (a memory or disk
+  // queue holds it until its answer): the caller may then release its ring positions. False:
+  // the rings stay the buffer until the result arrives.
+  virtual bool holds_batches() const { return false; }
+  // Makes every batch accepted so far safe (a disk queue commits them together, with fsync).
+  // One that could not be kept comes back as a kDroppedQueueFull result (posted).
+  virtual void sync() {}
+  // Spans, by service, of a disk queue left by an earlier run, resumed when this exporter was
+  // made; they come back as results with `resumed` set.
+  virtual std::vector<ServiceCount> resumed() const { return {}; }
+  // Spans, by service, that an earlier run held in a memory queue when it was killed: lost, and
+  // counted by this run (as resumed, and dropped{agent_crash}).
+  virtual std::vector<ServiceCount> lost_by_earlier_run() const { return {}; }
 };
 
 }  // namespace spanring::agent

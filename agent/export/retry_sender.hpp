@@ -1,54 +1,48 @@
-// Middle export layer: retries transient failures with exponential backoff and jitter.
+// Middle export layer: when and whether a transient failure is retried (exponential backoff with
+// jitter, Retry-After, max elapsed time).
+//
+// A policy, not a Sender: the exporter core keeps one RetryState per batch and, while a batch
+// waits for its next attempt, its connection serves other batches. A wait therefore holds no
+// in-flight slot (http_exporter.cpp).
 #pragma once
 
 #include "agent/export/export_config.hpp"
 #include "agent/export/sender.hpp"
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include <chrono>
 #include <cstdint>
-#include <memory>
+#include <optional>
 #include <random>
+#include <string>
 
 namespace spanring::agent {
 
-// kOk and kPermanent pass through at once. kRetryable and kThrottled are retried after
-// max(server delay, backoff), unless retry is disabled, stop_retrying() was called, or the next
-// attempt would start more than max_elapsed_time after the first: then the last failure is returned,
-// its message saying why it ended. `attempts` counts every attempt made.
-// Must be owned by a shared_ptr (handlers keep it alive).
-class RetrySender final : public Sender, public std::enable_shared_from_this<RetrySender> {
- public:
-  RetrySender(boost::asio::any_io_executor executor, RetryConfig policy, std::shared_ptr<Sender> next,
-              std::uint64_t seed = std::random_device{}());
+// One batch's retry history.
+struct RetryState {
+  std::uint32_t attempts = 0;                          // attempts started
+  std::chrono::steady_clock::time_point first{};       // when the first one started
+  std::chrono::nanoseconds interval{};                 // backoff base for the next wait
+};
 
-  void send(std::shared_ptr<const HttpRequest> request, SendCallback done) override;
-  // stop_retrying(), and aborts the attempt in flight.
-  void cancel() override;
-  // From now on no new wait starts, and a running wait ends at once. Such requests complete with
-  // their last failure and `stopped` set. Lets a shutdown flush the queue without retry.
-  void stop_retrying();
+// kOk and kPermanent are final. kRetryable and kThrottled are retried after max(server delay,
+// backoff), unless retry is disabled or the next attempt would start more than max_elapsed_time
+// after the first: then the failure is final, and `why` says why it ended.
+class RetryPolicy {
+ public:
+  explicit RetryPolicy(RetryConfig config, std::uint64_t seed = std::random_device{}());
+
+  // An attempt of the batch starts now.
+  void started(RetryState& state, std::chrono::steady_clock::time_point now) const;
+  // The wait before the next attempt after the transient failure `result`, or nullopt (final)
+  // with `why` set.
+  std::optional<std::chrono::nanoseconds> next_wait(RetryState& state, const SendResult& result,
+                                                    std::chrono::steady_clock::time_point now, std::string& why);
 
  private:
-  void attempt();
-  void on_attempt(SendResult result);
-  std::chrono::nanoseconds next_backoff();
-  void finish(SendResult result);
+  std::chrono::nanoseconds next_backoff(RetryState& state);
 
-  RetryConfig policy_;
-  std::shared_ptr<Sender> next_;
-  boost::asio::steady_timer timer_;
+  RetryConfig config_;
   std::mt19937_64 rng_;
-  std::shared_ptr<const HttpRequest> request_;
-  SendCallback done_;
-  SendResult last_;  // failure that the running wait will retry
-  std::chrono::steady_clock::time_point started_{};
-  std::chrono::nanoseconds interval_{};
-  std::uint32_t attempts_ = 0;
-  bool waiting_ = false;
-  bool stopped_ = false;
 };
 
 }  // namespace spanring::agent

@@ -421,6 +421,7 @@ class ConsoleCore : public std::enable_shared_from_this<ConsoleCore> {
     ExportResult r;
     r.id = batch.id;
     r.spans = batch.spans;
+    r.services = std::move(batch.services);
     r.attempts = 1;
     const ExportTraceServiceRequest request = batch.request();  // parsed: the console is not a hot path
     for (const auto& rs : request.resource_spans()) {

@@ -23,7 +23,13 @@ Status make_exporter(boost::asio::io_context& io, const ExporterConfig& config, 
         text.pop_back();
         return Status::invalid(text);
       }
-      out = std::make_unique<HttpExporter>(io, config.otlp, std::move(on_result));
+      // The disk queue is opened here: a locked or unwritable queue.directory is a Status, not an
+      // exception crossing this boundary.
+      try {
+        out = std::make_unique<HttpExporter>(io, config.otlp, std::move(on_result));
+      } catch (const std::exception& e) {
+        return Status::unavailable(e.what());
+      }
       return Status();
     }
     case ExporterType::kConsole: {

@@ -59,6 +59,7 @@ class FileExporter final : public Exporter {
     ExportResult r;
     r.id = batch.id;
     r.spans = batch.spans;
+    r.services = std::move(batch.services);
     r.attempts = 1;
     std::string& line = state_->line;
     line.clear();

@@ -15,6 +15,7 @@ class NullExporter final : public Exporter {
     ExportResult r;
     r.id = batch.id;
     r.spans = batch.spans;
+    r.services = std::move(batch.services);
     boost::asio::post(io_, [cb = on_result_, r] { cb(r); });
     return true;
   }

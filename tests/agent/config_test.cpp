@@ -98,14 +98,17 @@ TEST(AgentConfig, DefaultsAreTheDocumentedValues) {
   EXPECT_TRUE(c.exporter.otlp.retry.enabled);
   EXPECT_EQ(c.exporter.otlp.retry.initial_interval, 1s);
   EXPECT_EQ(c.exporter.otlp.retry.max_interval, 30s);
-  EXPECT_EQ(c.exporter.otlp.retry.max_elapsed_time, 60s);
+  EXPECT_EQ(c.exporter.otlp.retry.max_elapsed_time, 5min);
   EXPECT_EQ(c.exporter.file.path, "spans.jsonl");
   EXPECT_EQ(c.exporter.console.max_traces, 5u);
   EXPECT_EQ(c.batch.max_spans, 512u);
   EXPECT_EQ(c.batch.timeout, 1s);
-  EXPECT_EQ(c.exporter.otlp.queue.max_batches, 64u);
-  EXPECT_EQ(c.exporter.otlp.queue.max_spans, 65536u);
-  EXPECT_EQ(c.exporter.otlp.queue.max_bytes, 67108864u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_batches, 16384u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_spans, 4194304u);
+  EXPECT_EQ(c.exporter.otlp.queue.max_bytes, 1073741824u);
+  EXPECT_EQ(c.exporter.otlp.queue.storage, QueueStorage::kDisk);
+  EXPECT_EQ(c.exporter.otlp.queue.directory, "");
+  EXPECT_EQ(c.exporter.otlp.max_in_flight, 16u);
   EXPECT_EQ(c.metrics.listen, "127.0.0.1:9464");
   EXPECT_EQ(c.shutdown.deadline, 5s);
   EXPECT_EQ(c.log.level, LogLevel::kInfo);
@@ -169,6 +172,9 @@ TEST(LoadConfig, FileSetsEveryKey) {
   EXPECT_EQ(c.exporter.otlp.queue.max_batches, 8u);
   EXPECT_EQ(c.exporter.otlp.queue.max_spans, 8192u);
   EXPECT_EQ(c.exporter.otlp.queue.max_bytes, 1000000000u);
+  EXPECT_EQ(c.exporter.otlp.queue.storage, QueueStorage::kMemory);
+  EXPECT_EQ(c.exporter.otlp.queue.directory, "/srv/spanring/queue");
+  EXPECT_EQ(c.exporter.otlp.max_in_flight, 4u);
   EXPECT_EQ(c.metrics.listen, "[::1]:0");
   EXPECT_EQ(c.shutdown.deadline, 30s);
   EXPECT_EQ(c.log.level, LogLevel::kDebug);
@@ -197,7 +203,7 @@ TEST(LoadConfigErrors, UnknownKeyNamesPositionPathAndTheKnownKeys) {
   EXPECT_EQ(only_error("unknown_key.yaml"),
             testdata("unknown_key.yaml") +
                 ":4:5: exporter.otlp.timout: unknown key; expected one of endpoint, headers, "
-                "timeout, compression, retry");
+                "timeout, compression, max_in_flight, retry");
 }
 
 TEST(LoadConfigErrors, ListWhereIntegerExpectedIsAWrongType) {
@@ -257,7 +263,7 @@ TEST(LoadConfigErrors, MinPollIntervalAboveMaxIsReportedAtTheMinimum) {
 TEST(LoadConfigErrors, QueueSmallerThanBatchIsReportedWhereTheFileSetTheBatch) {
   EXPECT_EQ(only_error("queue_smaller_than_batch.yaml"),
             testdata("queue_smaller_than_batch.yaml") +
-                ":3:14: queue.max_spans: must be >= batch.max_spans (100000), got 65536");
+                ":3:14: queue.max_spans: must be >= batch.max_spans (5000000), got 4194304");
 }
 
 TEST(LoadConfigErrors, ListenWithoutHostIsRejected) {
@@ -1037,6 +1043,52 @@ TEST(YamlWalker, EmptySectionIsAnEmptyMapAndANullValueIsReportedAtItsKey) {
   EXPECT_TRUE(walk("outer:\n").errors.empty());
   const Walk w = walk("outer:\n  inner:\n    leaf:\nflag: true\n");
   EXPECT_EQ(w.errors, (std::vector<std::string>{"w.yaml:3:5: outer.inner.leaf: expected a string, got null"}));
+}
+
+}  // namespace
+}  // namespace spanring::agent
+
+namespace spanring::agent {
+namespace {
+
+TEST(LoadConfigQueue, StorageOutsideTheThreeModesListsThem) {
+  const auto dir = scratch_dir("storage");
+  const Loaded loaded = load(write_text(dir / "agent.yaml", "queue:\n  storage: tape\n"));
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_NE(loaded.errors[0].find(":2:12: queue.storage: expected one of disk, memory, rings"), std::string::npos)
+      << loaded.errors[0];
+}
+
+TEST(LoadConfigQueue, RelativeDirectoryAndInFlightOutOfRangeAreErrorsNamingTheKeys) {
+  const auto dir = scratch_dir("queue-keys");
+  const Loaded loaded = load(write_text(dir / "agent.yaml",
+                                        "exporter:\n  otlp:\n    max_in_flight: 0\nqueue:\n  directory: var/queue\n"));
+  ASSERT_EQ(loaded.errors.size(), 2u);
+  EXPECT_NE(loaded.errors[0].find(":3:20: exporter.otlp.max_in_flight: must be in [1, 64], got 0"), std::string::npos)
+      << loaded.errors[0];
+  EXPECT_NE(loaded.errors[1].find(":5:14: queue.directory: must be an absolute path, got \"var/queue\""),
+            std::string::npos)
+      << loaded.errors[1];
+}
+
+TEST(DefaultQueueDirectory, StateDirectoryFirstThenXdgStateHomeThenHome) {
+  const auto keep = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::optional<std::string>(v ? std::optional<std::string>(v) : std::nullopt);
+  };
+  const auto state = keep("STATE_DIRECTORY"), xdg = keep("XDG_STATE_HOME"), home = keep("HOME");
+  ::setenv("STATE_DIRECTORY", "/var/lib/spanring-agent:/var/lib/other", 1);
+  ::setenv("XDG_STATE_HOME", "/x", 1);
+  ::setenv("HOME", "/h", 1);
+  EXPECT_EQ(default_queue_directory(), "/var/lib/spanring-agent/queue");
+  ::unsetenv("STATE_DIRECTORY");
+  EXPECT_EQ(default_queue_directory(), "/x/spanring-agent/queue");
+  ::unsetenv("XDG_STATE_HOME");
+  EXPECT_EQ(default_queue_directory(), "/h/.local/state/spanring-agent/queue");
+  for (const auto& [name, value] : {std::pair{"STATE_DIRECTORY", state}, {"XDG_STATE_HOME", xdg}, {"HOME", home}}) {
+    if (value) ::setenv(name, value->c_str(), 1);
+    else ::unsetenv(name);
+  }
 }
 
 }  // namespace

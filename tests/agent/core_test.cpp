@@ -20,7 +20,7 @@ namespace {
 
 class ManualExporter final : public sa::Exporter {
  public:
-  explicit ManualExporter(bool accept = true) : accept_(accept) {}
+  explicit ManualExporter(bool accept = true, bool holds = false) : accept_(accept), holds_(holds) {}
   bool enqueue(sa::ExportBatch b) override {
     if (!accept_) return false;
     batches.push_back(std::move(b));
@@ -29,19 +29,24 @@ class ManualExporter final : public sa::Exporter {
   void shutdown(std::chrono::steady_clock::time_point, std::function<void()> done) override { done(); }
   std::uint64_t queued_spans() const override { return 0; }
   std::uint64_t queued_bytes() const override { return 0; }
+  bool holds_batches() const override { return holds_; }
+  std::vector<sa::ServiceCount> resumed() const override { return resumed_from_disk; }
   void answer(std::size_t i, sa::ExportOutcome outcome) {
     sa::ExportResult r;
     r.outcome = outcome;
     r.id = batches[i].id;
     r.spans = batches[i].spans;
+    r.services = batches[i].services;
     r.rejected_spans = outcome == sa::ExportOutcome::kAccepted ? 0 : r.spans;
     callback(r);
   }
   std::deque<sa::ExportBatch> batches;
   sa::ResultCallback callback;
+  std::vector<sa::ServiceCount> resumed_from_disk;
 
  private:
   bool accept_;
+  bool holds_;
 };
 
 class AgentCore : public ::testing::Test {
@@ -154,6 +159,54 @@ TEST_F(AgentCore, ShutdownDrainsEverythingEvenWhenPassesYield) {
   io_.run();
   EXPECT_TRUE(done);
   EXPECT_EQ(agent.services().at(0).exported, 2000u);
+}
+
+// queue.storage disk or memory: a batch the exporter holds is safe, so its records are released
+// at once, whatever the backend says later (and in whatever order).
+TEST_F(AgentCore, TailMovesAsSoonAsTheExporterHoldsTheBatch) {
+  sa::Agent agent(io_, options());
+  auto exporter = std::make_unique<ManualExporter>(/*accept=*/true, /*holds=*/true);
+  ManualExporter& ex = *exporter;
+  ex.callback = agent.make_result_callback();
+  agent.set_exporter(std::move(exporter));
+  write(30);
+  agent.scan_now();
+  agent.drain_now();
+  ASSERT_EQ(ex.batches.size(), 3u);
+  EXPECT_EQ(tail(), 30u) << "every batch is in the exporter's queue: the rings need not keep it";
+  ex.answer(2, sa::ExportOutcome::kAccepted);
+  ex.answer(0, sa::ExportOutcome::kFailedRetriesExhausted);
+  const auto& st = agent.services().at(0);
+  EXPECT_EQ(st.exported, 10u);
+  EXPECT_EQ(st.dropped[sa::kDropExportFailed], 10u);
+  ex.answer(1, sa::ExportOutcome::kKeptInQueue);
+  EXPECT_EQ(agent.services().at(0).kept, 10u) << "left on disk for the next run: neither exported nor dropped";
+  EXPECT_EQ(st.created, st.exported + st.sampled_out + st.dropped_total() + st.kept);
+}
+
+// A disk queue left by an earlier run: its spans are counted once as resumed (that run counted
+// them as created), and their answers close the balance.
+TEST_F(AgentCore, ResumedSpansAreCountedApartAndCloseTheBalance) {
+  sa::Agent agent(io_, options());
+  auto exporter = std::make_unique<ManualExporter>(/*accept=*/true, /*holds=*/true);
+  ManualExporter& ex = *exporter;
+  ex.callback = agent.make_result_callback();
+  ex.resumed_from_disk = {sa::ServiceCount{service_, 7}};
+  agent.set_exporter(std::move(exporter));
+  write(10);
+  agent.scan_now();
+  agent.drain_now();
+  sa::ExportResult old;
+  old.resumed = true;
+  old.spans = 7;
+  old.services = {sa::ServiceCount{service_, 7}};
+  ex.callback(old);
+  ex.answer(0, sa::ExportOutcome::kAccepted);
+  const auto& st = agent.services().at(0);
+  EXPECT_EQ(st.resumed, 7u);
+  EXPECT_EQ(st.created, 10u);
+  EXPECT_EQ(st.exported, 17u);
+  EXPECT_EQ(st.created + st.resumed, st.exported + st.sampled_out + st.dropped_total() + st.kept);
 }
 
 }  // namespace

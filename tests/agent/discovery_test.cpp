@@ -55,6 +55,7 @@ class AcceptingExporter final : public sa::Exporter {
       r.outcome = sa::ExportOutcome::kAccepted;
       r.id = batches[answered].id;
       r.spans = batches[answered].spans;
+      r.services = batches[answered].services;
       ++answered;
       callback(r);
     }

@@ -1,5 +1,8 @@
 #include "otlp_receiver.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "google/rpc/status.pb.h"
 
 #include <boost/asio/io_context.hpp>
@@ -65,6 +68,9 @@ class OtlpReceiver::Server {
   Server(OtlpReceiver& owner, std::uint16_t port) : owner_(owner), acceptor_(io_) {
     const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), port);
     acceptor_.open(ep.protocol());
+    // Not inherited by the processes tests spawn (engines, agents): a child holding the listener
+    // would keep the port after stop(), and start() could not bind it again.
+    ::fcntl(acceptor_.native_handle(), F_SETFD, FD_CLOEXEC);
     acceptor_.set_option(asio::socket_base::reuse_address(true));
     acceptor_.bind(ep);
     acceptor_.listen();
@@ -157,6 +163,7 @@ class OtlpReceiver::Server {
     acceptor_.async_accept([this](const error_code& ec, tcp::socket socket) {
       if (ec) return;  // closed by stop()
       owner_.count_connection();
+      ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
       std::make_shared<Session>(owner_, std::move(socket))->read();
       accept();
     });
@@ -183,7 +190,9 @@ std::string OtlpReceiver::endpoint() const {
 void OtlpReceiver::stop() { server_.reset(); }
 
 void OtlpReceiver::start() {
-  if (!server_) server_ = std::make_unique<Server>(*this, port_);
+  if (!server_) {
+    server_ = std::make_unique<Server>(*this, port_);
+  }
 }
 
 void OtlpReceiver::fail_next(int count, int status, std::string retry_after, std::string message) {
@@ -192,6 +201,11 @@ void OtlpReceiver::fail_next(int count, int status, std::string retry_after, std
   fail_status_ = status;
   fail_retry_after_ = std::move(retry_after);
   fail_message_ = std::move(message);
+}
+
+void OtlpReceiver::fail_30_percent(bool on) {
+  std::lock_guard lock(mutex_);
+  fail_30_percent_ = on;
 }
 
 void OtlpReceiver::set_partial_reject(std::int64_t rejected_spans, std::string error_message) {
@@ -231,8 +245,10 @@ OtlpReceiver::Reply OtlpReceiver::handle(const std::string& method, const std::s
   }
   post_times_.push_back(std::chrono::steady_clock::now());
   posted_.notify_all();
-  if (fail_count_ > 0) {
-    --fail_count_;
+  // 3 of every 10 POSTs (the 1st, 4th and 7th), deterministic so a run can be repeated.
+  const bool share_fails = fail_30_percent_ && (post_times_.size() - 1) % 10 % 3 == 0 && (post_times_.size() - 1) % 10 < 9;
+  if (fail_count_ > 0 || share_fails) {
+    if (fail_count_ > 0) --fail_count_;
     reply.status = fail_status_;
     reply.retry_after = fail_retry_after_;
     reply.body = status_body(14, fail_message_);

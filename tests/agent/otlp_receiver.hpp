@@ -50,6 +50,9 @@ class OtlpReceiver {
   // `message`, and a Retry-After header when `retry_after` is not empty. Failures are injected
   // before decoding, so failed requests are not stored.
   void fail_next(int count, int status, std::string retry_after = {}, std::string message = "injected failure");
+  // Script: from now on 3 POSTs of every 10 get the fail_next() status (503 unless set), a
+  // fixed pattern rather than a random draw so that a failing run can be repeated.
+  void fail_30_percent(bool on);
   // Script: every later accepted request answers partial_success{rejected_spans, error_message}.
   void set_partial_reject(std::int64_t rejected_spans, std::string error_message);
   // Script: accepted requests are answered with a 200 body of this many bytes (0 = normal body),
@@ -95,6 +98,7 @@ class OtlpReceiver {
   std::vector<std::chrono::steady_clock::time_point> post_times_;
   std::size_t connections_ = 0;
   int fail_count_ = 0;
+  bool fail_30_percent_ = false;
   int fail_status_ = 503;
   std::string fail_retry_after_;
   std::string fail_message_;
