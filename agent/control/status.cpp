@@ -162,8 +162,8 @@ std::string render_status(Agent& agent, const StatusContext& c, const RateWindow
   // Exporter.
   const ExporterConfig& e = c.config->exporter;
   line(out, "\nexporter: %s -> %s\n", std::string(to_string(e.type)).c_str(), exporter_target(e).c_str());
-  line(out, "  in flight: %" PRIu64 " batches   queued: %" PRIu64 " spans, %" PRIu64 " bytes\n",
-       agent.batches_in_flight(), agent.queued_spans(), agent.queued_bytes());
+  line(out, "  in flight: %" PRIu64 " requests   queued: %" PRIu64 " spans, %" PRIu64 " bytes\n",
+       agent.export_in_flight(), agent.queued_spans(), agent.queued_bytes());
   // The backend's words (a remote peer's text): shown printable.
   line(out, "  last error: %s\n", agent.last_export_error().empty() ? "none" : printable(agent.last_export_error()).c_str());
 

@@ -27,6 +27,15 @@ class TapExporter final : public Exporter {
   }
   std::uint64_t queued_spans() const override { return inner_->queued_spans(); }
   std::uint64_t queued_bytes() const override { return inner_->queued_bytes(); }
+  // Everything else is the inner exporter's: a wrapper that kept a default here would change the
+  // delivery rule (holds_batches false: rings wait for the backend's answer) or hide the queue.
+  std::size_t queued_batches() const override { return inner_->queued_batches(); }
+  std::size_t in_flight() const override { return inner_->in_flight(); }
+  std::uint64_t corrupt_records() const override { return inner_->corrupt_records(); }
+  bool holds_batches() const override { return inner_->holds_batches(); }
+  void sync() override { inner_->sync(); }
+  std::vector<ServiceCount> resumed() const override { return inner_->resumed(); }
+  std::vector<ServiceCount> lost_by_earlier_run() const override { return inner_->lost_by_earlier_run(); }
 
  private:
   std::unique_ptr<Exporter> inner_;

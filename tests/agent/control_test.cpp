@@ -233,11 +233,38 @@ class FakeExporter final : public Exporter {
   void shutdown(std::chrono::steady_clock::time_point, std::function<void()> done) override { done(); }
   std::uint64_t queued_spans() const override { return 7; }
   std::uint64_t queued_bytes() const override { return 8; }
+  std::size_t queued_batches() const override { return 9; }
+  std::size_t in_flight() const override { return 3; }
+  std::uint64_t corrupt_records() const override { return 2; }
+  bool holds_batches() const override { return true; }
+  void sync() override { ++syncs_; }
+  std::vector<ServiceCount> resumed() const override { return {ServiceCount{"a", 5}}; }
+  std::vector<ServiceCount> lost_by_earlier_run() const override { return {ServiceCount{"b", 6}}; }
   int accepted_ = 0;
+  int syncs_ = 0;
 
  private:
   bool accept_;
 };
+
+// Regression: the tap forwarded only enqueue/shutdown/queued_*, so with spanringctl's tap in
+// place the agent saw holds_batches() == false and kept every span in the rings until the
+// backend answered (a backend outage filled the engines' rings despite the disk queue).
+TEST(TapExporter, ForwardsEveryQueryAndSyncToTheExporterItWraps) {
+  boost::asio::io_context io;
+  ControlServer server(io, ServerOptions{}, [] { return std::string(); });  // never started
+  auto inner = std::make_unique<FakeExporter>(true);
+  FakeExporter* fake = inner.get();
+  auto tap = make_tap_exporter(std::move(inner), server);
+  EXPECT_TRUE(tap->holds_batches());
+  tap->sync();
+  EXPECT_EQ(fake->syncs_, 1);
+  EXPECT_EQ(tap->queued_batches(), 9u);
+  EXPECT_EQ(tap->in_flight(), 3u);
+  EXPECT_EQ(tap->corrupt_records(), 2u);
+  EXPECT_EQ(tap->resumed(), (std::vector<ServiceCount>{ServiceCount{"a", 5}}));
+  EXPECT_EQ(tap->lost_by_earlier_run(), (std::vector<ServiceCount>{ServiceCount{"b", 6}}));
+}
 
 ExportBatch one_span_batch(const std::string& name) {
   ExportTraceServiceRequest req;
