@@ -1,11 +1,9 @@
 // HttpExporter: glues the layers together (queue -> retry -> attempt) and turns each request's
 // SendResult into the batch's single ExportResult.
 #include "agent/export/bounded_queue.hpp"
-#include "agent/export/gzip.hpp"
 #include "agent/export/http_exporter.hpp"
-#include "agent/export/http_sender.hpp"
 #include "agent/export/retry_sender.hpp"
-#include "agent/export/url.hpp"
+#include "agent/export/sender_factory.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,24 +16,19 @@
 namespace spanring::agent {
 
 namespace asio = boost::asio;
-namespace http = boost::beast::http;
 using std::chrono::steady_clock;
 
 // Lives in a shared_ptr so that handlers still queued on the io_context after ~HttpExporter find
 // it alive (abandoned) instead of freed.
 class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
  public:
-  ExporterCore(asio::io_context& io, HttpExportConfig config, HttpUrl url, ResultCallback on_result)
+  ExporterCore(asio::io_context& io, HttpExportConfig config, std::shared_ptr<Sender> attempt,
+               ResultCallback on_result)
       : io_(io),
         config_(std::move(config)),
-        url_(std::move(url)),
         on_result_(std::move(on_result)),
         queue_(config_.queue),
-        http_(std::make_shared<HttpSender>(io.get_executor(),
-                                           HttpSenderOptions{url_, config_.timeout, std::size_t{4} << 20})),
-        retry_(std::make_shared<RetrySender>(
-            io.get_executor(),
-            config_.retry, http_)),
+        retry_(std::make_shared<RetrySender>(io.get_executor(), config_.retry, std::move(attempt))),
         deadline_timer_(io) {}
 
   bool enqueue(ExportBatch batch) {
@@ -81,8 +74,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     on_result_ = nullptr;
     shutdown_done_ = nullptr;
     deadline_timer_.cancel();
-    retry_->cancel();
-    http_->close();
+    retry_->close();
   }
 
  private:
@@ -105,33 +97,13 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
         complete(item, ExportOutcome::kDroppedTooLarge,
                  "body of " + std::to_string(item.original_bytes) + " bytes exceeds max_request_bytes " +
                      std::to_string(config_.max_request_bytes));
-      } else if (auto request = build_request(item.body)) {
-        in_flight_ = std::move(item);
-        retry_->send(std::move(request), [self = shared_from_this()](SendResult r) { self->on_sent(std::move(r)); });
       } else {
-        complete(item, ExportOutcome::kFailedPermanent, "gzip compression failed");
+        auto payload = std::make_shared<const std::string>(std::move(item.body));
+        in_flight_ = std::move(item);
+        retry_->send(std::move(payload), [self = shared_from_this()](SendResult r) { self->on_sent(std::move(r)); });
       }
     }
     maybe_finish_shutdown();
-  }
-
-  std::shared_ptr<const HttpRequest> build_request(std::string& body) {
-    auto request = std::make_shared<HttpRequest>(http::verb::post, url_.target, 11);
-    request->set(http::field::host, url_.host_header());
-    request->set(http::field::user_agent, config_.user_agent);
-    request->set(http::field::content_type, "application/x-protobuf");
-    for (const auto& [name, value] : config_.headers) request->set(name, value);
-    if (config_.compression == Compression::kGzip) {
-      auto compressed = gzip_compress(body);
-      if (!compressed) return nullptr;
-      request->set(http::field::content_encoding, "gzip");
-      request->body() = std::move(*compressed);
-    } else {
-      request->body() = std::move(body);
-    }
-    std::string().swap(body);
-    request->prepare_payload();
-    return request;
   }
 
   void on_sent(SendResult r) {
@@ -185,17 +157,15 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     if (!shutdown_started_ || shutdown_finished_ || abandoned_ || in_flight_ || !queue_.empty()) return;
     shutdown_finished_ = true;
     deadline_timer_.cancel();
-    http_->close();
+    retry_->close();
     if (shutdown_done_) asio::post(io_, std::move(shutdown_done_));
     shutdown_done_ = nullptr;
   }
 
   asio::io_context& io_;
   HttpExportConfig config_;
-  HttpUrl url_;
   ResultCallback on_result_;
   BoundedQueue queue_;
-  std::shared_ptr<HttpSender> http_;
   std::shared_ptr<RetrySender> retry_;
   asio::steady_timer deadline_timer_;
   std::optional<QueuedBatch> in_flight_;
@@ -209,22 +179,24 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
 
 namespace {
 
-HttpUrl checked_url(const HttpExportConfig& config) {
+std::shared_ptr<Sender> checked_sender(asio::io_context& io, const HttpExportConfig& config) {
   const auto errors = config.validate();
   if (!errors.empty()) {
-    std::string text = "invalid OTLP/HTTP exporter config:";
+    std::string text = "invalid OTLP exporter config:";
     for (const auto& e : errors) text += " " + e + ";";
     text.pop_back();
     throw std::invalid_argument(text);
   }
-  return std::get<HttpUrl>(parse_http_url(config.endpoint));
+  std::shared_ptr<Sender> sender;
+  if (Status st = make_sender(io.get_executor(), config, sender); !st.ok()) throw std::invalid_argument(st.message());
+  return sender;
 }
 
 }  // namespace
 
 HttpExporter::HttpExporter(asio::io_context& io, HttpExportConfig config, ResultCallback on_result) {
-  HttpUrl url = checked_url(config);
-  core_ = std::make_shared<ExporterCore>(io, std::move(config), std::move(url), std::move(on_result));
+  auto sender = checked_sender(io, config);
+  core_ = std::make_shared<ExporterCore>(io, std::move(config), std::move(sender), std::move(on_result));
 }
 
 HttpExporter::~HttpExporter() { core_->abandon(); }

@@ -21,7 +21,7 @@ RetrySender::RetrySender(boost::asio::any_io_executor executor, RetryConfig poli
                          std::shared_ptr<Sender> next, std::uint64_t seed)
     : policy_(policy), next_(std::move(next)), timer_(executor), rng_(seed) {}
 
-void RetrySender::send(std::shared_ptr<const HttpRequest> request, SendCallback done) {
+void RetrySender::send(ExportPayload request, SendCallback done) {
   request_ = std::move(request);
   done_ = std::move(done);
   started_ = std::chrono::steady_clock::now();
@@ -34,6 +34,11 @@ void RetrySender::cancel() {
   const bool was_waiting = waiting_;
   stop_retrying();
   if (!was_waiting) next_->cancel();
+}
+
+void RetrySender::close() {
+  cancel();
+  next_->close();
 }
 
 void RetrySender::stop_retrying() {

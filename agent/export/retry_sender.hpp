@@ -24,9 +24,11 @@ class RetrySender final : public Sender, public std::enable_shared_from_this<Ret
   RetrySender(boost::asio::any_io_executor executor, RetryConfig policy, std::shared_ptr<Sender> next,
               std::uint64_t seed = std::random_device{}());
 
-  void send(std::shared_ptr<const HttpRequest> request, SendCallback done) override;
+  void send(ExportPayload request, SendCallback done) override;
   // stop_retrying(), and aborts the attempt in flight.
   void cancel() override;
+  // cancel(), and closes the attempt sender's connection.
+  void close() override;
   // From now on no new wait starts, and a running wait ends at once. Such requests complete with
   // their last failure and `stopped` set. Lets a shutdown flush the queue without retry.
   void stop_retrying();
@@ -41,7 +43,7 @@ class RetrySender final : public Sender, public std::enable_shared_from_this<Ret
   std::shared_ptr<Sender> next_;
   boost::asio::steady_timer timer_;
   std::mt19937_64 rng_;
-  std::shared_ptr<const HttpRequest> request_;
+  ExportPayload request_;
   SendCallback done_;
   SendResult last_;  // failure that the running wait will retry
   std::chrono::steady_clock::time_point started_{};
