@@ -41,9 +41,18 @@ constexpr auto kHangGuard = 20s;
 
 // ---- certificates -----------------------------------------------------------------------------
 
-// Made once per test binary in a fresh directory; empty when openssl is missing (tests skip).
+// Made by the ctest fixture (SPANRING_TEST_CERTS names its directory), else once per test
+// process in a fresh directory that is removed at exit; empty when openssl is missing or failed
+// (the tests that need certificates then skip, saying so).
+bool own_certs = false;
+
 const std::filesystem::path& cert_dir() {
   static const std::filesystem::path dir = [] {
+    if (const char* made = std::getenv("SPANRING_TEST_CERTS"); made != nullptr && *made != '\0') {
+      const std::filesystem::path d(made);
+      return std::filesystem::exists(d / "expired.pem") ? d : std::filesystem::path();
+    }
+    own_certs = true;
     const auto d = std::filesystem::temp_directory_path() / ("spanring-tls-test-" + std::to_string(::getpid()));
     std::filesystem::remove_all(d);
     const std::string command = "bash '" SPANRING_MAKE_TEST_CERTS "' '" + d.string() + "' >/dev/null";
@@ -58,7 +67,7 @@ const std::filesystem::path& cert_dir() {
 struct CertCleanup {
   ~CertCleanup() {
     std::error_code ignored;
-    if (!cert_dir().empty()) std::filesystem::remove_all(cert_dir(), ignored);
+    if (own_certs && !cert_dir().empty()) std::filesystem::remove_all(cert_dir(), ignored);
   }
 } cert_cleanup;
 
