@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -150,6 +151,8 @@ std::string name_of(const Case& c) {
   return std::string(p) + "_" + s;
 }
 
+void PrintTo(const Case& c, std::ostream* os) { *os << name_of(c); }
+
 ReceiverOptions receiver_options(Protocol protocol, Security security, const char* server_cert = "server") {
   ReceiverOptions o;
   o.grpc = protocol == Protocol::kGrpc;
@@ -261,6 +264,13 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Case>& p) { return name_of(p.param); });
 
 // ---- faults, per protocol ---------------------------------------------------------------------
+
+}  // namespace
+}  // namespace spanring::agent
+
+namespace spanring::agent {
+void PrintTo(Protocol p, std::ostream* os) { *os << to_string(p); }
+namespace {
 
 class EveryProtocol : public ::testing::TestWithParam<Protocol> {
  protected:
