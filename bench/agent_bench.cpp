@@ -8,6 +8,11 @@
 // child of a live parent) that the benchmark wrote beforehand, outside the timing.
 // Counter spans_per_s is the figure the issue asks for.
 //
+// BM_AgentDrainExportGrpc / BM_AgentDrainExportTls: the same drain, exported over OTLP/gRPC (to
+// a raw-method gRPC receiver that decodes nothing) and over HTTPS (the discarding receiver behind
+// TLS, certificates made at start by tests/agent/make_test_certs.sh), to compare with
+// BM_AgentDrainExport in one run.
+//
 // BM_AgentSteadyState10k: an engine thread makes 10k spans/s for 2 s while the agent runs its
 // normal timers; reports the agent thread's CPU use (cpu_percent) and span-end → receiver
 // latency (latency_p50_ms, latency_p99_ms) measured at the receiver.
@@ -15,6 +20,9 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <memory>
@@ -22,6 +30,7 @@
 #include <vector>
 
 #include "agent/core/agent.hpp"
+#include "discard_grpc_receiver.hpp"
 #include "discard_receiver.hpp"
 #include "agent/export/http_exporter.hpp"
 #include "agent/sampling/sampler.hpp"
@@ -89,7 +98,8 @@ struct AgentRig {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
   sa::Agent agent;
   std::uint64_t resolved_spans = 0;
-  AgentRig(const std::string& endpoint, std::chrono::milliseconds batch_timeout)
+  AgentRig(const std::string& endpoint, std::chrono::milliseconds batch_timeout,
+           const std::function<void(sa::HttpExportConfig&)>& tweak = {})
       : agent(io, [&] {
           sa::CoreOptions o;
           o.discovery.segment_prefix = std::string(spanring::shm::kSegmentPrefix) + service_name() + ".";
@@ -103,6 +113,7 @@ struct AgentRig {
     h.queue.max_batches = 1024;
     h.queue.max_spans = 1u << 22;
     h.queue.max_bytes = 1u << 30;
+    if (tweak) tweak(h);
     auto core_cb = agent.make_result_callback();
     agent.set_exporter(std::make_unique<sa::HttpExporter>(io, h, [this, core_cb](const sa::ExportResult& r) {
       resolved_spans += r.spans;
@@ -111,12 +122,38 @@ struct AgentRig {
   }
 };
 
+enum class Transport { kHttp, kGrpc, kHttps };
+
+// Test certificates for the HTTPS benchmark, made once per run; empty when openssl failed.
+const std::filesystem::path& bench_certs() {
+  static const std::filesystem::path dir = [] {
+    const auto d = std::filesystem::temp_directory_path() / ("spanring-bench-certs-" + std::to_string(::getpid()));
+    const std::string command = "bash '" SPANRING_MAKE_TEST_CERTS "' '" + d.string() + "' >/dev/null";
+    return std::system(command.c_str()) == 0 ? d : std::filesystem::path();
+  }();
+  return dir;
+}
+
 // Shared by the plain and the sampled drain benchmarks. The plain one drains children of one
 // live parent; with `sampling` < 1 the spans form traces of 10 (so 1% keeps ~1% of traces).
-void drain_export(benchmark::State& state, double sampling) {
+void drain_export(benchmark::State& state, double sampling, Transport transport = Transport::kHttp) {
   engine();
-  spanring::bench::DiscardReceiver receiver;
-  AgentRig rig(receiver.endpoint(), std::chrono::milliseconds(1000));
+  if (transport == Transport::kHttps && bench_certs().empty()) return state.SkipWithError("openssl cannot make certificates");
+  const auto certs = bench_certs();
+  std::optional<spanring::bench::DiscardReceiver> http;
+  std::optional<spanring::bench::DiscardGrpcReceiver> grpc;
+  if (transport == Transport::kGrpc) {
+    grpc.emplace();
+  } else if (transport == Transport::kHttps) {
+    http.emplace(spanring::bench::DiscardReceiver::OnBody{},
+                 spanring::bench::DiscardReceiver::Tls{(certs / "server.pem").string(), (certs / "server-key.pem").string()});
+  } else {
+    http.emplace();
+  }
+  AgentRig rig(grpc ? grpc->endpoint() : http->endpoint(), std::chrono::milliseconds(1000), [&](sa::HttpExportConfig& h) {
+    if (transport == Transport::kGrpc) h.protocol = sa::Protocol::kGrpc;
+    if (transport == Transport::kHttps) h.tls.ca_file = (certs / "ca.pem").string();
+  });
   if (sampling < 1.0) {
     sa::SamplingConfig sc;
     sc.default_strategy.type = sa::StrategyType::kProbabilistic;
@@ -148,7 +185,7 @@ void drain_export(benchmark::State& state, double sampling) {
     total += kSpans;
   }
   state.counters["spans_per_s"] = benchmark::Counter(double(total), benchmark::Counter::kIsRate);
-  state.counters["wire_bytes_per_span"] = double(receiver.bytes()) / double(total);
+  state.counters["wire_bytes_per_span"] = double(grpc ? grpc->bytes() : http->bytes()) / double(total);
   state.SetItemsProcessed(std::int64_t(total));
   for (const auto& s : rig.agent.services()) {
     if (s.dropped_total() != 0) state.SkipWithError("agent dropped spans");
@@ -158,6 +195,12 @@ void drain_export(benchmark::State& state, double sampling) {
 
 void BM_AgentDrainExport(benchmark::State& state) { drain_export(state, 1.0); }
 BENCHMARK(BM_AgentDrainExport)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void BM_AgentDrainExportGrpc(benchmark::State& state) { drain_export(state, 1.0, Transport::kGrpc); }
+BENCHMARK(BM_AgentDrainExportGrpc)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void BM_AgentDrainExportTls(benchmark::State& state) { drain_export(state, 1.0, Transport::kHttps); }
+BENCHMARK(BM_AgentDrainExportTls)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // The same at 1% probabilistic sampling: decode + decide for every span, export for 1%.
 void BM_AgentDrainSampled1pct(benchmark::State& state) { drain_export(state, 0.01); }

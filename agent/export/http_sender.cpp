@@ -188,6 +188,10 @@ void HttpSender::connect() {
         asio::async_connect(self->socket(), results, [self](const error_code& cec, const tcp::endpoint&) {
           if (self->aborted()) return;
           if (cec) return self->fail("connect", cec);
+          // One request, then wait for the answer: Nagle's algorithm would hold the last TLS
+          // record of a request until the server's delayed ACK (~40 ms per request).
+          error_code no_delay_ec;
+          self->socket().set_option(tcp::no_delay(true), no_delay_ec);
           if (self->tls_) return self->handshake();
           self->write();
         });

@@ -9,7 +9,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
@@ -71,7 +71,9 @@ class HttpSender final : public Sender, public std::enable_shared_from_this<Http
   // The body points into the payload (protobuf as is) or into encoded_ (JSON, gzip): no copy of
   // the bytes the queue already holds.
   using Request = boost::beast::http::request<boost::beast::http::span_body<const char>>;
-  using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+  // Beast's ssl_stream, not asio's: it coalesces the header and body buffers into one TLS record
+  // per write (asio's stream encrypts one buffer per write, two records and sends per request).
+  using TlsStream = boost::beast::ssl_stream<boost::asio::ip::tcp::socket>;
 
   bool build_request(const ExportPayload& payload);
   boost::asio::ip::tcp::socket& socket();
