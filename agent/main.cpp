@@ -158,6 +158,7 @@ int main(int argc, char** argv) {
     SPANRING_LOG_ERROR("exporter: %s", st.message().c_str());
     return 1;
   }
+  sa::Exporter* const exporter_in_use = exporter.get();  // owned by `agent` from here on
   agent.set_exporter(std::move(exporter));
 
   // Sampling, and the Jaeger remote strategies poller when configured.
@@ -231,8 +232,13 @@ int main(int argc, char** argv) {
       agent.sampler()->update(next_sampling);
       if (remote_changed) start_poller(next_sampling);
       sampling = std::move(next_sampling);
-      SPANRING_LOG_INFO("%s: reloaded %s (sampling and log level applied; other changes need a restart)", why,
-                        next.source.c_str());
+      // TLS certificates and keys are read anew (rotation); the file names themselves, like
+      // every other exporter setting, need a restart.
+      if (const sa::Status st = exporter_in_use->reload_files(); !st.ok()) {
+        SPANRING_LOG_ERROR("%s: TLS files not reloaded, the ones in use stay: %s", why, st.message().c_str());
+      }
+      SPANRING_LOG_INFO("%s: reloaded %s (sampling, log level and TLS files applied; other changes need a restart)",
+                        why, next.source.c_str());
     } else {
       for (const auto& e : errs) SPANRING_LOG_ERROR("%s: reload rejected, running config kept: %s", why, e.c_str());
     }

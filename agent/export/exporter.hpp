@@ -19,6 +19,7 @@
 
 #include <google/protobuf/arena.h>
 
+#include "agent/base/status.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace spanring::agent {
@@ -95,6 +96,10 @@ class Exporter {
   // What the exporter holds and has not resolved yet (for the agent's gauges).
   virtual std::uint64_t queued_spans() const = 0;
   virtual std::uint64_t queued_bytes() const = 0;
+  // Re-reads what the exporter loaded from files when it was built — the OTLP exporter's TLS
+  // certificates and keys — on reload (SIGHUP), so rotated files are used without a restart. An
+  // unusable file is an error naming it, and the material in use stays. Default: nothing to read.
+  virtual Status reload_files() { return Status(); }
 };
 
 }  // namespace spanring::agent

@@ -55,6 +55,15 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
 
   const BoundedQueue& queue() const { return queue_; }
 
+  Status reload_files() {
+    const auto url = resolved_endpoint(config_);
+    if (abandoned_ || !url || !url->tls) return Status();
+    std::shared_ptr<Sender> fresh;
+    if (Status st = make_sender(io_.get_executor(), config_, fresh); !st.ok()) return st;
+    retry_->replace_next(std::move(fresh));
+    return Status();
+  }
+
   void shutdown(steady_clock::time_point deadline, std::function<void()> done) {
     if (abandoned_ || shutdown_started_) return;
     shutdown_started_ = true;
@@ -205,6 +214,8 @@ bool HttpExporter::enqueue(ExportBatch batch) { return core_->enqueue(std::move(
 std::size_t HttpExporter::queued_batches() const { return core_->queue().batches(); }
 std::uint64_t HttpExporter::queued_spans() const { return core_->queue().spans(); }
 std::uint64_t HttpExporter::queued_bytes() const { return core_->queue().bytes(); }
+
+Status HttpExporter::reload_files() { return core_->reload_files(); }
 
 void HttpExporter::shutdown(steady_clock::time_point deadline, std::function<void()> done) {
   core_->shutdown(deadline, std::move(done));

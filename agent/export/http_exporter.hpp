@@ -72,6 +72,11 @@ class HttpExporter final : public Exporter {
   // first call counts; later calls are ignored and their `done` is never called.
   void shutdown(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override;
 
+  // TLS endpoints only: builds a new attempt sender from the same config (the files read anew)
+  // and swaps it in. The connection open at that moment finishes the request it carries with
+  // the old certificates and is then closed; the next attempt connects with the new ones.
+  Status reload_files() override;
+
  private:
   std::shared_ptr<ExporterCore> core_;
 };

@@ -46,8 +46,18 @@ void RetrySender::stop_retrying() {
   if (waiting_) timer_.cancel();
 }
 
+void RetrySender::replace_next(std::shared_ptr<Sender> next) {
+  if (in_attempt_) {
+    pending_next_ = std::move(next);
+    return;
+  }
+  auto old = std::exchange(next_, std::move(next));
+  old->close();
+}
+
 void RetrySender::attempt() {
   ++attempts_;
+  in_attempt_ = true;
   next_->send(request_, [self = shared_from_this()](SendResult r) { self->on_attempt(std::move(r)); });
 }
 
@@ -62,6 +72,8 @@ nanoseconds RetrySender::next_backoff() {
 }
 
 void RetrySender::on_attempt(SendResult result) {
+  in_attempt_ = false;
+  if (pending_next_) replace_next(std::exchange(pending_next_, nullptr));
   result.attempts = attempts_;
   if (result.cls == SendClass::kOk || result.cls == SendClass::kPermanent) return finish(std::move(result));
   if (stopped_) {

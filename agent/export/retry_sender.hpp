@@ -32,6 +32,9 @@ class RetrySender final : public Sender, public std::enable_shared_from_this<Ret
   // From now on no new wait starts, and a running wait ends at once. Such requests complete with
   // their last failure and `stopped` set. Lets a shutdown flush the queue without retry.
   void stop_retrying();
+  // Later attempts go through `next` (e.g. rebuilt with re-read TLS files). During an attempt the
+  // swap waits for its end; the sender replaced is then closed.
+  void replace_next(std::shared_ptr<Sender> next);
 
  private:
   void attempt();
@@ -41,6 +44,8 @@ class RetrySender final : public Sender, public std::enable_shared_from_this<Ret
 
   RetryConfig policy_;
   std::shared_ptr<Sender> next_;
+  std::shared_ptr<Sender> pending_next_;  // replace_next() during an attempt
+  bool in_attempt_ = false;
   boost::asio::steady_timer timer_;
   std::mt19937_64 rng_;
   ExportPayload request_;

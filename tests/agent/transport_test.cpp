@@ -429,6 +429,37 @@ TEST_P(EveryProtocol, ServerThatNeverAnswersTlsEndsAtTheDeadline) {
   EXPECT_TRUE(ended) << m;
 }
 
+// Certificates rotate: reload_files() (SIGHUP) reads the files again. Here the trusted CA file
+// first holds the wrong CA, then the right one; a file that became unusable keeps the old one.
+TEST_P(EveryProtocol, TlsFilesAreReadAgainOnReload) {
+  OtlpReceiver receiver(receiver_options(protocol(), Security::kTls));
+  const auto ca = cert_dir() / ("rotating-ca-" + name_of({protocol(), Security::kTls}) + ".pem");
+  std::filesystem::copy_file(cert("rogue-ca.pem"), ca, std::filesystem::copy_options::overwrite_existing);
+  HttpExportConfig config = config_for(protocol(), Security::kTls, receiver.endpoint());
+  config.tls.ca_file = ca.string();
+  config.retry.max_elapsed_time = 200ms;
+  Harness h(config);
+  ASSERT_TRUE(h.exporter.enqueue(make_batch(1)));
+  ASSERT_TRUE(h.run_until_results(1));
+  EXPECT_EQ(h.results[0].outcome, ExportOutcome::kFailedRetriesExhausted) << h.results[0].message;
+
+  std::filesystem::copy_file(cert("ca.pem"), ca, std::filesystem::copy_options::overwrite_existing);
+  const Status reloaded = h.exporter.reload_files();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.message();
+  ASSERT_TRUE(h.exporter.enqueue(make_batch(2)));
+  ASSERT_TRUE(h.run_until_results(2));
+  EXPECT_EQ(h.results[1].outcome, ExportOutcome::kAccepted) << h.results[1].message;
+
+  std::ofstream(ca) << "garbage\n";
+  const Status broken = h.exporter.reload_files();
+  EXPECT_FALSE(broken.ok());
+  EXPECT_NE(broken.message().find(ca.string()), std::string::npos) << broken.message();
+  ASSERT_TRUE(h.exporter.enqueue(make_batch(3)));
+  ASSERT_TRUE(h.run_until_results(3));
+  EXPECT_EQ(h.results[2].outcome, ExportOutcome::kAccepted) << h.results[2].message;
+  std::filesystem::remove(ca);
+}
+
 INSTANTIATE_TEST_SUITE_P(Protocols, EveryProtocol,
                          ::testing::Values(Protocol::kGrpc, Protocol::kHttpProtobuf, Protocol::kHttpJson),
                          [](const ::testing::TestParamInfo<Protocol>& p) {
