@@ -8,6 +8,8 @@ packages=(
   libboost-dev                 # Asio, Beast, Interprocess (header-only)
   libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libsimdjson-dev zlib1g-dev
+  libgrpc++-dev protobuf-compiler-grpc   # OTLP/gRPC exporter (agent only) and its test receiver
+  libssl-dev openssl           # TLS for OTLP/HTTP; the openssl CLI makes the tests' certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev     # libFuzzer and sanitizer runtimes (opt-in targets)
   procps curl                  # ps and curl used by the main job and tests
