@@ -1,4 +1,4 @@
-// spanring agent — OTLP/HTTP trace export (SPEC §2, §4).
+// spanring agent — OTLP trace export over any protocol (SPEC §2, §3, §4); the name is historical.
 //
 // The only exporter that serializes: enqueue() turns the batch's request into the bytes it will
 // send (once; retries resend them) and releases the batch's arena, so the queue holds exactly the
@@ -8,15 +8,15 @@
 // file, each wrapping the next, all with one `send` shape (sender.hpp):
 //
 //   enqueue ──► bounded queue ──► retry (backoff, Retry-After, max elapsed) ──► one attempt (timeout)
-//              bounded_queue.hpp   retry_sender.hpp                              http_sender.hpp
+//              bounded_queue.hpp   retry_sender.hpp                  http_sender / grpc_sender (sender_factory)
 //
 // The timeout is innermost so that it bounds one attempt, not the whole retry sequence. Responses
-// are classified once (response.hpp) into ok / retryable / throttled(delay) / permanent; the
-// layers above act on the class, never on raw HTTP status codes.
+// are classified once (response.hpp, classify_grpc_status) into ok / retryable /
+// throttled(delay) / permanent; the layers above act on the class, never on raw status codes.
 //
 // Threading: everything runs on the io_context the agent owns, on its single thread. Nothing here
-// blocks that thread (resolve, connect, write and read are all asynchronous) and no locks are
-// taken. Every public method must be called from that thread.
+// blocks that thread (resolve, connect, handshake, write and read are all asynchronous; gRPC's
+// own threads only post results back) and no locks are taken on it. Every public method must be called from that thread.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

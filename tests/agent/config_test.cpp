@@ -1056,6 +1056,52 @@ TEST(CommandLine, UsageListsEveryOptionAndPointsToTheExample) {
   EXPECT_EQ(text.back(), '\n');
 }
 
+// Every OTEL_* variable that changes the configuration is listed in --help (and the README):
+// each one here is shown to be read (the loaded config differs from the defaults) and named in
+// usage(), its TRACES_ form as "OTEL_EXPORTER_OTLP_[TRACES_]..." or by itself.
+TEST(CommandLine, UsageListsEveryOtelVariableTheAgentReads) {
+  const auto dir = scratch_dir("otel-help");
+  const std::string pem = write_text(dir / "x.pem", "-----BEGIN CERTIFICATE-----\n");
+  const std::map<std::string, std::string> variables{
+      {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"},
+      {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/t"},
+      {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
+      {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"},
+      {"OTEL_EXPORTER_OTLP_HEADERS", "a=b"},
+      {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=b"},
+      {"OTEL_EXPORTER_OTLP_TIMEOUT", "1"},
+      {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1"},
+      {"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
+      {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"},
+      {"OTEL_EXPORTER_OTLP_CERTIFICATE", pem},
+      {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", pem},
+      {"OTEL_EXPORTER_OTLP_INSECURE", "true"},
+      {"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"},
+      {"OTEL_TRACES_EXPORTER", "console"},
+  };
+  const std::string text = usage();
+  for (const auto& [name, value] : variables) {
+    const Loaded loaded = load("", {{name, value}});
+    ASSERT_TRUE(loaded.ok) << name << ": " << loaded.errors.front();
+    EXPECT_FALSE(loaded.config.exporter == AgentConfig{}.exporter) << name << " is not read";
+    // Listed by name: the two endpoints and OTEL_TRACES_EXPORTER; the others as the pair.
+    std::string listed = name;
+    const std::string prefix = "OTEL_EXPORTER_OTLP_";
+    if (name.starts_with(prefix) && !name.ends_with("_ENDPOINT")) {
+      if (name.starts_with(prefix + "TRACES_")) listed.erase(prefix.size(), 7);
+      listed.insert(prefix.size(), "[TRACES_]");
+    }
+    EXPECT_NE(text.find(listed), std::string::npos) << listed;
+  }
+  // The client certificate and key only make sense together; --help names them on one line.
+  const Loaded pair = load("", {{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", pem}, {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", pem}});
+  ASSERT_TRUE(pair.ok) << pair.errors.front();
+  EXPECT_EQ(pair.config.exporter.otlp.tls.cert_file, pem);
+  EXPECT_EQ(pair.config.exporter.otlp.tls.key_file, pem);
+  EXPECT_NE(text.find("OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE, _CLIENT_KEY"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(CommandLine, VersionTextNamesTheProgramAndVersion) {
   EXPECT_EQ(version_text(), std::string("spanring-agent ") + SPANRING_TEST_PROJECT_VERSION + "\n");
 }
