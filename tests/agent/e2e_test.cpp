@@ -797,6 +797,22 @@ TEST_F(EndToEnd, UnusableOtelEndpointFailsCheckConfigNamingTheVariable) {
   EXPECT_NE(err.find("OTEL_TRACES_SAMPLER is not supported"), std::string::npos) << err;
 }
 
+// TLS settings that cannot work stop --check-config with the key (or the variable) named.
+TEST_F(EndToEnd, UnusableTlsSettingsFailCheckConfigNamingTheKey) {
+  const fs::path config = dir_ / "tls.yaml";
+  std::ofstream(config) << "exporter:\n  otlp:\n    protocol: grpc\n    endpoint: https://collector:4317\n"
+                           "    tls:\n      cert_file: " << (dir_ / "tls.yaml").string() << "\n";
+  Process check({SPANRING_AGENT_BIN, "--config", config.string(), "--check-config"}, dir_ / "check.out",
+                dir_ / "check.err", {"OTEL_EXPORTER_OTLP_CERTIFICATE=/nonexistent/ca.pem"});
+  EXPECT_EQ(check.wait(10s), 1);
+  const std::string err = read_file(dir_ / "check.err");
+  EXPECT_NE(err.find("exporter.otlp.tls.cert_file: a client certificate needs exporter.otlp.tls.key_file too"),
+            std::string::npos) << err;
+  EXPECT_NE(err.find("exporter.otlp.tls.ca_file: cannot read \"/nonexistent/ca.pem\": No such file or directory "
+                     "(set by OTEL_EXPORTER_OTLP_CERTIFICATE)"),
+            std::string::npos) << err;
+}
+
 // Under systemd the lock lives in $RUNTIME_DIRECTORY, never in /dev/shm.
 TEST_F(EndToEnd, LockLivesInTheRuntimeDirectory) {
   spanring::test::OtlpReceiver receiver;

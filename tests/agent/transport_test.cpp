@@ -405,6 +405,19 @@ TEST_P(EveryProtocol, ServerNameOverrideIsVerifiedInstead) {
   EXPECT_EQ(h.results[0].outcome, ExportOutcome::kAccepted) << h.results[0].message;
 }
 
+// tls.insecure_skip_verify (HTTP only): encrypted, the untrusted certificate accepted.
+TEST(HttpsSender, InsecureSkipVerifyAcceptsAnUntrustedCertificate) {
+  REQUIRE_CERTS();
+  OtlpReceiver receiver(receiver_options(Protocol::kHttpProtobuf, Security::kTls, "rogue"));
+  HttpExportConfig config = config_for(Protocol::kHttpProtobuf, Security::kTls, receiver.endpoint());
+  config.tls.insecure_skip_verify = true;
+  Harness h(config);
+  ASSERT_TRUE(h.exporter.enqueue(make_batch(1)));
+  ASSERT_TRUE(h.run_until_results(1));
+  EXPECT_EQ(h.results[0].outcome, ExportOutcome::kAccepted) << h.results[0].message;
+  EXPECT_EQ(receiver.span_count(), 3u);
+}
+
 // A server that accepts TCP and never says a word of TLS: each attempt ends at its deadline,
 // nothing hangs.
 TEST_P(EveryProtocol, ServerThatNeverAnswersTlsEndsAtTheDeadline) {
