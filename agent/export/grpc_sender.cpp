@@ -227,6 +227,14 @@ void GrpcSender::on_done(std::uint64_t generation, Call& call) {
     r.stopped = true;
   } else if (r.cls != SendClass::kOk) {
     r.message = "gRPC " + target_of(options_.url) + ": " + r.message;
+    // gRPC has no TLS status of its own; its TLS layer's words say it.
+    const std::string& m = status.error_message();
+    if (options_.url.tls && status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        (m.find("andshake") != std::string::npos || m.find("certificate") != std::string::npos ||
+         m.find("CERTIFICATE") != std::string::npos)) {
+      handshake_log_.log(LogLevel::kWarn, "export: TLS handshake failed: %s (retried like a connection error)",
+                         r.message.c_str());
+    }
   }
   call_.reset();
   finish(std::move(r));

@@ -7,6 +7,7 @@
 // executor, so everything else stays on the agent's one export thread, as for HTTP.
 #pragma once
 
+#include "agent/base/log.hpp"
 #include "agent/export/export_config.hpp"
 #include "agent/export/sender.hpp"
 #include "agent/export/url.hpp"
@@ -64,6 +65,9 @@ class GrpcSender final : public Sender, public std::enable_shared_from_this<Grpc
   SendCallback done_;
   std::uint64_t generation_ = 0;
   bool cancelled_ = false;
+  // gRPC reports a failed TLS handshake as UNAVAILABLE; such failures are logged when they
+  // happen, at most once per 30 s (see http_sender.hpp).
+  LogLimiter handshake_log_{1, std::chrono::seconds(30)};
 };
 
 // The result of a finished call (SPEC §3): OK (with partial success decoded from `response`),

@@ -285,6 +285,7 @@ void HttpSender::fail_handshake(const error_code& ec) {
   SendResult r;
   r.cls = SendClass::kRetryable;  // as a refused connection: the server or its certificate may be fixed
   r.message = "TLS handshake with " + options_.url.host_header() + " failed: " + tls_failure_reason(ec, verify_result);
+  handshake_log_.log(LogLevel::kWarn, "export: %s (retried like a connection error)", r.message.c_str());
   finish(std::move(r));
 }
 

@@ -2,6 +2,7 @@
 // attempt over a reused keep-alive connection.
 #pragma once
 
+#include "agent/base/log.hpp"
 #include "agent/export/export_config.hpp"
 #include "agent/export/sender.hpp"
 #include "agent/export/url.hpp"
@@ -110,6 +111,9 @@ class HttpSender final : public Sender, public std::enable_shared_from_this<Http
   bool reused_ = false;  // the connection in use already carried an earlier exchange
   bool resent_ = false;  // the stale-connection resend of this attempt was used
   Abort abort_ = Abort::kNone;
+  // A failed handshake is logged when it happens (not only when the batch's retries run out),
+  // at most once per 30 s: the operator sees a certificate problem while it is retried.
+  LogLimiter handshake_log_{1, std::chrono::seconds(30)};
 };
 
 }  // namespace spanring::agent

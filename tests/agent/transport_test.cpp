@@ -352,11 +352,18 @@ void expect_handshake_failure(Protocol protocol, const CertFault& fault, HttpExp
   if (tweak != nullptr) config.tls = tweak->tls;
   config.retry.max_elapsed_time = 300ms;
   Harness h(config);
+  ::testing::internal::CaptureStderr();
   ASSERT_TRUE(h.exporter.enqueue(make_batch(1)));
-  ASSERT_TRUE(h.run_until_results(1));
+  const bool finished = h.run_until_results(1);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(finished);
   const ExportResult& r = h.results[0];
   EXPECT_EQ(r.outcome, ExportOutcome::kFailedRetriesExhausted) << r.message;
   EXPECT_GT(r.attempts, 1u) << r.message;
+  // One log line for the whole retry sequence, not one per attempt.
+  std::size_t lines = 0;
+  for (auto at = log.find("TLS handshake"); at != std::string::npos; at = log.find("TLS handshake", at + 1)) ++lines;
+  EXPECT_EQ(lines, 1u) << log;
   EXPECT_EQ(receiver.post_count(), 0u);
   const std::string endpoint = "127.0.0.1:" + std::to_string(receiver.port());
   EXPECT_NE(r.message.find(endpoint), std::string::npos) << r.message;
