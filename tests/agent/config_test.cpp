@@ -650,6 +650,10 @@ TEST(LoadConfigEnv, BaseEndpointFollowsTheFilesProtocol) {
   const Loaded loaded = load(path, {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"}});
   ASSERT_TRUE(loaded.ok) << loaded.errors.front();
   EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://c:4317");
+  // Without any endpoint, the file's protocol picks the spec's default.
+  const Loaded defaulted = load(path);
+  ASSERT_TRUE(defaulted.ok) << defaulted.errors.front();
+  EXPECT_EQ(defaulted.config.exporter.otlp.endpoint, "http://localhost:4317");
   std::filesystem::remove_all(dir);
 }
 
