@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <google/protobuf/duration.pb.h>
 #include <google/protobuf/io/coded_stream.h>
+#include <grpc/support/log.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
@@ -16,6 +17,8 @@
 
 #include <algorithm>
 #include <mutex>
+
+#include "agent/base/log.hpp"
 #include <optional>
 #include <utility>
 
@@ -83,6 +86,17 @@ std::optional<std::chrono::nanoseconds> retry_delay(const std::string& details) 
   return std::nullopt;
 }
 
+// gRPC logs every failed connection attempt (a refused connection, each failed TLS handshake)
+// at ERROR on stderr, from its own threads: a backend down for an hour would flood the journal.
+// The sender reports those failures itself, rate-limited; gRPC's own lines become debug lines of
+// the agent's log (escaped and levelled like the others).
+void route_grpc_log_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    gpr_set_log_function([](gpr_log_func_args* args) { SPANRING_LOG_DEBUG("grpc: %s", args->message); });
+  });
+}
+
 const char* code_name(int code) {
   static constexpr const char* kNames[] = {"OK",        "CANCELLED",         "UNKNOWN",         "INVALID_ARGUMENT",
                                            "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
@@ -136,6 +150,7 @@ SendResult classify_grpc_status(int code, const std::string& message, const std:
 
 GrpcSender::GrpcSender(asio::any_io_executor executor, GrpcSenderOptions options)
     : options_(std::move(options)), executor_(executor), link_(std::make_shared<Link>()) {
+  route_grpc_log_once();
   grpc::ChannelArguments args;
   // The retry layer above decides every retry; gRPC's transparent retries would hide attempts
   // from the accounting, and its default reconnect backoff (up to 120 s) would keep a recovered
