@@ -531,6 +531,11 @@ class IndependentOtlpSink : public EndToEnd, public ::testing::WithParamInterfac
 
 TEST_P(IndependentOtlpSink, DecodesTheExport) {
   const SinkCase c = GetParam();
+#ifdef SPANRING_UNDER_TSAN
+  if (c.protocol == "grpc")
+    GTEST_SKIP() << "ThreadSanitizer build: Debian's gRPC libraries are not instrumented, so the agent's gRPC calls "
+                    "report false races; this case runs in the normal build";
+#endif
   const fs::path sink_dir = SPANRING_OTLP_SINK_DIR;
   if (!fs::exists(sink_dir / "node_modules")) GTEST_SKIP() << "otlp-sink not installed at " << sink_dir << " (needs node >= 20.6 + npm ci)";
   std::vector<std::string> argv{"/usr/bin/env", "node", (sink_dir / "sink.mjs").string(), "--http-port", "0", "--grpc-port", "0",
