@@ -124,22 +124,36 @@ struct AgentRig {
 
 enum class Transport { kHttp, kGrpc, kHttps };
 
-// Test certificates for the HTTPS benchmark, made once per run; empty when openssl failed.
-const std::filesystem::path& bench_certs() {
-  static const std::filesystem::path dir = [] {
-    const auto d = std::filesystem::temp_directory_path() / ("spanring-bench-certs-" + std::to_string(::getpid()));
-    const std::string command = "bash '" SPANRING_MAKE_TEST_CERTS "' '" + d.string() + "' >/dev/null";
-    return std::system(command.c_str()) == 0 ? d : std::filesystem::path();
-  }();
-  return dir;
+// Test certificates for the HTTPS benchmark, made on first use and removed at exit; empty when
+// openssl failed.
+struct BenchCerts {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              ("spanring-bench-certs-" + std::to_string(::getpid()));
+  bool made = false;
+  BenchCerts() {
+    const std::string command = "bash '" SPANRING_MAKE_TEST_CERTS "' '" + dir.string() + "' >/dev/null";
+    made = std::system(command.c_str()) == 0;
+  }
+  ~BenchCerts() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+};
+
+const BenchCerts& bench_certs() {
+  static const BenchCerts certs;
+  return certs;
 }
 
 // Shared by the plain and the sampled drain benchmarks. The plain one drains children of one
 // live parent; with `sampling` < 1 the spans form traces of 10 (so 1% keeps ~1% of traces).
 void drain_export(benchmark::State& state, double sampling, Transport transport = Transport::kHttp) {
   engine();
-  if (transport == Transport::kHttps && bench_certs().empty()) return state.SkipWithError("openssl cannot make certificates");
-  const auto certs = bench_certs();
+  std::filesystem::path certs;
+  if (transport == Transport::kHttps) {
+    if (!bench_certs().made) return state.SkipWithError("openssl cannot make certificates");
+    certs = bench_certs().dir;
+  }
   std::optional<spanring::bench::DiscardReceiver> http;
   std::optional<spanring::bench::DiscardGrpcReceiver> grpc;
   if (transport == Transport::kGrpc) {

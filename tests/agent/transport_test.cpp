@@ -45,32 +45,33 @@ constexpr auto kHangGuard = 20s;
 // Made by the ctest fixture (SPANRING_TEST_CERTS names its directory), else once per test
 // process in a fresh directory that is removed at exit; empty when openssl is missing or failed
 // (the tests that need certificates then skip, saying so).
-bool own_certs = false;
-
-const std::filesystem::path& cert_dir() {
-  static const std::filesystem::path dir = [] {
+struct CertDir {
+  std::filesystem::path path;
+  bool owned = false;  // made by this process, so removed by it
+  CertDir() {
     if (const char* made = std::getenv("SPANRING_TEST_CERTS"); made != nullptr && *made != '\0') {
-      const std::filesystem::path d(made);
-      return std::filesystem::exists(d / "expired.pem") ? d : std::filesystem::path();
+      if (std::filesystem::exists(std::filesystem::path(made) / "expired.pem")) path = made;
+      return;
     }
-    own_certs = true;
     const auto d = std::filesystem::temp_directory_path() / ("spanring-tls-test-" + std::to_string(::getpid()));
     std::filesystem::remove_all(d);
+    owned = true;
     const std::string command = "bash '" SPANRING_MAKE_TEST_CERTS "' '" + d.string() + "' >/dev/null";
-    if (std::system("command -v openssl >/dev/null 2>&1") != 0 || std::system(command.c_str()) != 0) {
-      return std::filesystem::path();
-    }
-    return d;
-  }();
-  return dir;
-}
-
-struct CertCleanup {
-  ~CertCleanup() {
-    std::error_code ignored;
-    if (own_certs && !cert_dir().empty()) std::filesystem::remove_all(cert_dir(), ignored);
+    if (std::system("command -v openssl >/dev/null 2>&1") == 0 && std::system(command.c_str()) == 0) path = d;
   }
-} cert_cleanup;
+  ~CertDir() {
+    std::error_code ignored;
+    if (owned) {
+      std::filesystem::remove_all(std::filesystem::temp_directory_path() / ("spanring-tls-test-" + std::to_string(::getpid())),
+                                  ignored);
+    }
+  }
+};
+
+const std::filesystem::path& cert_dir() {
+  static const CertDir dir;
+  return dir.path;
+}
 
 std::string cert(const char* name) { return (cert_dir() / name).string(); }
 
