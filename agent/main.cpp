@@ -285,8 +285,13 @@ int main(int argc, char** argv) {
   };
 
   agent.start();
+  // The exporter with, for OTLP, how and where it sends: "otlp(grpc https://collector:4317)".
+  std::string exporter_text(sa::to_string(config.exporter.type));
+  if (config.exporter.type == sa::ExporterType::kOtlp) {
+    exporter_text += "(" + std::string(sa::to_string(config.exporter.otlp.protocol)) + " " + config.exporter.otlp.endpoint + ")";
+  }
   SPANRING_LOG_INFO("spanring-agent started: config=%s segments=/dev/shm/%s* exporter=%s metrics=%s", config.source.c_str(),
-                    config.discovery.segment_prefix.c_str(), std::string(sa::to_string(config.exporter.type)).c_str(),
+                    config.discovery.segment_prefix.c_str(), exporter_text.c_str(),
                     config.metrics.listen.empty() ? "off" : (metrics ? metrics->address().c_str() : ""));
   sa::sd_notify("READY=1\nSTATUS=draining");
   ping();
