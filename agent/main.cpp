@@ -187,7 +187,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   // tail and dump see what the exporter accepts, without taking it away from the export.
-  agent.set_exporter(control ? sa::control::make_tap_exporter(std::move(exporter), *control) : std::move(exporter));
+  if (control) exporter = sa::control::make_tap_exporter(std::move(exporter), *control);
+  sa::Exporter* const exporter_in_use = exporter.get();  // owned by `agent` from here on
+  agent.set_exporter(std::move(exporter));
 
   // Sampling, and the Jaeger remote strategies poller when configured.
   std::unique_ptr<sa::RemoteSamplingPoller> poller;
@@ -288,8 +290,13 @@ int main(int argc, char** argv) {
       if (remote_changed) start_poller(next_sampling);
       sampling = std::move(next_sampling);
       config.sampling = next.sampling;
-      SPANRING_LOG_INFO("%s: reloaded %s (sampling and log level applied; other changes need a restart)", why,
-                        next.source.c_str());
+      // TLS certificates and keys are read anew (rotation); the file names themselves, like
+      // every other exporter setting, need a restart.
+      if (const sa::Status st = exporter_in_use->reload_files(); !st.ok()) {
+        SPANRING_LOG_ERROR("%s: TLS files not reloaded, the ones in use stay: %s", why, st.message().c_str());
+      }
+      SPANRING_LOG_INFO("%s: reloaded %s (sampling, log level and TLS files applied; other changes need a restart)",
+                        why, next.source.c_str());
     } else {
       for (const auto& e : errs) SPANRING_LOG_ERROR("%s: reload rejected, running config kept: %s", why, e.c_str());
     }
@@ -338,8 +345,13 @@ int main(int argc, char** argv) {
 
   agent.start();
   sample_rates();
+  // The exporter with, for OTLP, how and where it sends: "otlp(grpc https://collector:4317)".
+  std::string exporter_text(sa::to_string(config.exporter.type));
+  if (config.exporter.type == sa::ExporterType::kOtlp) {
+    exporter_text += "(" + std::string(sa::to_string(config.exporter.otlp.protocol)) + " " + config.exporter.otlp.endpoint + ")";
+  }
   SPANRING_LOG_INFO("spanring-agent started: config=%s segments=/dev/shm/%s* exporter=%s metrics=%s", config.source.c_str(),
-                    config.discovery.segment_prefix.c_str(), std::string(sa::to_string(config.exporter.type)).c_str(),
+                    config.discovery.segment_prefix.c_str(), exporter_text.c_str(),
                     config.metrics.listen.empty() ? "off" : (metrics ? metrics->address().c_str() : ""));
   sa::sd_notify("READY=1\nSTATUS=draining");
   ping();

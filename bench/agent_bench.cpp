@@ -21,6 +21,11 @@
 // .../max_in_flight:1 beside it is the one-request-at-a-time figure, :4, :8 and :32 the
 // neighbours of the default. Protocols are rows of kRemoteProtocols.
 //
+// BM_AgentDrainExportGrpc / BM_AgentDrainExportTls: the same drain, exported over OTLP/gRPC (to
+// a raw-method gRPC receiver that decodes nothing) and over HTTPS (the discarding receiver behind
+// TLS, certificates made at start by tests/agent/make_test_certs.sh), to compare with
+// BM_AgentDrainExport in one run.
+//
 // BM_AgentSteadyState10k: an engine thread makes 10k spans/s for 2 s while the agent runs its
 // normal timers; reports the agent thread's CPU use (cpu_percent) and span-end → receiver
 // latency (latency_p50_ms, latency_p99_ms) measured at the receiver.
@@ -33,6 +38,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
 #include <boost/asio/executor_work_guard.hpp>
 #include <filesystem>
 #include <functional>
@@ -43,6 +51,7 @@
 #include <vector>
 
 #include "agent/core/agent.hpp"
+#include "discard_grpc_receiver.hpp"
 #include "discard_receiver.hpp"
 #include "agent/export/http_exporter.hpp"
 #include "agent/sampling/sampler.hpp"
@@ -149,14 +158,55 @@ struct AgentRig {
   }
 };
 
+enum class Transport { kHttp, kGrpc, kHttps };
+
+// Test certificates for the HTTPS benchmark, made on first use and removed at exit; empty when
+// openssl failed.
+struct BenchCerts {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              ("spanring-bench-certs-" + std::to_string(::getpid()));
+  bool made = false;
+  BenchCerts() {
+    const std::string command = "bash '" SPANRING_MAKE_TEST_CERTS "' '" + dir.string() + "' >/dev/null";
+    made = std::system(command.c_str()) == 0;
+  }
+  ~BenchCerts() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+};
+
+const BenchCerts& bench_certs() {
+  static const BenchCerts certs;
+  return certs;
+}
+
 // Shared by the plain and the sampled drain benchmarks. The plain one drains children of one
 // live parent; with `sampling` < 1 the spans form traces of 10 (so 1% keeps ~1% of traces).
 void drain_export(benchmark::State& state, double sampling, const Configure& configure = memory_queue,
                   std::int64_t spans_per_iteration = 100'000,
-                  spanring::bench::DiscardReceiver::OnBody on_body = {}) {
+                  spanring::bench::DiscardReceiver::OnBody on_body = {}, Transport transport = Transport::kHttp) {
   engine();
-  spanring::bench::DiscardReceiver receiver(std::move(on_body));
-  AgentRig rig(receiver.endpoint(), std::chrono::milliseconds(1000), configure);
+  std::filesystem::path certs;
+  if (transport == Transport::kHttps) {
+    if (!bench_certs().made) return state.SkipWithError("openssl cannot make certificates");
+    certs = bench_certs().dir;
+  }
+  std::optional<spanring::bench::DiscardReceiver> http;
+  std::optional<spanring::bench::DiscardGrpcReceiver> grpc;
+  if (transport == Transport::kGrpc) {
+    grpc.emplace();
+  } else if (transport == Transport::kHttps) {
+    http.emplace(std::move(on_body),
+                 spanring::bench::DiscardReceiver::Tls{(certs / "server.pem").string(), (certs / "server-key.pem").string()});
+  } else {
+    http.emplace(std::move(on_body));
+  }
+  AgentRig rig(grpc ? grpc->endpoint() : http->endpoint(), std::chrono::milliseconds(1000), [&](sa::HttpExportConfig& h) {
+    configure(h);
+    if (transport == Transport::kGrpc) h.protocol = sa::Protocol::kGrpc;
+    if (transport == Transport::kHttps) h.tls.ca_file = (certs / "ca.pem").string();
+  });
   if (sampling < 1.0) {
     sa::SamplingConfig sc;
     sc.default_strategy.type = sa::StrategyType::kProbabilistic;
@@ -188,7 +238,7 @@ void drain_export(benchmark::State& state, double sampling, const Configure& con
     total += kSpans;
   }
   state.counters["spans_per_s"] = benchmark::Counter(double(total), benchmark::Counter::kIsRate);
-  state.counters["wire_bytes_per_span"] = double(receiver.bytes()) / double(total);
+  state.counters["wire_bytes_per_span"] = double(grpc ? grpc->bytes() : http->bytes()) / double(total);
   state.SetItemsProcessed(std::int64_t(total));
   for (const auto& s : rig.agent.services()) {
     if (s.dropped_total() != 0) state.SkipWithError("agent dropped spans");
@@ -198,6 +248,12 @@ void drain_export(benchmark::State& state, double sampling, const Configure& con
 
 void BM_AgentDrainExport(benchmark::State& state) { drain_export(state, 1.0); }
 BENCHMARK(BM_AgentDrainExport)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void BM_AgentDrainExportGrpc(benchmark::State& state) { drain_export(state, 1.0, memory_queue, 100'000, {}, Transport::kGrpc); }
+BENCHMARK(BM_AgentDrainExportGrpc)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+void BM_AgentDrainExportTls(benchmark::State& state) { drain_export(state, 1.0, memory_queue, 100'000, {}, Transport::kHttps); }
+BENCHMARK(BM_AgentDrainExportTls)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // What data.mdb grows by per span with the backend away: 100k spans queued, none answered.
 double disk_bytes_per_span(const std::filesystem::path& dir) {

@@ -1,15 +1,17 @@
-// An OTLP/HTTP endpoint for benchmarks: accepts POSTs on 127.0.0.1 (keep-alive), reads each
-// body, optionally hands it to a callback, and answers 200 with an empty body. It decodes
-// nothing unless the callback does, so the agent's cost is what a benchmark measures.
+// An OTLP/HTTP endpoint for benchmarks: accepts POSTs on 127.0.0.1 (keep-alive), over plain TCP
+// or TLS, reads each body, optionally hands it to a callback, and answers 200 with an empty body.
+// It decodes nothing unless the callback does, so the agent's cost is what a benchmark measures.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <atomic>
 #include <functional>
 #include <string>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -18,7 +20,17 @@ namespace spanring::bench {
 class DiscardReceiver {
  public:
   using OnBody = std::function<void(const std::string&)>;
-  explicit DiscardReceiver(OnBody on_body = {}) : on_body_(std::move(on_body)), acceptor_(io_) {
+  // TLS (HTTPS) with this PEM certificate and key when cert_file is not empty.
+  struct Tls {
+    std::string cert_file;
+    std::string key_file;
+  };
+  explicit DiscardReceiver(OnBody on_body = {}, Tls tls = {}) : on_body_(std::move(on_body)), acceptor_(io_) {
+    if (!tls.cert_file.empty()) {
+      tls_.emplace(boost::asio::ssl::context::tls_server);
+      tls_->use_certificate_chain_file(tls.cert_file);
+      tls_->use_private_key_file(tls.key_file, boost::asio::ssl::context::pem);
+    }
     namespace ip = boost::asio::ip;
     acceptor_.open(ip::tcp::v4());
     acceptor_.set_option(ip::tcp::acceptor::reuse_address(true));
@@ -35,7 +47,9 @@ class DiscardReceiver {
     s.connect({boost::asio::ip::make_address("127.0.0.1"), port_}, ec);
     thread_.join();
   }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1/traces"; }
+  std::string endpoint() const {
+    return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + "/v1/traces";
+  }
   std::uint64_t requests() const { return requests_.load(); }
   std::uint64_t bytes() const { return bytes_.load(); }
 
@@ -51,7 +65,13 @@ class DiscardReceiver {
       sockets.push_back(sock);
       // One thread per connection: a client that opens a second connection (after a timeout,
       // say) is served at once instead of waiting behind the first.
-      connections.emplace_back([this, sock] { serve_connection(*sock); });
+      connections.emplace_back([this, sock] {
+        if (!tls_) return serve_connection(*sock);
+        boost::asio::ssl::stream<boost::asio::ip::tcp::socket&> stream(*sock, *tls_);
+        boost::system::error_code hec;
+        stream.handshake(boost::asio::ssl::stream_base::server, hec);
+        if (!hec) serve_connection(stream);
+      });
     }
     for (auto& s : sockets) {
       boost::system::error_code ec;
@@ -60,7 +80,8 @@ class DiscardReceiver {
     for (auto& t : connections) t.join();
   }
 
-  void serve_connection(boost::asio::ip::tcp::socket& sock) {
+  template <class Stream>
+  void serve_connection(Stream& sock) {
     namespace http = boost::beast::http;
     boost::beast::flat_buffer buf;
     boost::system::error_code ec;
@@ -84,6 +105,7 @@ class DiscardReceiver {
 
   OnBody on_body_;
   boost::asio::io_context io_;
+  std::optional<boost::asio::ssl::context> tls_;
   boost::asio::ip::tcp::acceptor acceptor_;
   unsigned short port_ = 0;
   std::atomic<bool> stop_{false};

@@ -9,6 +9,8 @@ packages=(
   libprotobuf-dev protobuf-compiler
   libyaml-cpp-dev libsimdjson-dev zlib1g-dev
   liblmdb-dev                  # the agent's disk queue (queue.storage: disk)
+  libgrpc++-dev protobuf-compiler-grpc   # OTLP/gRPC exporter (agent only) and its test receiver
+  libssl-dev openssl           # TLS for OTLP/HTTP; the openssl CLI makes the tests' certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev     # libFuzzer and sanitizer runtimes (opt-in targets)
   procps curl                  # ps and curl used by the main job and tests

@@ -57,7 +57,7 @@ std::string usage() {
   return "Usage: spanring-agent [--config FILE] [--check-config] [--help] [--version]\n"
          "\n"
          "Drains spanring shared-memory span rings of local engines and exports the spans\n"
-         "(OTLP/HTTP protobuf by default).\n"
+         "(OTLP/HTTP protobuf by default; OTLP/gRPC and OTLP/HTTP JSON, over TLS too).\n"
          "\n"
          "Options:\n"
          "  -c, --config FILE   YAML configuration file. Without it the agent runs on built-in\n"
@@ -71,10 +71,18 @@ std::string usage() {
          "Every configuration key, with its default, is documented in agent.example.yaml\n"
          "(agent/config/agent.example.yaml in the source tree).\n"
          "\n"
-         "Environment: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,\n"
-         "OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, _TIMEOUT (ms), _COMPRESSION (none|gzip),\n"
-         "OTEL_TRACES_EXPORTER (otlp|console|none). An invalid value is an error (unless the\n"
-         "config file sets that key); other OTEL_* variables of trace SDKs are warned about.\n";
+         "Environment (the config file wins; the TRACES_ form wins over the generic one):\n"
+         "  OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT  http:// or https://\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL     grpc | http/protobuf | http/json\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]HEADERS      k1=v1,k2=v2\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT      milliseconds per attempt\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION  none | gzip\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE  PEM CA file (exporter.otlp.tls.ca_file)\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE, _CLIENT_KEY  PEM files for mutual TLS\n"
+         "  OTEL_EXPORTER_OTLP_[TRACES_]INSECURE     true: plaintext gRPC to a host:port endpoint\n"
+         "  OTEL_TRACES_EXPORTER                     otlp | console | none\n"
+         "An invalid value is an error (unless the config file sets that key); other OTEL_*\n"
+         "variables of trace SDKs are warned about.\n";
 }
 
 std::string version_text() { return "spanring-agent " SPANRING_AGENT_VERSION "\n"; }

@@ -60,6 +60,9 @@ constexpr EnumName<ExporterType> kExporterTypes[] = {{"otlp", ExporterType::kOtl
                                                      {"console", ExporterType::kConsole},
                                                      {"file", ExporterType::kFile},
                                                      {"none", ExporterType::kNone}};
+constexpr EnumName<Protocol> kProtocols[] = {{"grpc", Protocol::kGrpc},
+                                             {"http/protobuf", Protocol::kHttpProtobuf},
+                                             {"http/json", Protocol::kHttpJson}};
 constexpr EnumName<Compression> kCompressions[] = {{"none", Compression::kNone},
                                                    {"gzip", Compression::kGzip}};
 constexpr EnumName<QueueStorage> kQueueStorages[] = {{"disk", QueueStorage::kDisk},
@@ -148,7 +151,17 @@ class FileLoader {
     section(item, {
         {"type", enumeration(cfg.type, kExporterTypes)},
         {"otlp", [&](const Item& i) {
-           section(i, {{"endpoint", string(cfg.otlp.endpoint)},
+           section(i, {{"protocol", enumeration(cfg.otlp.protocol, kProtocols)},
+                       {"endpoint", string(cfg.otlp.endpoint)},
+                       {"tls", [&](const Item& t) {
+                          TlsConfig& tls = cfg.otlp.tls;
+                          section(t, {{"ca_file", string(tls.ca_file)},
+                                      {"cert_file", string(tls.cert_file)},
+                                      {"key_file", string(tls.key_file)},
+                                      {"server_name", string(tls.server_name)},
+                                      {"insecure_skip_verify", boolean(tls.insecure_skip_verify)},
+                                      {"insecure", boolean(tls.insecure)}});
+                        }},
                        {"headers", headers(cfg.otlp.headers)},
                        {"timeout", duration(cfg.otlp.timeout)},
                        {"compression", enumeration(cfg.otlp.compression, kCompressions)},
@@ -417,8 +430,6 @@ struct UnsupportedVariable {
   std::string_view name;
   std::string_view instead;
 };
-constexpr std::string_view kNoTls =
-    "the agent has no TLS yet; export over http:// to a local collector that does TLS";
 constexpr UnsupportedVariable kUnsupportedVariables[] = {
     {"OTEL_SDK_DISABLED", "the agent is not an SDK; to export nothing use exporter.type: none"},
     {"OTEL_SERVICE_NAME", "service names come from each engine's segment; set them in the engine"},
@@ -432,38 +443,24 @@ constexpr UnsupportedVariable kUnsupportedVariables[] = {
                                 "exporter.otlp.retry.max_elapsed_time"},
     {"OTEL_BSP_MAX_QUEUE_SIZE", "use queue.max_spans"},
     {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "use batch.max_spans"},
-    {"OTEL_EXPORTER_OTLP_INSECURE", "the agent sends plain http:// only; the endpoint's scheme decides"},
-    {"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "the agent sends plain http:// only; the endpoint's scheme decides"},
-    {"OTEL_EXPORTER_OTLP_CERTIFICATE", kNoTls},
-    {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", kNoTls},
-    {"OTEL_EXPORTER_OTLP_CLIENT_KEY", kNoTls},
-    {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", kNoTls},
-    {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", kNoTls},
-    {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", kNoTls},
     {"OTEL_CONFIG_FILE", "the agent reads its own YAML (--config, see agent.example.yaml), not "
                          "OpenTelemetry declarative configuration"},
 };
 
+// Which OTEL_* variable set a config key (key -> variable), so a rule broken by a value from the
+// environment names the variable, as a value from the file names its line.
+using EnvSources = std::map<std::string, std::string>;
+
 class EnvLoader {
  public:
   EnvLoader(const std::function<const char*(const char*)>& getenv_fn,
-            std::vector<std::string>& warnings, std::vector<EnvIssue>& issues)
-      : getenv_(getenv_fn), warnings_(warnings), issues_(issues) {}
+            std::vector<std::string>& warnings, std::vector<EnvIssue>& issues, EnvSources& sources)
+      : getenv_(getenv_fn), warnings_(warnings), issues_(issues), sources_(sources) {}
 
   void load(AgentConfig& cfg) {
     HttpExportConfig& otlp = cfg.exporter.otlp;
-    // Generic first, then the traces-specific form, so the more specific one wins.
-    feeds("exporter.otlp.endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    if (const auto v = get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
-      std::string url(*v);
-      if (url.empty() || url.back() != '/') url += '/';
-      url += "v1/traces";
-      set_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", *v, url, otlp.endpoint);
-    }
-    feeds("exporter.otlp.endpoint");
-    if (const auto v = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
-      set_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", *v, with_root_path(*v), otlp.endpoint);
-    }
+    // The endpoint variables are applied by resolve_endpoint(), once the protocol (which may come
+    // from the file) is known: gRPC uses OTEL_EXPORTER_OTLP_ENDPOINT as is, HTTP appends v1/traces.
     feeds("exporter.otlp.headers", "OTEL_EXPORTER_OTLP_TRACES_HEADERS");
     if (const auto v = get("OTEL_EXPORTER_OTLP_HEADERS")) {
       set_headers("OTEL_EXPORTER_OTLP_HEADERS", *v, otlp.headers);
@@ -493,15 +490,57 @@ class EnvLoader {
       }
       feeds("exporter.otlp.compression");
     }
-    // No key of its own: the file's exporter.otlp.endpoint (an http:// URL) says how to send.
     constexpr const char* kProtocol[] = {"OTEL_EXPORTER_OTLP_PROTOCOL",
                                          "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"};
-    feeds("exporter.otlp.endpoint", kProtocol[1]);
+    feeds("exporter.otlp.protocol", kProtocol[1]);
     for (const char* name : kProtocol) {
-      if (const auto v = get(name); v && lower(trim(*v)) != "http/protobuf") {
-        invalid(name, "only http/protobuf is supported (the agent sends OTLP/HTTP protobuf)", *v);
+      if (const auto v = get(name)) {
+        if (const auto p = find_enum(kProtocols, *v)) {
+          otlp.protocol = *p;
+          sources_["exporter.otlp.protocol"] = name;
+        } else {
+          invalid(name, "expected one of grpc, http/protobuf, http/json", *v);
+        }
       }
-      feeds("exporter.otlp.endpoint");
+      feeds("exporter.otlp.protocol");
+    }
+    // TLS files (PEM paths): checked by the exporter's validate(), whose error then names the
+    // variable (EnvSources).
+    struct TlsVariable {
+      const char* generic;
+      const char* traces;
+      const char* key;
+      std::string TlsConfig::*field;
+    };
+    static const TlsVariable kTlsFiles[] = {
+        {"OTEL_EXPORTER_OTLP_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "exporter.otlp.tls.ca_file",
+         &TlsConfig::ca_file},
+        {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+         "exporter.otlp.tls.cert_file", &TlsConfig::cert_file},
+        {"OTEL_EXPORTER_OTLP_CLIENT_KEY", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "exporter.otlp.tls.key_file",
+         &TlsConfig::key_file},
+    };
+    for (const TlsVariable& t : kTlsFiles) {
+      for (const char* name : {t.generic, t.traces}) {
+        if (const auto v = get(name)) {
+          otlp.tls.*t.field = std::string(*v);
+          sources_[t.key] = name;
+        }
+      }
+    }
+    constexpr const char* kInsecure[] = {"OTEL_EXPORTER_OTLP_INSECURE", "OTEL_EXPORTER_OTLP_TRACES_INSECURE"};
+    for (const char* name : kInsecure) {
+      // SPEC §4 booleans: only "true" (any case) is true, "false" is false, anything else is
+      // warned about and ignored.
+      if (const auto v = get(name)) {
+        const std::string b = lower(trim(*v));
+        if (b == "true" || b == "false") {
+          otlp.tls.insecure = b == "true";
+          sources_["exporter.otlp.tls.insecure"] = name;
+        } else {
+          warnings_.push_back(std::string(name) + ": expected true or false, got " + quote(*v) + "; ignored");
+        }
+      }
     }
     feeds("exporter.type");
     if (const auto v = get("OTEL_TRACES_EXPORTER")) {
@@ -521,6 +560,35 @@ class EnvLoader {
         warnings_.push_back(std::string(u.name) + " is not supported by spanring-agent and is "
                             "ignored; " + std::string(u.instead));
       }
+    }
+  }
+
+  // The endpoint from the variables, for the protocol now known; `file_sets` = the file's
+  // exporter.otlp.endpoint wins (the variables' problems are then only warnings).
+  void resolve_endpoint(HttpExportConfig& otlp, bool file_sets) {
+    std::optional<std::string> url;
+    feeds("exporter.otlp.endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    if (const auto v = get("OTEL_EXPORTER_OTLP_ENDPOINT")) {
+      std::string base(*v);
+      // SPEC §4: HTTP appends v1/traces to the base URL; gRPC uses it unchanged.
+      if (otlp.protocol != Protocol::kGrpc) {
+        if (base.empty() || base.back() != '/') base += '/';
+        base += "v1/traces";
+      }
+      if (checked_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", *v, base, otlp.protocol)) url = base;
+    }
+    feeds("exporter.otlp.endpoint");
+    if (const auto v = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+      const std::string traces = with_root_path(*v);
+      url = checked_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", *v, traces, otlp.protocol)
+                ? std::optional<std::string>(traces)
+                : std::nullopt;
+    }
+    if (file_sets) return;
+    if (url) {
+      otlp.endpoint = *url;
+    } else {
+      otlp.endpoint = default_endpoint(otlp.protocol);  // the spec's default for the protocol
     }
   }
 
@@ -561,13 +629,12 @@ class EnvLoader {
     return out;
   }
 
-  void set_endpoint(const char* name, std::string_view raw, const std::string& url,
-                    std::string& dst) {
-    if (const auto problem = endpoint_problem(url)) {
-      issue(std::string(name) + ": " + *problem + " (from " + quote(raw) + ")");
-      return;
+  bool checked_endpoint(const char* name, std::string_view raw, const std::string& url, Protocol protocol) {
+    if (const auto problem = endpoint_problem(url, protocol)) {
+      issue(std::string(name) + ": " + *problem + (url == raw ? "" : " (from " + quote(raw) + ")"));
+      return false;
     }
-    dst = url;
+    return true;
   }
 
   void set_timeout(const char* name, std::string_view raw, Duration& dst) {
@@ -625,6 +692,7 @@ class EnvLoader {
   const std::function<const char*(const char*)>& getenv_;
   std::vector<std::string>& warnings_;
   std::vector<EnvIssue>& issues_;
+  EnvSources& sources_;
   std::string key_;
   bool overridden_ = false;
 };
@@ -648,8 +716,9 @@ void resolve_env_issues(const std::vector<EnvIssue>& issues, const Marks* file_m
 
 class Validator {
  public:
-  Validator(const AgentConfig& cfg, const Marks* marks, std::vector<ConfigError>& errors)
-      : cfg_(cfg), marks_(marks), errors_(errors) {}
+  Validator(const AgentConfig& cfg, const Marks* marks, std::vector<ConfigError>& errors,
+            const EnvSources* env = nullptr)
+      : cfg_(cfg), marks_(marks), errors_(errors), env_(env) {}
 
   void run() {
     const AgentConfig& c = cfg_;
@@ -706,12 +775,18 @@ class Validator {
         }
       }
     }
-    errors_.push_back(ConfigError{format_error(cfg_.source, mark, keys.front(), problem)});
+    std::string text = format_error(cfg_.source, mark, keys.front(), problem);
+    // A value the file did not set but a variable did: say which variable.
+    if (mark == nullptr && env_ != nullptr) {
+      if (const auto it = env_->find(keys.front()); it != env_->end()) text += " (set by " + it->second + ")";
+    }
+    errors_.push_back(ConfigError{std::move(text)});
   }
 
   const AgentConfig& cfg_;
   const Marks* marks_;
   std::vector<ConfigError>& errors_;
+  const EnvSources* env_;
 };
 
 }  // namespace
@@ -786,12 +861,15 @@ bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigEr
                  const std::function<const char*(const char*)>& getenv_fn) {
   out = AgentConfig{};
   std::vector<EnvIssue> env_issues;
-  EnvLoader(getenv_fn, warnings, env_issues).load(out);
+  EnvSources env_sources;
+  EnvLoader env(getenv_fn, warnings, env_issues, env_sources);
+  env.load(out);
   const std::size_t errors_before = errors.size();
   if (path.empty()) {
+    env.resolve_endpoint(out.exporter.otlp, false);
     resolve_env_issues(env_issues, nullptr, out.source, errors, warnings);
     if (errors.size() != errors_before) return false;
-    Validator(out, nullptr, errors).run();
+    Validator(out, nullptr, errors, &env_sources).run();
     return errors.size() == errors_before;
   }
 
@@ -815,11 +893,12 @@ bool load_config(const std::string& path, AgentConfig& out, std::vector<ConfigEr
   FileLoader(walker).load(root, out);
   for (std::string& e : walk_errors) errors.push_back(ConfigError{std::move(e)});
   const Marks& marks = walker.marks();
+  env.resolve_endpoint(out.exporter.otlp, marks.count("exporter.otlp.endpoint") != 0);
   resolve_env_issues(env_issues, &marks, path, errors, warnings);
   // A value that failed to parse kept its previous value; validating that would only add
   // noise next to the real error.
   if (errors.size() != errors_before) return false;
-  Validator(out, &marks, errors).run();
+  Validator(out, &marks, errors, &env_sources).run();
   return errors.size() == errors_before;
 }
 

@@ -36,6 +36,7 @@ class TapExporter final : public Exporter {
   void sync() override { inner_->sync(); }
   std::vector<ServiceCount> resumed() const override { return inner_->resumed(); }
   std::vector<ServiceCount> lost_by_earlier_run() const override { return inner_->lost_by_earlier_run(); }
+  Status reload_files() override { return inner_->reload_files(); }
 
  private:
   std::unique_ptr<Exporter> inner_;

@@ -1,7 +1,9 @@
 #include "agent/export/export_config.hpp"
 
+#include <cerrno>
 #include <cstdlib>
-
+#include <cstring>
+#include <fstream>
 #include <string>
 #include <variant>
 
@@ -43,15 +45,51 @@ std::string format_duration(std::chrono::nanoseconds d) {
   return std::to_string(ns) + "ns";
 }
 
-std::optional<std::string> endpoint_problem(std::string_view url) {
-  const auto parsed = parse_http_url(url);
+const char* default_endpoint(Protocol protocol) {
+  return protocol == Protocol::kGrpc ? "http://localhost:4317" : "http://localhost:4318/v1/traces";
+}
+
+std::string_view to_string(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kGrpc: return "grpc";
+    case Protocol::kHttpProtobuf: return "http/protobuf";
+    case Protocol::kHttpJson: return "http/json";
+  }
+  return "?";
+}
+
+namespace {
+
+bool has_scheme(std::string_view url) { return url.find("://") != std::string_view::npos; }
+
+// A gRPC endpoint may be "host:port" without a scheme (SPEC §4, OTEL_EXPORTER_OTLP_INSECURE):
+// parsed as if it were https://, the caller then decides on TLS.
+std::variant<HttpUrl, std::string> parse_for(std::string_view url, Protocol protocol) {
+  if (protocol == Protocol::kGrpc && !url.empty() && !has_scheme(url)) {
+    return parse_endpoint_url("https://" + std::string(url));
+  }
+  return parse_endpoint_url(url);
+}
+
+}  // namespace
+
+std::optional<std::string> endpoint_problem(std::string_view url, Protocol protocol) {
+  const auto parsed = parse_for(url, protocol);
   const auto* reason = std::get_if<std::string>(&parsed);
   if (reason == nullptr) return std::nullopt;
-  if (lowered(url.substr(0, 8)) == "https://") {
-    return "https is not supported (the agent has no TLS; send to a local collector over "
-           "http://), got " + quoted(url);
+  return std::string("expected a URL like ") + default_endpoint(protocol) + " (or https://...), got " +
+         quoted(url) + " (" + *reason + ")";
+}
+
+std::optional<HttpUrl> resolved_endpoint(const HttpExportConfig& config) {
+  auto parsed = parse_for(config.endpoint, config.protocol);
+  auto* url = std::get_if<HttpUrl>(&parsed);
+  if (url == nullptr) return std::nullopt;
+  if (!has_scheme(config.endpoint) && config.tls.insecure) {
+    url->tls = false;
+    if (url->port == 443) url->port = 80;
   }
-  return "expected an http:// URL like http://localhost:4318/v1/traces, got " + quoted(url) + " (" + *reason + ")";
+  return std::move(*url);
 }
 
 std::optional<std::string> header_name_problem(std::string_view name) {
@@ -77,8 +115,34 @@ std::optional<std::string> header_value_problem(std::string_view value) {
   return std::nullopt;
 }
 
+namespace {
+
+// A TLS file must be readable now: --check-config then catches a typo before the first export.
+// The PEM inside is parsed when the exporter is built (sender_factory), which names the file too.
+void check_readable(const HttpExportConfig::Report& report, std::string_view key, const std::string& path) {
+  if (path.empty()) return;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) report({key}, "cannot read " + quoted(path) + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
 void HttpExportConfig::validate(const Report& report) const {
-  if (const auto problem = endpoint_problem(endpoint)) report({"endpoint"}, *problem);
+  if (const auto problem = endpoint_problem(endpoint, protocol)) report({"endpoint"}, *problem);
+  check_readable(report, "tls.ca_file", tls.ca_file);
+  check_readable(report, "tls.cert_file", tls.cert_file);
+  check_readable(report, "tls.key_file", tls.key_file);
+  if (!tls.cert_file.empty() && tls.key_file.empty()) {
+    report({"tls.cert_file", "tls.key_file"}, "a client certificate needs exporter.otlp.tls.key_file too");
+  }
+  if (tls.cert_file.empty() && !tls.key_file.empty()) {
+    report({"tls.key_file", "tls.cert_file"}, "a client key needs exporter.otlp.tls.cert_file too");
+  }
+  if (protocol == Protocol::kGrpc && tls.insecure_skip_verify) {
+    report({"tls.insecure_skip_verify", "protocol"},
+           "is not supported with protocol grpc (gRPC's stable API always verifies); give the "
+           "server's CA in exporter.otlp.tls.ca_file instead");
+  }
   for (const auto& [name, value] : headers) {
     const std::string key = "headers." + name;
     if (const auto problem = header_name_problem(name)) report({key}, *problem);

@@ -16,10 +16,39 @@
 #include <string_view>
 #include <vector>
 #include "agent/base/status.hpp"
+#include "agent/export/url.hpp"
 
 namespace spanring::agent {
 
 enum class Compression { kNone, kGzip };
+
+// How one request travels (SPEC §2, §3): exporter.otlp.protocol, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL.
+enum class Protocol { kGrpc, kHttpProtobuf, kHttpJson };
+
+// The spec's default traces endpoint for `protocol`: http://localhost:4317 for gRPC,
+// http://localhost:4318/v1/traces for HTTP.
+const char* default_endpoint(Protocol protocol);
+
+// TLS of the connection to the backend (exporter.otlp.tls.*; the OTEL_EXPORTER_OTLP_[TRACES_]
+// CERTIFICATE / CLIENT_KEY / CLIENT_CERTIFICATE / INSECURE variables feed it). The scheme of the
+// endpoint decides whether TLS is used: https:// = TLS, http:// = plaintext; a gRPC endpoint
+// without a scheme ("collector:4317") is TLS unless `insecure`. Files are PEM and read when the
+// exporter is built (at start and on every reload), never on the export path.
+struct TlsConfig {
+  std::string ca_file;    // trust bundle replacing the system store; empty = system store
+  std::string cert_file;  // client certificate (chain) for mutual TLS; needs key_file
+  std::string key_file;   // its private key; needs cert_file
+  // Name checked against the server's certificate and sent as SNI; empty = the endpoint's host.
+  std::string server_name;
+  // Skips the server certificate check (chain and name): encrypted but not authenticated. For
+  // tests only; HTTP only (gRPC's stable API cannot skip it, validate() refuses the pair).
+  bool insecure_skip_verify = false;
+  // gRPC only: plaintext to an endpoint given without a scheme (OTEL_EXPORTER_OTLP_INSECURE). An
+  // http:// or https:// scheme always wins over it (SPEC §3).
+  bool insecure = false;
+
+  bool operator==(const TlsConfig&) const = default;
+};
 
 // Retry of transient failures (429/502/503/504, connection errors, timeouts): exponential
 // backoff with jitter, wait = max(Retry-After, backoff); gives up when the next attempt would
@@ -79,10 +108,14 @@ struct QueueConfig {
 // else $HOME/.local/state/spanring-agent/queue, else /var/lib/spanring-agent/queue.
 std::string default_queue_directory();
 
+// The OTLP exporter's config, whatever the protocol (the name is historical: it began as HTTP only).
 struct HttpExportConfig {
-  // Full URL of the traces endpoint, http:// only (no TLS in the agent; put a local collector in
-  // front for TLS). parse_http_url() (url.hpp) decides what is accepted.
+  Protocol protocol = Protocol::kHttpProtobuf;
+  // Full URL of the traces endpoint: http:// or https:// (parse_endpoint_url, url.hpp). For gRPC
+  // the path is ignored and "host:port" without a scheme is accepted too (TLS unless
+  // tls.insecure). The config loader puts default_endpoint(protocol) here when nothing set one.
   std::string endpoint = "http://localhost:4318/v1/traces";
+  TlsConfig tls;
   // Extra request headers (e.g. authentication). Names are HTTP tokens, values have no CR/LF/NUL;
   // the names the exporter owns (header_name_problem) are refused. A User-Agent given here
   // replaces `user_agent`.
@@ -117,12 +150,18 @@ struct HttpExportConfig {
 
 // The rules for single values, for parsers that must refuse a value before it reaches the struct
 // (an OTEL_* variable names itself in its error). nullopt = acceptable.
-std::optional<std::string> endpoint_problem(std::string_view url);
+std::optional<std::string> endpoint_problem(std::string_view url, Protocol protocol = Protocol::kHttpProtobuf);
 std::optional<std::string> header_name_problem(std::string_view name);
 std::optional<std::string> header_value_problem(std::string_view value);
 
 // A duration the way the config file spells it ("1s", "250us", "1500ms"), in every message about
 // one, so the text can be pasted back.
 std::string format_duration(std::chrono::nanoseconds duration);
+
+// The endpoint as the senders use it: host, port, target and whether TLS is on. For gRPC an
+// endpoint without a scheme is TLS unless tls.insecure. nullopt when endpoint_problem() has one.
+std::optional<HttpUrl> resolved_endpoint(const HttpExportConfig& config);
+
+std::string_view to_string(Protocol protocol);
 
 }  // namespace spanring::agent

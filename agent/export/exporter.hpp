@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/base/status.hpp"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 namespace spanring::agent {
@@ -119,6 +120,10 @@ class Exporter {
   // Spans, by service, that an earlier run held in a memory queue when it was killed: lost, and
   // counted by this run (as resumed, and dropped{agent_crash}).
   virtual std::vector<ServiceCount> lost_by_earlier_run() const { return {}; }
+  // Re-reads what the exporter loaded from files when it was built — the OTLP exporter's TLS
+  // certificates and keys — on reload (SIGHUP), so rotated files are used without a restart. An
+  // unusable file is an error naming it, and the material in use stays. Default: nothing to read.
+  virtual Status reload_files() { return Status(); }
 };
 
 }  // namespace spanring::agent

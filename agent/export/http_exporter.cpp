@@ -2,12 +2,10 @@
 // final SendResult into its single ExportResult.
 #include "agent/export/bounded_queue.hpp"
 #include "agent/export/disk_queue.hpp"
-#include "agent/export/gzip.hpp"
 #include "agent/export/http_exporter.hpp"
-#include "agent/export/http_sender.hpp"
 #include "agent/export/memory_tally.hpp"
 #include "agent/export/retry_sender.hpp"
-#include "agent/export/url.hpp"
+#include "agent/export/sender_factory.hpp"
 
 #include "agent/base/log.hpp"
 
@@ -23,33 +21,27 @@
 namespace spanring::agent {
 
 namespace asio = boost::asio;
-namespace http = boost::beast::http;
 using std::chrono::steady_clock;
-
-namespace {
-
-// The one place that makes an attempt Sender: OTLP/HTTP today; the protocol factory replaces it.
-std::shared_ptr<Sender> make_attempt_sender(const asio::any_io_executor& executor, const HttpExportConfig& config,
-                                            const HttpUrl& url) {
-  return std::make_shared<HttpSender>(executor, HttpSenderOptions{url, config.timeout, std::size_t{4} << 20});
-}
-
-}  // namespace
 
 // Lives in a shared_ptr so that handlers still queued on the io_context after ~HttpExporter find
 // it alive (abandoned) instead of freed.
 class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
  public:
-  ExporterCore(asio::io_context& io, HttpExportConfig config, HttpUrl url, ResultCallback on_result)
+  ExporterCore(asio::io_context& io, HttpExportConfig config, std::shared_ptr<Sender> attempt,
+               ResultCallback on_result)
       : io_(io),
         config_(std::move(config)),
-        url_(std::move(url)),
         on_result_(std::move(on_result)),
         bounds_(config_.queue),
         retry_(config_.retry),
         deadline_timer_(io) {
-    for (std::uint32_t i = 0; i < config_.max_in_flight; ++i)
-      slots_.push_back(Slot{make_attempt_sender(io.get_executor(), config_, url_), 0, false});
+    // The first Sender was made (and its TLS files checked) by the caller; the others the same way.
+    slots_.push_back(Slot{std::move(attempt), 0, false, nullptr});
+    for (std::uint32_t i = 1; i < config_.max_in_flight; ++i) {
+      std::shared_ptr<Sender> sender;
+      if (Status st = make_sender(io.get_executor(), config_, sender); !st.ok()) throw std::invalid_argument(st.message());
+      slots_.push_back(Slot{std::move(sender), 0, false, nullptr});
+    }
     if (config_.queue.storage == QueueStorage::kDisk) open_disk();
     if (config_.queue.storage == QueueStorage::kMemory) open_tally();
   }
@@ -138,6 +130,26 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
   const std::vector<ServiceCount>& lost() const { return lost_; }
   const DiskQueue* disk() const { return disk_.get(); }
 
+  // Every Sender is rebuilt from the files as they are now (all first, so that one unusable file
+  // leaves every Sender as it was). An idle one is swapped at once; a busy one finishes the
+  // request it carries on its old connection, then is closed and swapped (on_sent).
+  Status reload_files() {
+    const auto url = resolved_endpoint(config_);
+    if (abandoned_ || !url || !url->tls) return Status();
+    std::vector<std::shared_ptr<Sender>> fresh(slots_.size());
+    for (auto& f : fresh)
+      if (Status st = make_sender(io_.get_executor(), config_, f); !st.ok()) return st;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].busy) {
+        slots_[i].replacement = std::move(fresh[i]);
+      } else {
+        slots_[i].sender->close();
+        slots_[i].sender = std::move(fresh[i]);
+      }
+    }
+    return Status();
+  }
+
   void shutdown(steady_clock::time_point deadline, std::function<void()> done) {
     if (abandoned_ || shutdown_started_) return;
     shutdown_started_ = true;
@@ -162,7 +174,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     deadline_timer_.cancel();
     for (auto& [seq, e] : entries_)
       if (e.wait) e.wait->cancel();
-    for (Slot& s : slots_) s.sender->cancel();
+    for (Slot& s : slots_) s.sender->close();
     // A Sender keeps its completion (which holds this core) until it runs: let go of the Senders
     // so that no cycle outlives the io_context, and close the store now so that its lock is
     // free for the next exporter (handlers still queued find abandoned_ set and touch neither).
@@ -181,10 +193,11 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     bool resumed = false;
     bool too_large = false;
     std::size_t original_bytes = 0;
-    // Memory and rings: the body until the first attempt, then the request built from it, kept
-    // for retries. Disk: empty; each attempt reads the body back from the store.
+    // Memory and rings: the body until the first attempt, then shared with the Sender and kept
+    // for retries (each Sender frames and compresses it itself). Disk: empty; each attempt reads
+    // the body back from the store.
     std::string body;
-    std::shared_ptr<const HttpRequest> request;
+    ExportPayload payload;
     RetryState retry;
     std::unique_ptr<asio::steady_timer> wait;  // set while waiting for the next attempt
     SendResult last;                           // the failure that wait will retry
@@ -193,6 +206,7 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     std::shared_ptr<Sender> sender;
     std::uint64_t seq = 0;  // the batch it carries, when busy
     bool busy = false;
+    std::shared_ptr<Sender> replacement;  // reload_files() while busy: swapped in once free
   };
 
   void open_disk() {
@@ -274,8 +288,8 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
       }
       const auto idle = std::find_if(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.busy; });
       if (idle == slots_.end()) break;
-      std::shared_ptr<const HttpRequest> request = e.request;
-      if (!request) {
+      ExportPayload payload = e.payload;
+      if (!payload) {
         std::string body;
         if (disk_) {
           std::string error;
@@ -290,46 +304,28 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
         } else {
           body = std::exchange(e.body, {});
         }
-        request = build_request(std::move(body));
-        if (!request) {
-          complete(seq, ExportOutcome::kFailedPermanent, "gzip compression failed");
-          continue;
-        }
-        if (!disk_) e.request = request;  // memory: kept for retries
+        payload = std::make_shared<const std::string>(std::move(body));
+        if (!disk_) e.payload = payload;  // memory: kept for retries
       }
       ready_.erase(seq);
       idle->busy = true;
       idle->seq = seq;
       retry_.started(e.retry, steady_clock::now());
       const std::size_t slot = static_cast<std::size_t>(idle - slots_.begin());
-      idle->sender->send(std::move(request),
+      idle->sender->send(std::move(payload),
                          [self = shared_from_this(), slot](SendResult r) { self->on_sent(slot, std::move(r)); });
     }
     maybe_finish_shutdown();
-  }
-
-  std::shared_ptr<const HttpRequest> build_request(std::string body) {
-    auto request = std::make_shared<HttpRequest>(http::verb::post, url_.target, 11);
-    request->set(http::field::host, url_.host_header());
-    request->set(http::field::user_agent, config_.user_agent);
-    request->set(http::field::content_type, "application/x-protobuf");
-    for (const auto& [name, value] : config_.headers) request->set(name, value);
-    if (config_.compression == Compression::kGzip) {
-      auto compressed = gzip_compress(body);
-      if (!compressed) return nullptr;
-      request->set(http::field::content_encoding, "gzip");
-      request->body() = std::move(*compressed);
-    } else {
-      request->body() = std::move(body);
-    }
-    request->prepare_payload();
-    return request;
   }
 
   void on_sent(std::size_t slot, SendResult r) {
     if (abandoned_) return;
     Slot& s = slots_[slot];
     s.busy = false;
+    if (s.replacement) {
+      s.sender->close();
+      s.sender = std::move(s.replacement);
+    }
     const std::uint64_t seq = s.seq;
     Entry& e = entries_.at(seq);
     r.attempts = e.retry.attempts;
@@ -431,14 +427,13 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
     shutdown_finished_ = true;
     if (disk_) disk_->remove(std::exchange(removals_, {}));
     deadline_timer_.cancel();
-    for (Slot& s : slots_) s.sender->cancel();
+    for (Slot& s : slots_) s.sender->close();
     if (shutdown_done_) asio::post(io_, std::move(shutdown_done_));
     shutdown_done_ = nullptr;
   }
 
   asio::io_context& io_;
   HttpExportConfig config_;
-  HttpUrl url_;
   ResultCallback on_result_;
   BoundedQueue bounds_;
   RetryPolicy retry_;
@@ -467,23 +462,25 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
 
 namespace {
 
-HttpUrl checked_url(const HttpExportConfig& config) {
+std::shared_ptr<Sender> checked_sender(asio::io_context& io, const HttpExportConfig& config) {
   const auto errors = config.validate();
   if (!errors.empty()) {
-    std::string text = "invalid OTLP/HTTP exporter config:";
+    std::string text = "invalid OTLP exporter config:";
     for (const auto& e : errors) text += " " + e + ";";
     text.pop_back();
     throw std::invalid_argument(text);
   }
-  return std::get<HttpUrl>(parse_http_url(config.endpoint));
+  std::shared_ptr<Sender> sender;
+  if (Status st = make_sender(io.get_executor(), config, sender); !st.ok()) throw std::invalid_argument(st.message());
+  return sender;
 }
 
 }  // namespace
 
 HttpExporter::HttpExporter(asio::io_context& io, HttpExportConfig config, ResultCallback on_result) {
-  HttpUrl url = checked_url(config);
+  auto sender = checked_sender(io, config);
   storage_ = config.queue.storage;
-  core_ = std::make_shared<ExporterCore>(io, std::move(config), std::move(url), std::move(on_result));
+  core_ = std::make_shared<ExporterCore>(io, std::move(config), std::move(sender), std::move(on_result));
   core_->start();
 }
 
@@ -503,6 +500,8 @@ std::uint64_t HttpExporter::corrupt_records() const {
 std::uint64_t HttpExporter::store_resets() const { return core_->disk() ? core_->disk()->store_resets() : 0; }
 
 void HttpExporter::sync() { core_->sync(); }
+
+Status HttpExporter::reload_files() { return core_->reload_files(); }
 
 void HttpExporter::shutdown(steady_clock::time_point deadline, std::function<void()> done) {
   core_->shutdown(deadline, std::move(done));

@@ -1,4 +1,4 @@
-// spanring agent — OTLP/HTTP trace export (SPEC §2, §4).
+// spanring agent — OTLP trace export over any protocol (SPEC §2, §3, §4); the name is historical.
 //
 // enqueue() takes the batch's serialized request as the body it will send (once; retries resend
 // it), without a copy, so the queue holds exactly the bytes it counts against queue.max_bytes
@@ -8,8 +8,8 @@
 // file, all speaking one `send` shape (sender.hpp):
 //
 //   enqueue ──► queue (memory or disk) ──► up to max_in_flight attempts ──► one attempt (timeout)
-//               bounded_queue.hpp            retry policy per batch           http_sender.hpp
-//               disk_queue.hpp               retry_sender.hpp
+//               bounded_queue.hpp            retry policy per batch           http_sender / grpc_sender
+//               disk_queue.hpp               retry_sender.hpp                 (sender_factory.hpp)
 //
 // Several requests in flight: a pool of max_in_flight Senders, one request each. The next batch
 // to send is always the oldest one ready (lowest sequence number): a resumed disk queue goes
@@ -29,13 +29,13 @@
 // arrives, so after a SIGKILL at most the batches in flight can be sent twice.
 //
 // The timeout is innermost so that it bounds one attempt, not the whole retry sequence. Responses
-// are classified once (response.hpp) into ok / retryable / throttled(delay) / permanent; the
-// layers above act on the class, never on raw HTTP status codes.
+// are classified once (response.hpp, classify_grpc_status) into ok / retryable /
+// throttled(delay) / permanent; the layers above act on the class, never on raw status codes.
 //
 // Threading: everything runs on the io_context the agent owns, on its single thread. Nothing here
-// blocks that thread except the disk queue's fsync in enqueue() (resolve, connect, write and read
-// are all asynchronous) and no locks are taken. Every public method must be called from that
-// thread.
+// blocks that thread except the disk queue's fsync in sync() (resolve, connect, handshake, write
+// and read are all asynchronous; gRPC's own threads only post results back) and no locks are
+// taken on it. Every public method must be called from that thread.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -105,6 +105,11 @@ class HttpExporter final : public Exporter {
   // or kDroppedShutdown (memory, rings). `done` runs once, after the last result (posted, never
   // inline). Only the first call counts; later calls are ignored and their `done` is never called.
   void shutdown(std::chrono::steady_clock::time_point deadline, std::function<void()> done) override;
+
+  // TLS endpoints only: builds new attempt senders from the same config (the files read anew)
+  // and swaps them in. A connection open at that moment finishes the request it carries with
+  // the old certificates and is then closed; the next attempt connects with the new ones.
+  Status reload_files() override;
 
  private:
   std::shared_ptr<ExporterCore> core_;

@@ -3,6 +3,8 @@
 #include "google/rpc/status.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -113,13 +115,33 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(
   return std::nullopt;
 }
 
-bool is_protobuf(std::string_view content_type) {
+std::string media_type(std::string_view content_type) {
   content_type = trim(content_type.substr(0, content_type.find(';')));
   std::string lower(content_type);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower;
+}
+
+bool is_protobuf(std::string_view content_type) {
+  const std::string lower = media_type(content_type);
   // An empty type is accepted too: some servers omit it on error bodies.
   return lower.empty() || lower == "application/x-protobuf" || lower == "application/protobuf";
+}
+
+// The server answers in the request's format (SPEC §2.1): JSON for http/json. Protobuf's JSON
+// parser reads the answer messages as they are (no ids in them, so OTLP's hex rule does not
+// matter); unknown fields are ignored (SPEC §2.4).
+bool is_json(std::string_view content_type) { return media_type(content_type) == "application/json"; }
+
+template <class Message>
+bool parse_body(std::string_view content_type, std::string_view body, Message& out) {
+  if (is_json(content_type)) {
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = true;
+    return google::protobuf::util::JsonStringToMessage(std::string(body), &out, options).ok();
+  }
+  return out.ParseFromArray(body.data(), static_cast<int>(body.size()));
 }
 
 // A short printable excerpt of a body we cannot decode, so logs show what the server said.
@@ -134,12 +156,10 @@ std::string snippet(std::string_view body) {
 
 std::string error_detail(std::string_view content_type, std::string_view body) {
   if (body.empty()) return {};
-  if (is_protobuf(content_type)) {
+  if (is_protobuf(content_type) || is_json(content_type)) {
     google::rpc::Status status;
-    if (status.ParseFromArray(body.data(), static_cast<int>(body.size())) && !status.message().empty()) {
-      return status.message();
-    }
-    return {};
+    if (parse_body(content_type, body, status) && !status.message().empty()) return status.message();
+    if (is_protobuf(content_type)) return {};
   }
   return snippet(body);
 }
@@ -170,12 +190,12 @@ SendResult classify_response(int status, std::string_view content_type, std::str
   if (status >= 200 && status <= 299) {
     r.cls = SendClass::kOk;
     if (body.empty()) return r;  // an empty body is an empty response: full success
-    if (!is_protobuf(content_type)) {
-      r.message = "success with a non-protobuf response body (ignored)";
+    if (!is_protobuf(content_type) && !is_json(content_type)) {
+      r.message = "success with a response body neither protobuf nor JSON (ignored)";
       return r;
     }
     opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse response;
-    if (!response.ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    if (!parse_body(content_type, body, response)) {
       r.message = "success with an undecodable response body (ignored)";
       return r;
     }

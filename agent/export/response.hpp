@@ -16,7 +16,7 @@ namespace spanring::agent {
 std::optional<std::chrono::nanoseconds> parse_retry_after(std::string_view value,
                                                           std::chrono::system_clock::time_point now);
 
-// 2xx -> kOk (partial_success decoded from a protobuf body; an undecodable body is still a
+// 2xx -> kOk (partial_success decoded from a protobuf or, for application/json, an OTLP/JSON body; an undecodable body is still a
 // success, with a note in `message`); 429/502/503/504 -> kRetryable, or kThrottled when a valid
 // Retry-After is present; anything else -> kPermanent with the google.rpc.Status message of the
 // body (or a printable snippet of a non-protobuf body) in `message`.

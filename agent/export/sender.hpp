@@ -1,9 +1,7 @@
-// The one `send` shape shared by the export layers (retry_sender, http_sender), and the single
+// The one `send` shape shared by the export layers (retry_sender, and one attempt per protocol:
+// http_sender for OTLP/HTTP protobuf and JSON, grpc_sender for OTLP/gRPC), and the single
 // classification of what happened to a request.
 #pragma once
-
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -13,20 +11,26 @@
 
 namespace spanring::agent {
 
-using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+// What a sender sends: one serialized, uncompressed ExportTraceServiceRequest. Protocol-agnostic
+// on purpose: each attempt sender does its own framing, JSON conversion, compression and headers,
+// so the layers above (retry, queue, in-flight pipeline) never know the protocol. Shared and
+// immutable, so a retry resends the same bytes and several senders may hold it.
+using ExportPayload = std::shared_ptr<const std::string>;
 
-// Decided once, where the answer is read (response.hpp, http_sender.cpp); upper layers act on the
-// class only.
+// Decided once, where the answer is read (response.hpp, http_sender.cpp, grpc_sender.cpp); upper
+// layers act on the class only.
 enum class SendClass {
   kOk,         // delivered (2xx); rejected_spans > 0 = partial success, which is final
-  kRetryable,  // transient: connection failure, timeout, 502/504, 429/503 without Retry-After
-  kThrottled,  // transient, and the server asked for at least `retry_after` before the next try
+  kRetryable,  // transient: connection or TLS handshake failure, timeout, 502/504, 429/503
+               // without Retry-After, the gRPC codes SPEC §3 marks retryable
+  kThrottled,  // transient, and the server asked for at least `retry_after` (Retry-After,
+               // google.rpc.RetryInfo) before the next try
   kPermanent,  // retrying cannot help: drop
 };
 
 struct SendResult {
   SendClass cls = SendClass::kOk;
-  int http_status = 0;  // 0 when no answer was read
+  int http_status = 0;  // 0 when no answer was read; the HTTP status (gRPC: 0, see message)
   std::string message;  // why, for logs; the server's message when it sent one
   std::chrono::nanoseconds retry_after{};  // kThrottled only
   std::uint64_t rejected_spans = 0;        // kOk only
@@ -43,10 +47,13 @@ class Sender {
   virtual ~Sender() = default;
   // Sends one request; `done` is called exactly once, always from the executor, never inside
   // send(). One request at a time: send() is only called again after `done` ran.
-  virtual void send(std::shared_ptr<const HttpRequest> request, SendCallback done) = 0;
+  virtual void send(ExportPayload request, SendCallback done) = 0;
   // Ends the current request soon (an attempt is aborted, a wait cut short); it completes with
   // a kRetryable result and `stopped` set. No-op when idle.
   virtual void cancel() = 0;
+  // Drops the connection (aborting a request in flight, as cancel() does): before the sender is
+  // abandoned, so that nothing stays open.
+  virtual void close() = 0;
 };
 
 }  // namespace spanring::agent

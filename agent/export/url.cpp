@@ -44,7 +44,7 @@ std::string HttpUrl::host_header() const {
   if (v6) h += '[';
   h += host;
   if (v6) h += ']';
-  if (port != 80) {
+  if (port != (tls ? 443 : 80)) {
     h += ':';
     h += std::to_string(port);
   }
@@ -53,10 +53,18 @@ std::string HttpUrl::host_header() const {
 
 std::variant<HttpUrl, std::string> parse_http_url(std::string_view url) {
   if (starts_with_icase(url, "https://")) {
-    return std::string("https:// is not supported yet (TLS); use http://");
+    return std::string("https:// is not supported here (no TLS); use http://");
   }
   if (!starts_with_icase(url, "http://")) return std::string("must start with http://");
-  const std::string_view rest = url.substr(7);
+  return parse_endpoint_url(url);
+}
+
+std::variant<HttpUrl, std::string> parse_endpoint_url(std::string_view url) {
+  HttpUrl out;
+  out.tls = starts_with_icase(url, "https://");
+  if (!out.tls && !starts_with_icase(url, "http://")) return std::string("must start with http:// or https://");
+  if (out.tls) out.port = 443;
+  const std::string_view rest = url.substr(out.tls ? 8 : 7);
   // The target goes into the request line and the host into the Host header.
   if (std::any_of(rest.begin(), rest.end(), [](char c) {
         return c == ' ' || std::iscntrl(static_cast<unsigned char>(c));
@@ -67,7 +75,6 @@ std::variant<HttpUrl, std::string> parse_http_url(std::string_view url) {
   if (rest.find('#') != std::string_view::npos) return std::string("a fragment (#...) is not allowed");
   const auto path_start = rest.find_first_of("/?");
   const std::string_view authority = rest.substr(0, path_start);
-  HttpUrl out;
   out.target = path_start == std::string_view::npos ? "/" : std::string(rest.substr(path_start));
   if (out.target.front() == '?') out.target.insert(out.target.begin(), '/');
   if (authority.find('@') != std::string_view::npos) {

@@ -1,5 +1,5 @@
-// Parsing of http:// endpoint URLs: the one parser for every URL the agent sends to (the OTLP
-// exporter, the config's endpoint rules and the remote sampling poller).
+// Parsing of http:// and https:// endpoint URLs: the one parser for every URL the agent sends to
+// (the OTLP exporter, the config's endpoint rules and the remote sampling poller).
 #pragma once
 
 #include <cstdint>
@@ -10,10 +10,11 @@
 namespace spanring::agent {
 
 struct HttpUrl {
+  bool tls = false;    // https://
   std::string host;    // name or IP literal, without the brackets of an IPv6 literal
-  std::uint16_t port = 80;
+  std::uint16_t port = 80;  // 443 by default for https://
   std::string target;  // path plus query, "/" when the URL has none
-  // Value of the Host header: host, plus ":port" unless it is the default 80.
+  // Value of the Host header: host, plus ":port" unless it is the scheme's default (80, 443).
   std::string host_header() const;
 };
 
@@ -23,5 +24,9 @@ struct HttpUrl {
 // URL itself (callers add it): https:// (not supported yet), other schemes, userinfo, a fragment,
 // a bad host or port, spaces or control characters.
 std::variant<HttpUrl, std::string> parse_http_url(std::string_view url);
+
+// The same rules, https:// accepted too (tls set, default port 443): for the OTLP exporter, which
+// speaks TLS. The sampling poller keeps parse_http_url.
+std::variant<HttpUrl, std::string> parse_endpoint_url(std::string_view url);
 
 }  // namespace spanring::agent

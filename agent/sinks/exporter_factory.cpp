@@ -1,6 +1,7 @@
 #include "agent/sinks/exporter_factory.hpp"
 
 #include <exception>
+#include <stdexcept>
 #include <utility>
 
 #include "agent/config/config.hpp"
@@ -18,15 +19,18 @@ Status make_exporter(boost::asio::io_context& io, const ExporterConfig& config, 
     case ExporterType::kOtlp: {
       // Validated here, so HttpExporter's own check (a precondition: it throws) never fires.
       if (const auto errors = config.otlp.validate(); !errors.empty()) {
-        std::string text = "invalid OTLP/HTTP exporter config:";
+        std::string text = "invalid OTLP exporter config:";
         for (const auto& e : errors) text += " " + e + ";";
         text.pop_back();
         return Status::invalid(text);
       }
-      // The disk queue is opened here: a locked or unwritable queue.directory is a Status, not an
-      // exception crossing this boundary.
+      // The disk queue is opened here, and TLS files are loaded: a locked or unwritable
+      // queue.directory or a TLS file OpenSSL cannot load is a Status, not an exception crossing
+      // this boundary.
       try {
         out = std::make_unique<HttpExporter>(io, config.otlp, std::move(on_result));
+      } catch (const std::invalid_argument& e) {
+        return Status::invalid(e.what());
       } catch (const std::exception& e) {
         return Status::unavailable(e.what());
       }

@@ -202,8 +202,8 @@ TEST(LoadConfig, EmptyListenDisablesTheMetricsEndpoint) {
 TEST(LoadConfigErrors, UnknownKeyNamesPositionPathAndTheKnownKeys) {
   EXPECT_EQ(only_error("unknown_key.yaml"),
             testdata("unknown_key.yaml") +
-                ":4:5: exporter.otlp.timout: unknown key; expected one of endpoint, headers, "
-                "timeout, compression, max_in_flight, retry");
+                ":4:5: exporter.otlp.timout: unknown key; expected one of protocol, endpoint, "
+                "tls, headers, timeout, compression, max_in_flight, retry");
 }
 
 TEST(LoadConfigErrors, ListWhereIntegerExpectedIsAWrongType) {
@@ -240,17 +240,16 @@ TEST(LoadConfigErrors, BadEnumListsTheChoices) {
 TEST(LoadConfigErrors, EndpointWithoutHttpSchemeIsRejected) {
   EXPECT_EQ(only_error("invalid_endpoint.yaml"),
             testdata("invalid_endpoint.yaml") +
-                ":3:15: exporter.otlp.endpoint: expected an http:// URL like "
-                "http://localhost:4318/v1/traces, got \"localhost:4318/v1/traces\" (must start with "
-                "http://)");
+                ":3:15: exporter.otlp.endpoint: expected a URL like "
+                "http://localhost:4318/v1/traces (or https://...), got \"localhost:4318/v1/traces\" "
+                "(must start with http:// or https://)");
 }
 
-TEST(LoadConfigErrors, HttpsEndpointExplainsThatTlsIsNotSupported) {
-  EXPECT_EQ(only_error("https_endpoint.yaml"),
-            testdata("https_endpoint.yaml") +
-                ":3:15: exporter.otlp.endpoint: https is not supported (the agent has no TLS; "
-                "send to a local collector over http://), got "
-                "\"https://collector.example.com:4318/v1/traces\"");
+// https:// was refused while the agent had no TLS; it is an ordinary endpoint now.
+TEST(LoadConfig, HttpsEndpointIsAccepted) {
+  const Loaded loaded = load(testdata("https_endpoint.yaml"));
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "https://collector.example.com:4318/v1/traces");
 }
 
 TEST(LoadConfigErrors, MinPollIntervalAboveMaxIsReportedAtTheMinimum) {
@@ -477,29 +476,27 @@ std::vector<std::string> env_errors(const std::map<std::string, std::string>& en
 
 TEST(LoadConfigEnv, InvalidTracesEndpointIsAnErrorWithTheReason) {
   const std::vector<std::string> expected{
-      "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: expected an http:// URL like "
-      "http://localhost:4318/v1/traces, got \"http://collector:0/\" (port 0 is out of "
+      "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: expected a URL like "
+      "http://localhost:4318/v1/traces (or https://...), got \"http://collector:0/\" (port 0 is out of "
       "range 1-65535) (from \"http://collector:0\")"};
   EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:0"}}), expected);
 }
 
-TEST(LoadConfigEnv, HttpsEndpointIsAnErrorSayingThereIsNoTls) {
-  const std::vector<std::string> expected{
-      "OTEL_EXPORTER_OTLP_ENDPOINT: https is not supported (the agent has no TLS; send to a "
-      "local collector over http://), got \"https://collector:4318/v1/traces\" (from "
-      "\"https://collector:4318\")"};
-  EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"}}), expected);
+TEST(LoadConfigEnv, HttpsEndpointIsUsed) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"}});
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "https://collector:4318/v1/traces");
 }
 
 TEST(LoadConfigEnv, MisspelledSchemeIsAnError) {
   const auto errors = env_errors({{"OTEL_EXPORTER_OTLP_ENDPOINT", "htp://x"}});
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_TRUE(errors[0].starts_with("OTEL_EXPORTER_OTLP_ENDPOINT: expected an http:// URL"))
+  EXPECT_TRUE(errors[0].starts_with("OTEL_EXPORTER_OTLP_ENDPOINT: expected a URL like http://"))
       << errors[0];
 }
 
 TEST(LoadConfigEnv, InvalidGenericEndpointIsOnlyAWarningWhenTheTracesFormIsSet) {
-  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"},
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_ENDPOINT", "htp://collector:4318"},
                                   {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/t"}});
   ASSERT_TRUE(loaded.ok) << loaded.errors.front();
   EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://c:4318/t");
@@ -511,11 +508,11 @@ TEST(LoadConfigEnv, InvalidGenericEndpointIsOnlyAWarningWhenTheTracesFormIsSet) 
 
 TEST(LoadConfigEnv, InvalidEndpointIsOnlyAWarningWhenTheFileSetsTheEndpoint) {
   const Loaded loaded = load(testdata("file_over_env.yaml"),
-                             {{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318"}});
+                             {{"OTEL_EXPORTER_OTLP_ENDPOINT", "htp://collector:4318"}});
   ASSERT_TRUE(loaded.ok) << loaded.errors.front();
   EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://from-file:4318/v1/traces");
   ASSERT_EQ(loaded.warnings.size(), 1u);
-  EXPECT_TRUE(loaded.warnings[0].starts_with("OTEL_EXPORTER_OTLP_ENDPOINT: https is not supported"))
+  EXPECT_TRUE(loaded.warnings[0].starts_with("OTEL_EXPORTER_OTLP_ENDPOINT: expected a URL like"))
       << loaded.warnings[0];
   EXPECT_TRUE(loaded.warnings[0].ends_with(
       "; ignored: " + testdata("file_over_env.yaml") + " sets exporter.otlp.endpoint"))
@@ -628,20 +625,131 @@ TEST(LoadConfigEnv, TracesExporterOutsideTheSpecValuesIsAnError) {
   }
 }
 
-TEST(LoadConfigEnv, ProtocolOtherThanHttpProtobufIsAnError) {
+TEST(LoadConfigEnv, UnknownProtocolIsAnError) {
   const std::vector<std::string> expected{
-      "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: only http/protobuf is supported (the agent sends "
-      "OTLP/HTTP protobuf), got \"grpc\""};
-  EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"}}), expected);
+      "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: expected one of grpc, http/protobuf, http/json, got \"http/xml\""};
+  EXPECT_EQ(env_errors({{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/xml"}}), expected);
 }
 
-TEST(LoadConfigEnv, GenericProtocolIsOnlyAWarningWhenTheTracesFormSaysHttpProtobuf) {
-  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
-                                  {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf"}});
+TEST(LoadConfigEnv, GenericProtocolIsOnlyAWarningWhenTheTracesFormIsValid) {
+  const Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_PROTOCOL", "thrift"},
+                                  {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"}});
+  ASSERT_TRUE(loaded.ok);
+  EXPECT_EQ(loaded.config.exporter.otlp.protocol, Protocol::kHttpJson);
+  ASSERT_EQ(loaded.warnings.size(), 1u);
+  EXPECT_TRUE(loaded.warnings[0].starts_with("OTEL_EXPORTER_OTLP_PROTOCOL: expected one of"))
+      << loaded.warnings[0];
+}
+
+// SPEC §4: the default endpoint follows the protocol, and OTEL_EXPORTER_OTLP_ENDPOINT gets
+// v1/traces appended for HTTP only.
+TEST(LoadConfigEnv, GrpcUsesItsOwnDefaultEndpointAndTheBaseUrlUnchanged) {
+  Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}});
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.otlp.protocol, Protocol::kGrpc);
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://localhost:4317");
+  loaded = load("", {{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}, {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4317"}});
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "https://c:4317");
+  loaded = load("", {{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"}, {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318"}});
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "https://c:4318/v1/traces");
+}
+
+// The protocol may come from the file and the endpoint from the environment: the base URL is
+// resolved for the file's protocol.
+TEST(LoadConfigEnv, BaseEndpointFollowsTheFilesProtocol) {
+  const auto dir = scratch_dir("grpc-file");
+  const std::string path = write_text(dir / "agent.yaml", "exporter:\n  otlp:\n    protocol: grpc\n");
+  const Loaded loaded = load(path, {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"}});
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.otlp.endpoint, "http://c:4317");
+  // Without any endpoint, the file's protocol picks the spec's default.
+  const Loaded defaulted = load(path);
+  ASSERT_TRUE(defaulted.ok) << defaulted.errors.front();
+  EXPECT_EQ(defaulted.config.exporter.otlp.endpoint, "http://localhost:4317");
+  std::filesystem::remove_all(dir);
+}
+
+// A gRPC endpoint without a scheme is TLS unless OTEL_EXPORTER_OTLP_INSECURE=true (SPEC §4).
+TEST(LoadConfigEnv, InsecureMakesASchemelessGrpcEndpointPlaintext) {
+  Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}, {"OTEL_EXPORTER_OTLP_ENDPOINT", "c:4317"}});
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  ASSERT_TRUE(resolved_endpoint(loaded.config.exporter.otlp).has_value());
+  EXPECT_TRUE(resolved_endpoint(loaded.config.exporter.otlp)->tls);
+  loaded = load("", {{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
+                     {"OTEL_EXPORTER_OTLP_ENDPOINT", "c:4317"},
+                     {"OTEL_EXPORTER_OTLP_INSECURE", "TRUE"}});
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  EXPECT_FALSE(resolved_endpoint(loaded.config.exporter.otlp)->tls);
+  // The scheme wins over the variable.
+  loaded = load("", {{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
+                     {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4317"},
+                     {"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"}});
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  EXPECT_TRUE(resolved_endpoint(loaded.config.exporter.otlp)->tls);
+  loaded = load("", {{"OTEL_EXPORTER_OTLP_INSECURE", "yes"}});
   ASSERT_TRUE(loaded.ok);
   ASSERT_EQ(loaded.warnings.size(), 1u);
-  EXPECT_TRUE(loaded.warnings[0].starts_with("OTEL_EXPORTER_OTLP_PROTOCOL: only http/protobuf"))
-      << loaded.warnings[0];
+  EXPECT_EQ(loaded.warnings[0], "OTEL_EXPORTER_OTLP_INSECURE: expected true or false, got \"yes\"; ignored");
+}
+
+// The TLS variables feed exporter.otlp.tls.*; a file that cannot be read is an error naming the
+// variable, so --check-config catches it before the first export.
+TEST(LoadConfigEnv, TlsVariablesFeedTheTlsKeysAndUnreadableFilesNameTheVariable) {
+  const auto dir = scratch_dir("tls-env");
+  const std::string ca = write_text(dir / "ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  const std::string cert = write_text(dir / "c.pem", "-----BEGIN CERTIFICATE-----\n");
+  const std::string key = write_text(dir / "k.pem", "-----BEGIN PRIVATE KEY-----\n");
+  Loaded loaded = load("", {{"OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"},
+                            {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", ca},
+                            {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", cert},
+                            {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", key}});
+  ASSERT_TRUE(loaded.ok) << loaded.errors.front();
+  EXPECT_EQ(loaded.config.exporter.otlp.tls.ca_file, ca);
+  EXPECT_EQ(loaded.config.exporter.otlp.tls.cert_file, cert);
+  EXPECT_EQ(loaded.config.exporter.otlp.tls.key_file, key);
+  loaded = load("", {{"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/nonexistent/ca.pem"}});
+  ASSERT_FALSE(loaded.ok);
+  ASSERT_EQ(loaded.errors.size(), 1u);
+  EXPECT_EQ(loaded.errors[0],
+            "(defaults): exporter.otlp.tls.ca_file: cannot read \"/nonexistent/ca.pem\": No such file or "
+            "directory (set by OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE)");
+  loaded = load("", {{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", cert}});
+  ASSERT_FALSE(loaded.ok);
+  EXPECT_EQ(loaded.errors[0],
+            "(defaults): exporter.otlp.tls.cert_file: a client certificate needs exporter.otlp.tls.key_file too "
+            "(set by OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE)");
+  std::filesystem::remove_all(dir);
+}
+
+// The file's TLS section: every mistake is reported at its line with its key.
+TEST(LoadConfigErrors, TlsSectionMistakesNameTheKey) {
+  const auto dir = scratch_dir("tls-file");
+  const std::string key = write_text(dir / "k.pem", "-----BEGIN PRIVATE KEY-----\n");
+  const auto errors_of = [&](const std::string& yaml) {
+    return load(write_text(dir / "agent.yaml", yaml)).errors;
+  };
+  auto errors = errors_of("exporter:\n  otlp:\n    tls:\n      ca_file: /nonexistent/ca.pem\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], (dir / "agent.yaml").string() +
+                           ":4:16: exporter.otlp.tls.ca_file: cannot read \"/nonexistent/ca.pem\": No such file "
+                           "or directory");
+  errors = errors_of("exporter:\n  otlp:\n    tls:\n      key_file: " + key + "\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], (dir / "agent.yaml").string() +
+                           ":4:17: exporter.otlp.tls.key_file: a client key needs exporter.otlp.tls.cert_file too");
+  errors = errors_of("exporter:\n  otlp:\n    protocol: grpc\n    tls:\n      insecure_skip_verify: true\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_TRUE(errors[0].find(":5:29: exporter.otlp.tls.insecure_skip_verify: is not supported with protocol grpc") !=
+              std::string::npos)
+      << errors[0];
+  errors = errors_of("exporter:\n  otlp:\n    protocol: http/xml\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], (dir / "agent.yaml").string() +
+                           ":3:15: exporter.otlp.protocol: expected one of grpc, http/protobuf, http/json, got "
+                           "\"http/xml\"");
+  std::filesystem::remove_all(dir);
 }
 
 // Variables of a trace SDK the agent does not implement: one warning each, naming what to use.
@@ -653,14 +761,6 @@ TEST(LoadConfigEnv, UnsupportedVariablesGetOneWarningEachNamingTheAlternative) {
       {"OTEL_BSP_EXPORT_TIMEOUT", "30000"},
       {"OTEL_BSP_MAX_QUEUE_SIZE", "2048"},
       {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512"},
-      {"OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"},
-      {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/ca.pem"},
-      {"OTEL_EXPORTER_OTLP_CLIENT_KEY", "/k.pem"},
-      {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/k.pem"},
-      {"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/c.pem"},
-      {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/c.pem"},
-      {"OTEL_EXPORTER_OTLP_INSECURE", "true"},
-      {"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"},
       {"OTEL_PROPAGATORS", "b3"},
       {"OTEL_SDK_DISABLED", "true"},
       {"OTEL_SERVICE_NAME", "svc"},
@@ -688,7 +788,6 @@ TEST(LoadConfigEnv, UnsupportedVariablesGetOneWarningEachNamingTheAlternative) {
   EXPECT_NE(warning_for("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").find("batch.max_spans"), std::string::npos);
   EXPECT_NE(warning_for("OTEL_BSP_SCHEDULE_DELAY").find("batch.timeout"), std::string::npos);
   EXPECT_NE(warning_for("OTEL_BSP_MAX_QUEUE_SIZE").find("queue.max_spans"), std::string::npos);
-  EXPECT_NE(warning_for("OTEL_EXPORTER_OTLP_CERTIFICATE").find("no TLS"), std::string::npos);
 }
 
 TEST(LoadConfigEnv, EmptyValueCountsAsUnset) {
@@ -973,6 +1072,52 @@ TEST(CommandLine, UsageListsEveryOptionAndPointsToTheExample) {
     EXPECT_NE(text.find(option), std::string::npos) << option;
   }
   EXPECT_EQ(text.back(), '\n');
+}
+
+// Every OTEL_* variable that changes the configuration is listed in --help (and the README):
+// each one here is shown to be read (the loaded config differs from the defaults) and named in
+// usage(), its TRACES_ form as "OTEL_EXPORTER_OTLP_[TRACES_]..." or by itself.
+TEST(CommandLine, UsageListsEveryOtelVariableTheAgentReads) {
+  const auto dir = scratch_dir("otel-help");
+  const std::string pem = write_text(dir / "x.pem", "-----BEGIN CERTIFICATE-----\n");
+  const std::map<std::string, std::string> variables{
+      {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"},
+      {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:4318/t"},
+      {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"},
+      {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"},
+      {"OTEL_EXPORTER_OTLP_HEADERS", "a=b"},
+      {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "a=b"},
+      {"OTEL_EXPORTER_OTLP_TIMEOUT", "1"},
+      {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1"},
+      {"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
+      {"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"},
+      {"OTEL_EXPORTER_OTLP_CERTIFICATE", pem},
+      {"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", pem},
+      {"OTEL_EXPORTER_OTLP_INSECURE", "true"},
+      {"OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"},
+      {"OTEL_TRACES_EXPORTER", "console"},
+  };
+  const std::string text = usage();
+  for (const auto& [name, value] : variables) {
+    const Loaded loaded = load("", {{name, value}});
+    ASSERT_TRUE(loaded.ok) << name << ": " << loaded.errors.front();
+    EXPECT_FALSE(loaded.config.exporter == AgentConfig{}.exporter) << name << " is not read";
+    // Listed by name: the two endpoints and OTEL_TRACES_EXPORTER; the others as the pair.
+    std::string listed = name;
+    const std::string prefix = "OTEL_EXPORTER_OTLP_";
+    if (name.starts_with(prefix) && !name.ends_with("_ENDPOINT")) {
+      if (name.starts_with(prefix + "TRACES_")) listed.erase(prefix.size(), 7);
+      listed.insert(prefix.size(), "[TRACES_]");
+    }
+    EXPECT_NE(text.find(listed), std::string::npos) << listed;
+  }
+  // The client certificate and key only make sense together; --help names them on one line.
+  const Loaded pair = load("", {{"OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", pem}, {"OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", pem}});
+  ASSERT_TRUE(pair.ok) << pair.errors.front();
+  EXPECT_EQ(pair.config.exporter.otlp.tls.cert_file, pem);
+  EXPECT_EQ(pair.config.exporter.otlp.tls.key_file, pem);
+  EXPECT_NE(text.find("OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE, _CLIENT_KEY"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(CommandLine, VersionTextNamesTheProgramAndVersion) {

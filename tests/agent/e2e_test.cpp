@@ -668,6 +668,80 @@ TEST_F(EndToEnd, IndependentOtlpSinkDecodesTheExport) {
   EXPECT_EQ(check.wait(60s), 0) << read_file(dir_ / "check.out") << read_file(dir_ / "check.err");
 }
 
+// The same check over every protocol × {plain, TLS, mutual TLS}: the sink serves OTLP/HTTP
+// (protobuf and JSON) and OTLP/gRPC, with its own test certificates (make-test-certs.sh) and a
+// required header, so TLS, the client certificate and the headers are all checked by code that
+// is not ours.
+struct SinkCase {
+  std::string protocol;  // exporter.otlp.protocol
+  std::string security;  // plain | tls | mtls
+};
+
+void PrintTo(const SinkCase& c, std::ostream* os) { *os << c.protocol << " " << c.security; }
+
+class IndependentOtlpSink : public EndToEnd, public ::testing::WithParamInterface<SinkCase> {};
+
+TEST_P(IndependentOtlpSink, DecodesTheExport) {
+  const SinkCase c = GetParam();
+#ifdef SPANRING_UNDER_TSAN
+  if (c.protocol == "grpc")
+    GTEST_SKIP() << "ThreadSanitizer build: Debian's gRPC libraries are not instrumented, so the agent's gRPC calls "
+                    "report false races; this case runs in the normal build";
+#endif
+  const fs::path sink_dir = SPANRING_OTLP_SINK_DIR;
+  if (!fs::exists(sink_dir / "node_modules")) GTEST_SKIP() << "otlp-sink not installed at " << sink_dir << " (needs node >= 20.6 + npm ci)";
+  std::vector<std::string> argv{"/usr/bin/env", "node", (sink_dir / "sink.mjs").string(), "--http-port", "0", "--grpc-port", "0",
+                                "--out", (dir_ / "spans.jsonl").string(), "--require-header", "X-Api-Key: secret"};
+  std::string tls_keys;
+  if (c.security != "plain") {
+    // The sink's own generator; idempotent, so concurrent tests share one set.
+    const fs::path certs = sink_dir / "test-certs";
+    Process make({"/usr/bin/env", "bash", (sink_dir / "make-test-certs.sh").string(), certs.string()}, dir_ / "certs.out",
+                 dir_ / "certs.err");
+    if (make.wait(60s) != 0) GTEST_SKIP() << "make-test-certs.sh failed (openssl missing?): " << read_file(dir_ / "certs.err");
+    for (const std::string& a : {std::string("--tls-cert"), (certs / "server.pem").string(), std::string("--tls-key"),
+                                 (certs / "server-key.pem").string()})
+      argv.push_back(a);
+    tls_keys = "    tls:\n      ca_file: " + (certs / "ca.pem").string() + "\n";
+    if (c.security == "mtls") {
+      argv.push_back("--tls-client-ca");
+      argv.push_back((certs / "ca.pem").string());
+      tls_keys += "      cert_file: " + (certs / "client.pem").string() + "\n      key_file: " +
+                  (certs / "client-key.pem").string() + "\n";
+    }
+  }
+  Process sink(argv, dir_ / "sink.out", dir_ / "sink.err");
+  std::string ready;
+  for (int i = 0; i < 500 && (ready = read_file(dir_ / "sink.err")).find("\"ready\":true") == std::string::npos; ++i)
+    std::this_thread::sleep_for(20ms);
+  std::smatch m;
+  const bool grpc = c.protocol == "grpc";
+  ASSERT_TRUE(std::regex_search(ready, m, std::regex(grpc ? R"re("grpc":(\d+))re" : R"re("http":(\d+))re"))) << ready;
+  const std::string scheme = c.security == "plain" ? "http://" : "https://";
+  const std::string endpoint = scheme + "127.0.0.1:" + m[1].str() + (grpc ? "" : "/v1/traces");
+  auto agent = start_agent(write_config(endpoint, {}, {},
+                                        "    protocol: " + c.protocol + "\n    headers: {X-Api-Key: secret}\n" + tls_keys));
+  const auto created = run_loadgen({"--service", service("llm"), "--rate", "100", "--duration", "0.3", "--quiet"});
+  const auto summary = stop_agent(*agent);  // SIGTERM drains the rings and flushes: no wait needed
+  ASSERT_EQ(summary.at(service("llm")).exported, total(created)) << read_file(dir_ / "agent.err");
+  Process check({"/usr/bin/env", "node", (sink_dir / "check.mjs").string(), (dir_ / "spans.jsonl").string(),
+                 "--expect-spans", std::to_string(total(created)), "--service", service("llm"), "--require-parent-links"},
+                dir_ / "check.out", dir_ / "check.err");
+  EXPECT_EQ(check.wait(60s), 0) << read_file(dir_ / "check.out") << read_file(dir_ / "check.err");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryProtocol, IndependentOtlpSink,
+    ::testing::Values(SinkCase{"grpc", "plain"}, SinkCase{"grpc", "tls"}, SinkCase{"grpc", "mtls"},
+                      SinkCase{"http/protobuf", "tls"}, SinkCase{"http/protobuf", "mtls"}, SinkCase{"http/json", "plain"},
+                      SinkCase{"http/json", "tls"}, SinkCase{"http/json", "mtls"}),
+    [](const ::testing::TestParamInfo<SinkCase>& p) {
+      std::string name = p.param.protocol + "_" + p.param.security;
+      for (char& ch : name)
+        if (ch == '/') ch = '_';
+      return name;
+    });
+
 }  // namespace
 
 namespace {
@@ -893,11 +967,27 @@ TEST_F(EndToEnd, UnusableOtelEndpointFailsCheckConfigNamingTheVariable) {
   const fs::path config = dir_ / "minimal.yaml";
   std::ofstream(config) << "discovery:\n  segment_prefix: spanring." << tag_ << "-\nmetrics:\n  listen: \"\"\n";
   Process check({SPANRING_AGENT_BIN, "--config", config.string(), "--check-config"}, dir_ / "check.out",
-                dir_ / "check.err", {"OTEL_EXPORTER_OTLP_ENDPOINT=https://collector:4318", "OTEL_TRACES_SAMPLER=always_on"});
+                dir_ / "check.err", {"OTEL_EXPORTER_OTLP_ENDPOINT=htps://collector:4318", "OTEL_TRACES_SAMPLER=always_on"});
   EXPECT_EQ(check.wait(10s), 1);
   const std::string err = read_file(dir_ / "check.err");
-  EXPECT_NE(err.find("OTEL_EXPORTER_OTLP_ENDPOINT: https is not supported"), std::string::npos) << err;
+  EXPECT_NE(err.find("OTEL_EXPORTER_OTLP_ENDPOINT: expected a URL like"), std::string::npos) << err;
   EXPECT_NE(err.find("OTEL_TRACES_SAMPLER is not supported"), std::string::npos) << err;
+}
+
+// TLS settings that cannot work stop --check-config with the key (or the variable) named.
+TEST_F(EndToEnd, UnusableTlsSettingsFailCheckConfigNamingTheKey) {
+  const fs::path config = dir_ / "tls.yaml";
+  std::ofstream(config) << "exporter:\n  otlp:\n    protocol: grpc\n    endpoint: https://collector:4317\n"
+                           "    tls:\n      cert_file: " << (dir_ / "tls.yaml").string() << "\n";
+  Process check({SPANRING_AGENT_BIN, "--config", config.string(), "--check-config"}, dir_ / "check.out",
+                dir_ / "check.err", {"OTEL_EXPORTER_OTLP_CERTIFICATE=/nonexistent/ca.pem"});
+  EXPECT_EQ(check.wait(10s), 1);
+  const std::string err = read_file(dir_ / "check.err");
+  EXPECT_NE(err.find("exporter.otlp.tls.cert_file: a client certificate needs exporter.otlp.tls.key_file too"),
+            std::string::npos) << err;
+  EXPECT_NE(err.find("exporter.otlp.tls.ca_file: cannot read \"/nonexistent/ca.pem\": No such file or directory "
+                     "(set by OTEL_EXPORTER_OTLP_CERTIFICATE)"),
+            std::string::npos) << err;
 }
 
 // Under systemd the lock lives in $RUNTIME_DIRECTORY, never in /dev/shm.

@@ -654,15 +654,14 @@ TEST(HttpExporter, ShutdownWithNothingQueuedCompletesAtOnce) {
 
 // ---- configuration ----------------------------------------------------------------------------
 
-TEST(HttpExportConfig, HttpsEndpointIsRejectedAsNotSupportedYet) {
+// https:// used to be refused (no TLS): it is now an ordinary endpoint, verified against the
+// system trust store.
+TEST(HttpExportConfig, HttpsEndpointIsAccepted) {
   HttpExportConfig config;
   config.endpoint = "https://collector:4318/v1/traces";
-  const auto errors = config.validate();
-  ASSERT_EQ(errors.size(), 1u);
-  EXPECT_EQ(errors[0], "endpoint: https is not supported (the agent has no TLS; send to a local collector "
-                       "over http://), got \"https://collector:4318/v1/traces\"");
+  EXPECT_TRUE(config.validate().empty());
   boost::asio::io_context io;
-  EXPECT_THROW(HttpExporter(io, config, [](const ExportResult&) {}), std::invalid_argument);
+  EXPECT_NO_THROW(HttpExporter(io, config, [](const ExportResult&) {}));
 }
 
 TEST(HttpExportConfig, RejectsHeadersThatWouldCorruptTheRequest) {
@@ -719,7 +718,7 @@ TEST(HttpUrl, RejectsWhatCannotBeSent) {
 
 TEST(HttpUrl, ErrorNamesTheReason) {
   EXPECT_EQ(std::get<std::string>(parse_http_url("ftp://x/")), "must start with http://");
-  EXPECT_EQ(std::get<std::string>(parse_http_url("https://x/")), "https:// is not supported yet (TLS); use http://");
+  EXPECT_EQ(std::get<std::string>(parse_http_url("https://x/")), "https:// is not supported here (no TLS); use http://");
   EXPECT_EQ(std::get<std::string>(parse_http_url("http://x:0/")), "port 0 is out of range 1-65535");
   EXPECT_EQ(std::get<std::string>(parse_http_url("http://[host]/")), "invalid IPv6 literal \"host\"");
   EXPECT_EQ(std::get<std::string>(parse_http_url("http://x/#f")), "a fragment (#...) is not allowed");

@@ -1,7 +1,11 @@
-// A scriptable OTLP/HTTP trace receiver for tests: a Boost.Beast server on 127.0.0.1 (ephemeral
-// port, fixed across stop()/start()) running on its own thread. It accepts POST /v1/traces with
-// protobuf bodies (optionally gzip), decodes them with the generated classes and keeps them.
-// Every method is thread-safe.
+// A scriptable OTLP trace receiver for tests, on 127.0.0.1 (ephemeral port, fixed across
+// stop()/start()), running on its own thread(s):
+//   - OTLP/HTTP: a Boost.Beast server accepting POST /v1/traces with protobuf or OTLP/JSON bodies
+//     (optionally gzip), over plain TCP or TLS (Beast over an asio ssl::stream, OpenSSL);
+//   - OTLP/gRPC: a grpc::Server with the generated TraceService::Service, plaintext or TLS.
+// Both decode with the generated classes, keep what they received and share one script (fail
+// the next N requests, partial success, delay). Mutual TLS when a client CA is given. Every
+// method is thread-safe.
 #pragma once
 
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
@@ -18,6 +22,15 @@
 
 namespace spanring::test {
 
+struct ReceiverOptions {
+  bool grpc = false;        // OTLP/gRPC instead of OTLP/HTTP
+  std::string cert_file;    // TLS with this PEM certificate and key when set
+  std::string key_file;
+  std::string client_ca_file;  // mutual TLS: client certificates must chain to this CA
+  // HTTP only: accept TCP connections and never read or answer (a TLS server that hangs).
+  bool silent = false;
+};
+
 struct ReceivedRequest {
   opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest message;
   std::map<std::string, std::string> headers;  // names lowercased
@@ -33,13 +46,15 @@ struct ReceivedSpan {
 class OtlpReceiver {
  public:
   // Starts listening at once.
-  OtlpReceiver();
+  OtlpReceiver() : OtlpReceiver(ReceiverOptions{}) {}
+  explicit OtlpReceiver(ReceiverOptions options);
   ~OtlpReceiver();
   OtlpReceiver(const OtlpReceiver&) = delete;
   OtlpReceiver& operator=(const OtlpReceiver&) = delete;
 
   std::uint16_t port() const { return port_; }
-  std::string endpoint() const;  // http://127.0.0.1:<port>/v1/traces
+  // http[s]://127.0.0.1:<port>/v1/traces; gRPC: http[s]://127.0.0.1:<port>
+  std::string endpoint() const;
 
   // Closes the listener and every open connection (a backend that went down); blocks until done.
   void stop();
@@ -48,7 +63,9 @@ class OtlpReceiver {
 
   // Script: the next `count` POSTs get `status` with a google.rpc.Status body carrying
   // `message`, and a Retry-After header when `retry_after` is not empty. Failures are injected
-  // before decoding, so failed requests are not stored.
+  // before decoding, so failed requests are not stored. On gRPC the status maps to a code
+  // (429/503 -> UNAVAILABLE, 400 -> INVALID_ARGUMENT, 401 -> UNAUTHENTICATED, else INTERNAL)
+  // and a Retry-After of N seconds to a google.rpc.RetryInfo{retry_delay: N s} detail.
   void fail_next(int count, int status, std::string retry_after = {}, std::string message = "injected failure");
   // Script: from now on 3 POSTs of every 10 get the fail_next() status (503 unless set), a
   // fixed pattern rather than a random draw so that a failing run can be repeated.
@@ -76,7 +93,9 @@ class OtlpReceiver {
 
  private:
   class Server;
+  class GrpcServer;
   friend class Server;
+  friend class GrpcServer;
 
   struct Reply {
     int status = 200;
@@ -87,8 +106,21 @@ class OtlpReceiver {
   // Called by the server thread for each complete request.
   Reply handle(const std::string& method, const std::string& target, std::map<std::string, std::string> headers,
                const std::string& body);
+  // The shared script for gRPC: the status to answer with, and the decoded request kept.
+  struct GrpcReply {
+    int code = 0;
+    std::string message;
+    std::string details;  // serialized google.rpc.Status (grpc-status-details-bin)
+    opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse response;
+  };
+  GrpcReply handle_grpc(std::map<std::string, std::string> headers,
+                        const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& request);
   std::chrono::milliseconds delay() const;
   void count_connection();
+  void start_server();
+
+  ReceiverOptions options_;
+  std::unique_ptr<GrpcServer> grpc_server_;
 
   mutable std::mutex mutex_;
   mutable std::condition_variable posted_;
