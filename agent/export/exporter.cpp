@@ -7,7 +7,7 @@ namespace spanring::agent {
 ExportBatch::ExportBatch(const ExportTraceServiceRequest& request, std::uint64_t span_count)
     : body(request.SerializeAsString()), spans(span_count) {}
 
-ExportTraceServiceRequest ExportBatch::request() const {
+const ExportTraceServiceRequest ExportBatch::request() const {
   ExportTraceServiceRequest r;
   if (!r.ParseFromString(body)) r.Clear();
   return r;

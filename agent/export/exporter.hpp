@@ -44,7 +44,9 @@ struct ExportBatch {
 
   // The message the bytes encode (parsed: the slow path of the console and file sinks). Bytes
   // that do not parse (never the batch builder's) give an empty request.
-  ExportTraceServiceRequest request() const;
+  // Const, so that `batch.request() = ...` or `batch.request().add_...()` (changing a temporary,
+  // not the batch) does not compile.
+  const ExportTraceServiceRequest request() const;
 
   std::string body;         // a serialized ExportTraceServiceRequest
   std::uint64_t spans = 0;  // spans inside `body`, for queue bounds and results

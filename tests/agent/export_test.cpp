@@ -659,6 +659,7 @@ TEST(HttpExporter, ShutdownWithNothingQueuedCompletesAtOnce) {
 TEST(HttpExportConfig, HttpsEndpointIsAccepted) {
   HttpExportConfig config;
   config.endpoint = "https://collector:4318/v1/traces";
+  config.queue.storage = QueueStorage::kRings;  // not the default disk queue in $HOME
   EXPECT_TRUE(config.validate().empty());
   boost::asio::io_context io;
   EXPECT_NO_THROW(HttpExporter(io, config, [](const ExportResult&) {}));

@@ -142,9 +142,7 @@ ExportTraceServiceRequest make_request(std::uint64_t seed) {
 }
 
 ExportBatch make_batch(std::uint64_t id) {
-  ExportBatch batch;
-  batch.request() = make_request(id);
-  batch.spans = 3;
+  ExportBatch batch(make_request(id), 3);
   batch.id = id;
   return batch;
 }
@@ -177,6 +175,7 @@ ReceiverOptions receiver_options(Protocol protocol, Security security, const cha
 
 HttpExportConfig config_for(Protocol protocol, Security security, const std::string& endpoint) {
   HttpExportConfig config;
+  config.queue.storage = QueueStorage::kRings;  // the transport under test; no queue files
   config.protocol = protocol;
   config.endpoint = endpoint;
   config.timeout = 5s;

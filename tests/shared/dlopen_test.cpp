@@ -71,7 +71,7 @@ TEST(SharedLibrary, LoadsByDlopenAfterStaticTlsIsUsedUpAndTracesFromThreads) {
   const std::string service = "dlopen-test-" + std::to_string(::getpid());
   spanring_options o{};
   o.service_name = service.c_str();
-  o.shm_size = 1u << 20;
+  o.shm_size = 4u << 20;  // 15 rings: each of the 4 threads gets one (1 MiB holds 3: one thread would race for a released ring)
   char err[256];
   ASSERT_EQ(api.init(&o, err, sizeof err), 0) << err;
   constexpr int kThreads = 4, kSpans = 100;
