@@ -185,7 +185,8 @@ const BenchCerts& bench_certs() {
 // live parent; with `sampling` < 1 the spans form traces of 10 (so 1% keeps ~1% of traces).
 void drain_export(benchmark::State& state, double sampling, const Configure& configure = memory_queue,
                   std::int64_t spans_per_iteration = 100'000,
-                  spanring::bench::DiscardReceiver::OnBody on_body = {}, Transport transport = Transport::kHttp) {
+                  spanring::bench::DiscardReceiver::OnBody on_body = {}, Transport transport = Transport::kHttp,
+                  std::chrono::milliseconds grpc_delay = std::chrono::milliseconds(0)) {
   engine();
   std::filesystem::path certs;
   if (transport == Transport::kHttps) {
@@ -195,7 +196,7 @@ void drain_export(benchmark::State& state, double sampling, const Configure& con
   std::optional<spanring::bench::DiscardReceiver> http;
   std::optional<spanring::bench::DiscardGrpcReceiver> grpc;
   if (transport == Transport::kGrpc) {
-    grpc.emplace();
+    grpc.emplace(grpc_delay);
   } else if (transport == Transport::kHttps) {
     http.emplace(std::move(on_body),
                  spanring::bench::DiscardReceiver::Tls{(certs / "server.pem").string(), (certs / "server-key.pem").string()});
@@ -299,10 +300,11 @@ BENCHMARK(BM_AgentDrainExportDiskQueue)->UseManualTime()->Unit(benchmark::kMilli
 // Protocols BM_AgentExportRemote runs over: one row each.
 struct RemoteProtocol {
   const char* name;
-  Configure configure;
+  Transport transport;
 };
 const RemoteProtocol kRemoteProtocols[] = {
-    {"http_protobuf", [](sa::HttpExportConfig&) {}},
+    {"http_protobuf", Transport::kHttp},
+    {"grpc", Transport::kGrpc},
 };
 
 // The default config (disk queue in a scratch directory) against a backend 50 ms away.
@@ -314,11 +316,11 @@ void export_remote(benchmark::State& state, const RemoteProtocol& protocol, std:
         h = sa::HttpExportConfig{.endpoint = h.endpoint};
         h.queue.directory = dir.path.string();
         if (max_in_flight) h.max_in_flight = max_in_flight;
-        protocol.configure(h);
       },
       // ~1-2 s per iteration: a round trip carries at most max_in_flight x 512 spans.
       max_in_flight == 0 ? 200'000 : std::max<std::int64_t>(20'000, std::int64_t{max_in_flight} * 12'500),
-      [](const std::string&) { std::this_thread::sleep_for(std::chrono::milliseconds(50)); });
+      [](const std::string&) { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }, protocol.transport,
+      std::chrono::milliseconds(50));
 }
 
 [[maybe_unused]] const bool kRemoteRegistered = [] {
