@@ -22,6 +22,8 @@ rm -f build-deb/*.deb
 (cd build-deb && cpack -G DEB)
 agent_deb=$(ls build-deb/spanring-agent_*.deb) || fail "no spanring-agent package"
 dev_deb=$(ls build-deb/libspanring-dev_*.deb) || fail "no libspanring-dev package"
+runtime_deb=$(ls build-deb/libspanring2_*.deb) || fail "no libspanring2 (shared library) package"
+python_deb=$(ls build-deb/python3-spanring_*.deb) || fail "no python3-spanring package"
 
 contents() { dpkg-deb -c "$1" | awk '{print $6}' | sed 's#^\./#/#'; }
 agent_files=$(contents "$agent_deb")
@@ -39,12 +41,17 @@ done
 grep -q '/usr/lib/.*libspanring_client.a$' <<<"$dev_files" || fail "$dev_deb lacks libspanring_client.a"
 grep -q '/cmake/spanring/spanring-config.cmake$' <<<"$dev_files" || fail "$dev_deb lacks the CMake package"
 grep -q '/pkgconfig/spanring.pc$' <<<"$dev_files" || fail "$dev_deb lacks spanring.pc"
+contents "$runtime_deb" | grep -q '/libspanring\.so\.2$' || fail "$runtime_deb lacks libspanring.so.2"
+contents "$python_deb" | grep -q '/spanring/__init__\.py$' || fail "$python_deb lacks the spanring package"
 echo "test-debs: packages OK: $(ls build-deb/*.deb | tr '\n' ' ')"
 ((install)) || exit 0
 
 [[ $(id -u) == 0 ]] || fail "--install needs root (use it in a fresh root)"
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -q "./$agent_deb" "./$dev_deb"
+apt-get install -y -q "./$agent_deb" "./$dev_deb" "./$runtime_deb" "./$python_deb"
+# The Python package from the system interpreter, loading the packaged shared library.
+(cd / && python3 -c 'import spanring; spanring.init(service_name="deb-py"); spanring.shutdown()') ||
+  fail "import spanring from python3-spanring"
 getent passwd spanring >/dev/null || fail "postinst did not create the spanring user"
 work=$(mktemp -d)
 cmake -S tests/ops/engine -B "$work/engine-cmake" -G Ninja >/dev/null || fail "find_package(spanring) against /usr"
