@@ -267,6 +267,16 @@ void Agent::on_export_result(const ExportResult& r) {
     }
   }
   if (latency_observer_) latency_observer_(std::chrono::duration<double>(r.latency).count());
+  // Accounting charges services by the names the result carries (a resumed batch has no other
+  // record): an exporter that does not hand back the batch's `services` loses its spans from
+  // the balance. Never silently.
+  std::uint64_t named = 0;
+  for (const ServiceCount& s : r.services) named += s.spans;
+  if (named != r.spans) {
+    static LogLimiter log{1, std::chrono::minutes(1)};
+    log.log(LogLevel::kError, "exporter bug: a result for %llu spans names %llu of them by service; the rest are not counted",
+            static_cast<unsigned long long>(r.spans), static_cast<unsigned long long>(named));
+  }
   accounting_.batch_answered(r);
   if (r.outcome != ExportOutcome::kAccepted && r.outcome != ExportOutcome::kKeptInQueue) {
     last_export_error_ = std::string(to_string(r.outcome)) + ": " + r.message;
