@@ -141,6 +141,7 @@ struct AgentRig {
           o.discovery.segment_prefix = std::string(spanring::shm::kSegmentPrefix) + service_name() + ".";
           o.drain.max_spans_per_pass = 1u << 20;
           o.batch.timeout = batch_timeout;
+          o.agent.drain_threads = 1;  // one drain thread (BM_AgentDrainEncode measures several)
           o.state.remove_drained_segments = false;
           return o;
         }()) {
