@@ -123,6 +123,8 @@ class ExporterCore : public std::enable_shared_from_this<ExporterCore> {
   }
 
   const BoundedQueue& bounds() const { return bounds_; }
+  // memory and disk keep a batch until its answer; rings leave that to the engines' rings.
+  bool holds_batches() const { return config_.queue.storage != QueueStorage::kRings; }
   std::size_t in_flight() const {
     return static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy; }));
   }
@@ -479,7 +481,6 @@ std::shared_ptr<Sender> checked_sender(asio::io_context& io, const HttpExportCon
 
 HttpExporter::HttpExporter(asio::io_context& io, HttpExportConfig config, ResultCallback on_result) {
   auto sender = checked_sender(io, config);
-  storage_ = config.queue.storage;
   core_ = std::make_shared<ExporterCore>(io, std::move(config), std::move(sender), std::move(on_result));
   core_->start();
 }
@@ -491,7 +492,7 @@ std::size_t HttpExporter::queued_batches() const { return core_->bounds().batche
 std::uint64_t HttpExporter::queued_spans() const { return core_->bounds().spans(); }
 std::uint64_t HttpExporter::queued_bytes() const { return core_->bounds().bytes(); }
 std::size_t HttpExporter::in_flight() const { return core_->in_flight(); }
-bool HttpExporter::holds_batches() const { return storage_ != QueueStorage::kRings; }
+bool HttpExporter::holds_batches() const { return core_->holds_batches(); }
 std::vector<ServiceCount> HttpExporter::resumed() const { return core_->resumed(); }
 std::vector<ServiceCount> HttpExporter::lost_by_earlier_run() const { return core_->lost(); }
 std::uint64_t HttpExporter::corrupt_records() const {

@@ -113,7 +113,6 @@ class HttpExporter final : public Exporter {
 
  private:
   std::shared_ptr<ExporterCore> core_;
-  QueueStorage storage_ = QueueStorage::kDisk;
 };
 
 }  // namespace spanring::agent
